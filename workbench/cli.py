@@ -1,0 +1,72 @@
+"""Command-line entry point: `workbench [COMMAND] ...`.
+
+With no command the GUI opens. Each sub-package registers its own commands (a `register`
+function in its `commands` module), so this file stays a dispatcher. Exit codes follow
+shared/DESIGN.md: 0 success, 2 bad input (one readable line on stderr), 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from workbench.errors import UserError
+
+# Modules that contribute sub-commands, in the order `--help` lists them.
+COMMAND_MODULES = (
+    "workbench.data.commands",
+    "workbench.models.commands",
+    "workbench.advice.commands",
+    "workbench.train.commands",
+)
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    """Open the main window, optionally on a dataset path."""
+    try:
+        from ui.app import run_app
+    except ImportError as exc:  # a headless install without PySide6
+        raise UserError(f"the GUI is not available here ({exc}); use the CLI commands") from exc
+    return run_app(args.path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every sub-command registered."""
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="Transfer Workbench: explore, configure and train."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the workbench window (the default)")
+    gui.add_argument("path", nargs="?", default=None, help="a dataset folder or CSV to open")
+    gui.set_defaults(func=_run_gui)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real import error inside the module
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, run the command, and map errors to exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or [])])
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # an unexpected failure: show the traceback, exit 1
+        traceback.print_exc()
+        return 1

@@ -1,0 +1,213 @@
+"""The run configuration: typed dataclasses for data, model, advice and training.
+
+The GUI edits a `RunConfig`, saves it as TOML, and the CLI trains from the same file. Loading
+validates every value and raises `UserError` with one readable line naming the bad key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import tomli_w
+
+from workbench.errors import UserError
+
+LOSS_WEIGHTINGS = ("none", "inverse", "inverse_sqrt", "effective_number")
+SAMPLINGS = ("none", "class_balanced", "sqrt")
+NORM_POLICIES = ("train_bn", "frozen_bn", "group_norm", "sync_bn")
+HEADS = ("linear", "svm", "logreg")
+OPTIMIZERS = ("sgd", "adamw")
+DEVICES = ("auto", "cuda", "mps", "cpu")
+# ULMFiT's discriminative fine-tuning divides the LR by 2.6 per layer group (Howard & Ruder 2018).
+DEFAULT_LR_DECAY = round(1 / 2.6, 4)
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, how it is split and fed to the model."""
+
+    path: str = ""  # a class-per-folder tree or a CSV manifest; "demo" means the bundled demo
+    val_fraction: float = 0.2  # used only when the dataset has no validation split
+    split_seed: int = 0
+    min_class_count: int = 5  # classes with fewer training images are reported as a problem
+    input_size: int = 0  # 0: the weights' own size; lower it for small images
+    augment: bool = False
+    loss_weighting: str = "none"
+    beta: float = 0.999  # for "effective_number" (Cui et al. 2019)
+    sampling: str = "none"
+    num_workers: int = -1  # -1: chosen from the CPU count, leaving one core to the GUI
+
+    def validate(self) -> None:
+        """Raise `UserError` on a value that cannot work."""
+        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.9)
+        _check_choice("data.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
+        _check_choice("data.sampling", self.sampling, SAMPLINGS)
+        _check_range("data.beta", self.beta, 0.0, 0.999999)
+        _check_range("data.input_size", self.input_size, 0, 1024)
+        _check_range("data.min_class_count", self.min_class_count, 0, 10**6)
+
+
+@dataclass
+class ModelConfig:
+    """The backbone, its weights, and how much of it is frozen or fine-tuned."""
+
+    backbone: str = "mobilenet_v2"
+    # a torchvision weights name ("IMAGENET1K_V1", "DEFAULT"), "random", or a path to a .pth file
+    weights: str = "DEFAULT"
+    freeze_stages: int = 0  # the bottom k stages get no gradient and are not in the optimizer
+    lr_decay: float = DEFAULT_LR_DECAY  # stage LR = base LR * lr_decay ** (distance from head)
+    norm_policy: str = "train_bn"
+    head: str = "linear"  # "svm" / "logreg": scikit-learn classifier on frozen pooled features
+    feature_stage: int = -1  # stage whose pooled features feed an svm/logreg head; -1: the last
+
+    def validate(self) -> None:
+        """Raise `UserError` on a value that cannot work (the backbone is checked when built)."""
+        if not self.backbone:
+            raise UserError("model.backbone is empty: name a torchvision classification model")
+        _check_range("model.freeze_stages", self.freeze_stages, 0, 64)
+        _check_range("model.lr_decay", self.lr_decay, 0.0, 1.0)
+        _check_choice("model.norm_policy", self.norm_policy, NORM_POLICIES)
+        _check_choice("model.head", self.head, HEADS)
+
+
+@dataclass
+class AdviceConfig:
+    """Heuristic thresholds of the rule-of-thumb matrix; no paper fixes them, so they are editable."""
+
+    small_images_per_class: int = 100  # median training images per class below this: "small"
+    similarity_threshold: float = 1.0  # mean BN-statistics divergence above this: "dissimilar"
+    sample_size: int = 256  # training images used to measure similarity
+
+    def validate(self) -> None:
+        """Raise `UserError` on a value that cannot work."""
+        _check_range("advice.small_images_per_class", self.small_images_per_class, 1, 10**7)
+        _check_range("advice.similarity_threshold", self.similarity_threshold, 0.0, 1e6)
+        _check_range("advice.sample_size", self.sample_size, 8, 100_000)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and the run itself."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float = 0.01  # the head's learning rate; stages get less (see ModelConfig.lr_decay)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    device: str = "auto"
+    amp: bool = True  # mixed precision, CUDA only
+    channels_last: bool = True  # CUDA only
+    seed: int = 0  # -1: not seeded
+    deterministic: bool = False
+    limit_train_batches: int = 0  # 0: all; a cap for quick trials and tests
+    out_dir: str = ""  # parent folder of the run directory; "" uses the default runs folder
+
+    def validate(self) -> None:
+        """Raise `UserError` on a value that cannot work."""
+        _check_range("train.epochs", self.epochs, 1, 100_000)
+        _check_range("train.batch_size", self.batch_size, 1, 65_536)
+        _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _check_range("train.lr", self.lr, 1e-9, 10.0)
+        _check_range("train.momentum", self.momentum, 0.0, 0.999)
+        _check_range("train.weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("train.warmup_epochs", self.warmup_epochs, 0.0, 1000.0)
+        _check_range("train.label_smoothing", self.label_smoothing, 0.0, 0.5)
+        _check_choice("train.device", self.device, DEVICES)
+        _check_range("train.limit_train_batches", self.limit_train_batches, 0, 10**9)
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to repeat a run: saved by the GUI, read by `workbench train`."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    advice: AdviceConfig = field(default_factory=AdviceConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> RunConfig:
+        """Validate every section; returns self so calls can chain."""
+        for section in (self.data, self.model, self.advice, self.train):
+            section.validate()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain nested dict, as written to TOML."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Build and validate a config; unknown sections or keys are errors (typos must not pass)."""
+        sections = {f.name: f for f in fields(cls)}
+        unknown = set(raw) - set(sections)
+        if unknown:
+            raise UserError(f"unknown config section [{sorted(unknown)[0]}]")
+        hints = get_type_hints(cls)
+        parts = {name: _section_from_dict(name, hints[name], raw.get(name, {})) for name in sections}
+        return cls(**parts).validate()
+
+
+def _section_from_dict(name: str, section_cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise UserError(f"config section [{name}] must be a table")
+    hints = get_type_hints(section_cls)
+    values = {}
+    for key, value in raw.items():
+        if key not in hints:
+            raise UserError(f"unknown config key {name}.{key}")
+        values[key] = _coerce(f"{name}.{key}", hints[key], value)
+    return section_cls(**values)
+
+
+def _coerce(key: str, expected: type, value: Any) -> Any:
+    # TOML has no int/float distinction problem except 1 vs 1.0; accept ints for floats.
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise UserError(f"{key} must be true or false, not {value!r}")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise UserError(f"{key} must be a whole number, not {value!r}")
+    if not isinstance(value, expected):
+        raise UserError(f"{key} must be a {expected.__name__}, not {value!r}")
+    return value
+
+
+def _check_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{key} = {value} is out of range [{low}, {high}]")
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UserError(f"{key} = {value!r} is not one of {', '.join(choices)}")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run config; `UserError` with one line when it is unusable."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config {path} is not valid TOML: {exc}") from None
+    return RunConfig.from_dict(raw)
+
+
+def save_config(config: RunConfig, path: str | Path) -> Path:
+    """Write the config as TOML (atomically: a temp file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
+    tmp.replace(path)
+    return path
