@@ -1,0 +1,76 @@
+"""Live plots stay bounded and throttled, and the class views show what they are given."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ui.plots import BoundedSeries, ClassAccuracyView, ConfusionView, CurvePlot
+
+
+def test_series_memory_stays_bounded_over_100k_points():
+    series = BoundedSeries(capacity=1024)
+    for i in range(100_000):
+        series.append(i, np.sin(i / 1000))
+    x, y = series.arrays()
+    assert len(x) <= 1025
+    assert series.total == 100_000
+    # the whole history is still there: first and last points near the ends of the run
+    assert x[0] < 200 and x[-1] > 99_000
+    assert np.all(np.diff(x) > 0)
+
+
+def test_series_keeps_every_point_until_full():
+    series = BoundedSeries(capacity=8)
+    for i in range(5):
+        series.append(i, i * 2)
+    x, y = series.arrays()
+    assert x.tolist() == [0, 1, 2, 3, 4]
+    assert y.tolist() == [0, 2, 4, 6, 8]
+
+
+def test_series_rejects_odd_capacity():
+    with pytest.raises(ValueError):
+        BoundedSeries(capacity=7)
+
+
+def test_curve_plot_coalesces_redraws(qtbot):
+    plot = CurvePlot("Loss", "loss")
+    qtbot.addWidget(plot)
+    for i in range(100_000):
+        plot.add_point("train", i / 1000, 1.0 / (1 + i))
+    assert plot.redraw_count == 0  # nothing drawn synchronously, per point
+    qtbot.waitUntil(lambda: plot.redraw_count == 1, timeout=2000)
+    x, _ = plot.getPlotItem().listDataItems()[0].getOriginalDataset()
+    assert 0 < len(x) <= 4097
+    assert plot.series("train").total == 100_000
+
+
+def test_curve_plot_skips_nan_and_clears(qtbot):
+    plot = CurvePlot("Loss", "loss")
+    qtbot.addWidget(plot)
+    plot.add_point("train", 0, float("nan"))
+    assert plot.curve_names() == []
+    plot.add_point("val", 1, 0.5, symbol="o")
+    plot.flush()
+    assert plot.curve_names() == ["val"]
+    plot.clear_curves()
+    assert plot.curve_names() == []
+    assert plot.getPlotItem().listDataItems() == []
+
+
+def test_class_accuracy_bars_coloured_by_band(qtbot):
+    view = ClassAccuracyView()
+    qtbot.addWidget(view)
+    view.set_accuracy(["a", "b", "c"], [0.9, 0.5, float("nan")], ["many", "medium", "few"])
+    assert view.heights.tolist() == [0.9, 0.5, 0.0]
+    view.set_accuracy(["a", "b"], [0.1, 0.2], ["many", "few"])
+    assert len(view.heights) == 2
+
+
+def test_confusion_matrix_is_row_normalised(qtbot):
+    view = ConfusionView()
+    qtbot.addWidget(view)
+    view.set_matrix([[8, 2], [0, 0]], ["cat", "dog"])
+    assert view.matrix.tolist() == [[0.8, 0.2], [0.0, 0.0]]
+    assert view.image.image.shape == (2, 2)

@@ -1,0 +1,227 @@
+"""Live training plots: bounded curve buffers, throttled redraws, class bars, confusion heatmap.
+
+A run can emit a BatchDone every few milliseconds for hours. Three things keep the GUI responsive:
+every series lives in a `BoundedSeries` (fixed memory, older points merged as it fills),
+curves use pyqtgraph's peak downsampling and clip-to-view, and a plot redraws from a single-shot
+QTimer at a few Hz however many points arrived in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QWidget
+
+REDRAW_INTERVAL_MS = 250  # four redraws a second is smooth enough for curves that move slowly
+DEFAULT_CAPACITY = 4096
+CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                "#7f7f7f", "#bcbd22", "#17becf")
+BAND_COLORS = {"many": "#1f77b4", "medium": "#ff7f0e", "few": "#d62728"}
+
+
+class BoundedSeries:
+    """An (x, y) series whose memory never exceeds `capacity` points.
+
+    When full, neighbouring points are merged in pairs (mean of x and y) and later points are
+    averaged in buckets twice as wide, so the whole history stays visible at an even resolution.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        if capacity < 4 or capacity % 2:
+            raise ValueError("capacity must be an even number of at least 4")
+        self.capacity = capacity
+        self._x = np.empty(capacity, dtype=np.float64)
+        self._y = np.empty(capacity, dtype=np.float64)
+        self._size = 0
+        self.stride = 1  # raw points per stored point
+        self._pending: list[tuple[float, float]] = []
+        self.total = 0  # raw points appended so far
+
+    def __len__(self) -> int:
+        return self._size + (1 if self._pending else 0)
+
+    def append(self, x: float, y: float) -> None:
+        """Add one raw point; it is stored once `stride` raw points fill a bucket."""
+        self.total += 1
+        self._pending.append((float(x), float(y)))
+        if len(self._pending) < self.stride:
+            return
+        px, py = np.mean(self._pending, axis=0)
+        self._pending.clear()
+        if self._size == self.capacity:
+            self._halve()
+        self._x[self._size] = px
+        self._y[self._size] = py
+        self._size += 1
+
+    def _halve(self) -> None:
+        half = self.capacity // 2
+        self._x[:half] = self._x[: self.capacity].reshape(half, 2).mean(axis=1)
+        self._y[:half] = self._y[: self.capacity].reshape(half, 2).mean(axis=1)
+        self._size = half
+        self.stride *= 2
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the stored points, plus the mean of a partly filled bucket."""
+        x, y = self._x[: self._size].copy(), self._y[: self._size].copy()
+        if self._pending:
+            px, py = np.mean(self._pending, axis=0)
+            x, y = np.append(x, px), np.append(y, py)
+        return x, y
+
+    def clear(self) -> None:
+        """Forget every point."""
+        self._size = 0
+        self.stride = 1
+        self.total = 0
+        self._pending.clear()
+
+
+class CurvePlot(pg.PlotWidget):
+    """A plot of named live curves; `add_point` is cheap, the redraw happens on a timer."""
+
+    def __init__(self, title: str, y_label: str, parent: QWidget | None = None, *,
+                 x_label: str = "epoch", log_y: bool = False,
+                 capacity: int = DEFAULT_CAPACITY) -> None:
+        super().__init__(parent=parent, title=title)
+        self.setBackground("w")
+        self.showGrid(x=True, y=True, alpha=0.3)
+        self.setLabel("left", y_label)
+        self.setLabel("bottom", x_label)
+        self.setLogMode(x=False, y=log_y)
+        self.addLegend(offset=(-10, 10))
+        self.setMouseEnabled(x=True, y=False)
+        self._capacity = capacity
+        self._series: dict[str, BoundedSeries] = {}
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._dirty: set[str] = set()
+        self.redraw_count = 0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self.flush)
+
+    def add_point(self, name: str, x: float, y: float, *, symbol: str | None = None) -> None:
+        """Append a point to curve `name` (created on first use) and schedule a redraw."""
+        if not np.isfinite(y):
+            return  # a NaN loss is reported elsewhere; a gap would hide the curve's scale
+        if name not in self._series:
+            self._add_curve(name, symbol)
+        self._series[name].append(x, y)
+        self._dirty.add(name)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _add_curve(self, name: str, symbol: str | None) -> None:
+        color = CURVE_COLORS[len(self._curves) % len(CURVE_COLORS)]
+        curve = self.plot([], [], name=name, pen=pg.mkPen(color, width=2), symbol=symbol,
+                          symbolSize=6, symbolBrush=color, symbolPen=None)
+        curve.setDownsampling(auto=True, method="peak")
+        curve.setClipToView(True)
+        self._series[name] = BoundedSeries(self._capacity)
+        self._curves[name] = curve
+
+    def flush(self) -> None:
+        """Redraw the curves that got points since the last redraw."""
+        for name in self._dirty:
+            self._curves[name].setData(*self._series[name].arrays())
+        if self._dirty:
+            self.redraw_count += 1
+        self._dirty.clear()
+
+    def series(self, name: str) -> BoundedSeries:
+        """The buffer behind curve `name` (KeyError when it has no point yet)."""
+        return self._series[name]
+
+    def curve_names(self) -> list[str]:
+        """Names of the curves, in the order they appeared."""
+        return list(self._series)
+
+    def clear_curves(self) -> None:
+        """Remove every curve (a new run starts from an empty plot)."""
+        self._timer.stop()
+        for curve in self._curves.values():
+            self.removeItem(curve)
+        legend = self.getPlotItem().legend
+        if legend is not None:
+            legend.clear()
+        self._series.clear()
+        self._curves.clear()
+        self._dirty.clear()
+
+
+class ClassAccuracyView(pg.PlotWidget):
+    """Per-class validation accuracy as bars coloured by shot band (many / medium / few)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent, title="Per-class accuracy (val)")
+        self.setBackground("w")
+        self.setLabel("left", "accuracy")
+        self.setYRange(0.0, 1.0)
+        self.setMouseEnabled(x=False, y=False)
+        self.showGrid(y=True, alpha=0.3)
+        self._bars: pg.BarGraphItem | None = None
+        self._add_band_legend()
+        self.heights = np.zeros(0)
+
+    def _add_band_legend(self) -> None:
+        legend = self.addLegend(offset=(-10, 10))
+        for band, color in BAND_COLORS.items():
+            # an empty bar item per band gives the legend a coloured swatch
+            swatch = pg.BarGraphItem(x=[], height=[], width=0.8, brush=color)
+            legend.addItem(swatch, f"{band}-shot")
+
+    def set_accuracy(self, class_names: Sequence[str], accuracy: Sequence[float],
+                     bands: Sequence[str]) -> None:
+        """Show one bar per class; `bands[i]` picks the colour of class i."""
+        if self._bars is not None:
+            self.removeItem(self._bars)
+        x = np.arange(len(class_names))
+        self.heights = np.nan_to_num(np.asarray(accuracy, dtype=float))
+        brushes = [pg.mkBrush(BAND_COLORS.get(b, "#7f7f7f")) for b in bands]
+        self._bars = pg.BarGraphItem(x=x, height=self.heights, width=0.8, brushes=brushes,
+                                     pen=pg.mkPen("#444", width=0.5))
+        self.addItem(self._bars)
+        self.getAxis("bottom").setTicks([_class_ticks(class_names)])
+        self.setXRange(-0.6, max(len(class_names) - 0.4, 0.4), padding=0)
+
+
+class ConfusionView(pg.GraphicsLayoutWidget):
+    """The validation confusion matrix, rows normalised to recall, with a colour bar."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self.plot_item = self.addPlot(title="Confusion matrix (val, row-normalised)")
+        self.plot_item.setLabel("left", "true class")
+        self.plot_item.setLabel("bottom", "predicted class")
+        self.plot_item.setMouseEnabled(x=False, y=False)
+        self.plot_item.invertY(True)  # row 0 at the top, as a matrix is read
+        self.plot_item.setAspectLocked(True)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot_item.addItem(self.image)
+        self.color_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"),
+                                         label="recall", interactive=False)
+        self.color_bar.setImageItem(self.image, insert_in=self.plot_item)
+        self.matrix = np.zeros((0, 0))
+
+    def set_matrix(self, confusion: Sequence[Sequence[float]], class_names: Sequence[str]) -> None:
+        """Show counts `confusion[true][pred]` as per-row fractions."""
+        counts = np.asarray(confusion, dtype=float)
+        totals = counts.sum(axis=1, keepdims=True)
+        self.matrix = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        self.image.setImage(self.matrix, autoLevels=False, levels=(0.0, 1.0))
+        ticks = [_class_ticks(class_names, offset=0.5)]
+        self.plot_item.getAxis("bottom").setTicks(ticks)
+        self.plot_item.getAxis("left").setTicks(ticks)
+        size = max(len(class_names), 1)
+        self.plot_item.setRange(xRange=(0, size), yRange=(0, size), padding=0.02)
+
+
+def _class_ticks(class_names: Sequence[str], offset: float = 0.0) -> list[tuple[float, str]]:
+    # Beyond ~30 classes labels overlap; show every k-th so the axis stays readable.
+    step = max(1, len(class_names) // 30)
+    return [(i + offset, str(name)[:12]) for i, name in enumerate(class_names) if i % step == 0]
