@@ -1,0 +1,134 @@
+"""The backbone picker: a sortable, filterable table of torchvision's classification models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+COLUMNS = ("name", "family", "params", "ImageNet top-1", "GFLOPS", "weights")
+_SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+CACHED_TEXT, DOWNLOAD_TEXT, NO_WEIGHTS_TEXT = "✓ on disk", "download", "none"
+
+
+def _item(text: str, sort_value: Any, tooltip: str = "") -> QStandardItem:
+    item = QStandardItem(text)
+    item.setData(sort_value, _SORT_ROLE)
+    item.setEditable(False)
+    if tooltip:
+        item.setToolTip(tooltip)
+    return item
+
+
+def _row_items(info: Any) -> list[QStandardItem]:
+    params = info.params or 0
+    acc1 = info.acc1 if info.acc1 is not None else -1.0
+    gflops = info.gflops if info.gflops is not None else -1.0
+    if not info.weights_name:
+        weights = _item(NO_WEIGHTS_TEXT, 0, "no ImageNet weights: random init only")
+    elif info.weights_cached:
+        weights = _item(CACHED_TEXT, 2, f"{info.weights_name} is in the torch hub cache")
+    else:
+        size = f" ({info.file_size_mb:.0f} MB)" if info.file_size_mb else ""
+        weights = _item(DOWNLOAD_TEXT, 1, f"{info.weights_name} must be downloaded{size}")
+    return [
+        _item(info.name, info.name.lower()),
+        _item(info.family, info.family),
+        _item(f"{params / 1e6:.1f} M", float(params)),
+        _item(f"{acc1:.1f} %" if acc1 >= 0 else "–", float(acc1)),
+        _item(f"{gflops:.2f}" if gflops >= 0 else "–", float(gflops)),
+        weights,
+    ]
+
+
+class BackboneView(QWidget):
+    """A filter box over a table of backbones; emits `backbone_selected(name)` on a pick."""
+
+    backbone_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._model = QStandardItemModel(0, len(COLUMNS), self)
+        self._model.setHorizontalHeaderLabels(list(COLUMNS))
+        self._proxy = QSortFilterProxyModel(self)
+        self._proxy.setSourceModel(self._model)
+        self._proxy.setSortRole(_SORT_ROLE)
+        self._proxy.setFilterKeyColumn(-1)  # match the filter text in any column
+        self._proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.filter_edit = QLineEdit(self)
+        self.filter_edit.setPlaceholderText("Filter backbones (name, family, …)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._proxy.setFilterFixedString)
+        self.table = self._make_table()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.filter_edit)
+        layout.addWidget(self.table)
+
+    def _make_table(self) -> QTableView:
+        table = QTableView(self)
+        table.setModel(self._proxy)
+        table.setSortingEnabled(True)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        return table
+
+    def set_backbones(self, backbones: Sequence[Any]) -> None:
+        """Fill the table from `BackboneInfo`s (the registry's list)."""
+        self._model.removeRows(0, self._model.rowCount())
+        for info in backbones:
+            self._model.appendRow(_row_items(info))
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+
+    def set_cached(self, name: str, cached: bool) -> None:
+        """Mark a backbone's weights as on disk (after a download) or not."""
+        row = self._source_row(name)
+        if row is not None and self._model.item(row, 5).text() != NO_WEIGHTS_TEXT:
+            self._model.setItem(row, 5, _item(CACHED_TEXT if cached else DOWNLOAD_TEXT,
+                                              2 if cached else 1))
+
+    def select(self, name: str) -> None:
+        """Select a backbone by name without emitting `backbone_selected`."""
+        row = self._source_row(name)
+        if row is None:
+            return
+        index = self._proxy.mapFromSource(self._model.index(row, 0))
+        blocked = self.blockSignals(True)
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.blockSignals(blocked)
+
+    def row_count(self) -> int:
+        """How many backbones pass the filter."""
+        return self._proxy.rowCount()
+
+    def cell_text(self, name: str, column: str) -> str:
+        """The displayed text of one backbone's column (e.g. "weights")."""
+        row = self._source_row(name)
+        return "" if row is None else self._model.item(row, COLUMNS.index(column)).text()
+
+    def _source_row(self, name: str) -> int | None:
+        matches = self._model.findItems(name, Qt.MatchFlag.MatchExactly, 0)
+        return matches[0].row() if matches else None
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            name = self._proxy.index(current.row(), 0).data()
+            self.backbone_selected.emit(name)

@@ -1,0 +1,226 @@
+"""The rule-of-thumb matrix: 2x2 cells (similar / dissimilar x small / large), the dataset a point.
+
+The view only paints what it is given: the cells' strategy titles, the heuristic thresholds, the
+measured point and the suggested cell. Which cell a dataset belongs to is decided by the core
+(`workbench.advice.matrix.classify`); the point is drawn so that the thresholds sit on the grid
+lines, which is why a point left of the vertical line is "small" whatever the scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+# Row 0 is "similar" (top), row 1 "dissimilar"; column 0 "small" (left), column 1 "large".
+CELL_GRID = {
+    "similar-small": (0, 0),
+    "similar-large": (0, 1),
+    "dissimilar-small": (1, 0),
+    "dissimilar-large": (1, 1),
+}
+_SIZE_DECADES = 1.5  # the size axis spans threshold / 10**1.5 .. threshold * 10**1.5
+_MARGIN_LEFT, _MARGIN_BOTTOM, _MARGIN_TOP, _MARGIN_RIGHT = 34, 40, 8, 8
+_CELL_COLOURS = {
+    "similar-small": QColor("#e3f0fb"),
+    "similar-large": QColor("#e6f4e6"),
+    "dissimilar-small": QColor("#fdf1e0"),
+    "dissimilar-large": QColor("#f7e6f0"),
+}
+
+
+def size_fraction(images_per_class: float, threshold: float) -> float:
+    """Horizontal position in [0, 1] of a median images-per-class count (log; 0.5 = threshold)."""
+    ratio = max(images_per_class, 1e-3) / max(threshold, 1e-3)
+    return min(max(0.5 + 0.5 * math.log10(ratio) / _SIZE_DECADES, 0.0), 1.0)
+
+
+def divergence_fraction(divergence: float, threshold: float) -> float:
+    """Vertical position in [0, 1] from the top of a divergence (linear, 0.5 = threshold)."""
+    return min(max(divergence / (2.0 * max(threshold, 1e-9)), 0.0), 1.0)
+
+
+class MatrixView(QWidget):
+    """Paints the 2x2 matrix and emits `cell_clicked(cell)` when the user clicks a cell."""
+
+    cell_clicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._titles: dict[str, str] = {cell: cell.replace("-", " + ") for cell in CELL_GRID}
+        self._small_threshold = 100.0
+        self._divergence_threshold = 1.0
+        self._point: tuple[float, float | None] | None = None
+        self._highlight: str | None = None
+        self._selected: str | None = None
+        self._unmeasurable: str | None = None
+        self.setMinimumSize(300, 220)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def set_titles(self, titles: dict[str, str]) -> None:
+        """Set each cell's strategy title (cell name -> short text)."""
+        self._titles.update(titles)
+        self.update()
+
+    def set_thresholds(self, small_images_per_class: float, divergence: float) -> None:
+        """Set the heuristic thresholds the grid lines stand for."""
+        self._small_threshold = float(small_images_per_class)
+        self._divergence_threshold = float(divergence)
+        self.update()
+
+    def set_point(self, images_per_class: float | None, divergence: float | None = None) -> None:
+        """Place the dataset; `divergence=None` draws it as a vertical band (not measured)."""
+        self._point = None if images_per_class is None else (images_per_class, divergence)
+        self.update()
+
+    def set_highlight(self, cell: str | None) -> None:
+        """Outline the cell the core suggests."""
+        self._highlight = cell
+        self.update()
+
+    def set_selected(self, cell: str | None) -> None:
+        """Fill the cell whose strategy is applied now (it follows the slider)."""
+        self._selected = cell
+        self.update()
+
+    def set_unmeasurable(self, reason: str | None) -> None:
+        """Say on the matrix that similarity cannot be measured (e.g. a LayerNorm backbone)."""
+        self._unmeasurable = reason
+        self.update()
+
+    # -- read back (tests, the panel) ---------------------------------------------------------
+    def highlighted_cell(self) -> str | None:
+        """The suggested cell, or None."""
+        return self._highlight
+
+    def selected_cell(self) -> str | None:
+        """The cell matching the current settings, or None."""
+        return self._selected
+
+    def point_position(self) -> QPointF | None:
+        """Where the dataset point is painted, in widget coordinates (None when not placed)."""
+        if self._point is None:
+            return None
+        plot = self._plot_rect()
+        size, divergence = self._point
+        x = plot.left() + plot.width() * size_fraction(size, self._small_threshold)
+        frac = 0.5 if divergence is None else divergence_fraction(
+            divergence, self._divergence_threshold)
+        return QPointF(x, plot.top() + plot.height() * frac)
+
+    def cell_rect(self, cell: str) -> QRectF:
+        """The rectangle of a cell in widget coordinates."""
+        row, col = CELL_GRID[cell]
+        plot = self._plot_rect()
+        w, h = plot.width() / 2, plot.height() / 2
+        return QRectF(plot.left() + col * w, plot.top() + row * h, w, h)
+
+    def cell_at(self, pos: QPointF) -> str | None:
+        """The cell under a widget position, or None outside the grid."""
+        return next((c for c in CELL_GRID if self.cell_rect(c).contains(pos)), None)
+
+    # -- Qt -----------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        """Forward a click on a cell as `cell_clicked`."""
+        cell = self.cell_at(event.position())
+        if cell is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.cell_clicked.emit(cell)
+        super().mousePressEvent(event)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        """Paint cells, grid lines, axis labels and the point."""
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        for cell in CELL_GRID:
+            self._paint_cell(painter, cell)
+        self._paint_axes(painter)
+        self._paint_point(painter)
+        if self._unmeasurable:
+            self._paint_notice(painter)
+        painter.end()
+
+    # -- painting helpers ---------------------------------------------------------------------
+    def _plot_rect(self) -> QRectF:
+        return QRectF(_MARGIN_LEFT, _MARGIN_TOP, self.width() - _MARGIN_LEFT - _MARGIN_RIGHT,
+                      self.height() - _MARGIN_TOP - _MARGIN_BOTTOM)
+
+    def _paint_cell(self, painter: QPainter, cell: str) -> None:
+        rect = self.cell_rect(cell).adjusted(2, 2, -2, -2)
+        fill = QColor(_CELL_COLOURS[cell])
+        if cell == self._selected:
+            fill = fill.darker(115)
+        painter.setBrush(fill)
+        suggested = cell == self._highlight
+        painter.setPen(QPen(QColor("#d9480f") if suggested else QColor("#9aa5b1"),
+                            3 if suggested else 1))
+        painter.drawRoundedRect(rect, 6, 6)
+        painter.setPen(QColor("#1f2933"))
+        bold = QFont(self.font())
+        bold.setBold(True)
+        painter.setFont(bold)
+        head = cell.replace("-", " + ") + ("  (suggested)" if suggested else "")
+        inner = rect.adjusted(8, 6, -8, -6)
+        painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, head)
+        painter.setFont(self.font())
+        body = inner.adjusted(0, painter.fontMetrics().height() + 4, 0, 0)
+        painter.drawText(body, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+                         | Qt.TextFlag.TextWordWrap, self._titles.get(cell, ""))
+
+    def _paint_axes(self, painter: QPainter) -> None:
+        plot = self._plot_rect()
+        metrics = painter.fontMetrics()
+        painter.setPen(QColor("#52606d"))
+        small = f"< {self._small_threshold:g}"
+        large = f">= {self._small_threshold:g}"
+        base = plot.bottom() + metrics.ascent() + 2
+        painter.drawText(QPointF(plot.left() + 4, base), f"small ({small})")
+        painter.drawText(QPointF(plot.right() - metrics.horizontalAdvance(f"large ({large})") - 4,
+                                 base), f"large ({large})")
+        title = "dataset size (median images/class)"
+        painter.drawText(QPointF(plot.center().x() - metrics.horizontalAdvance(title) / 2,
+                                 base + metrics.height() + 2), title)
+        painter.save()
+        painter.translate(plot.left() - 8, plot.center().y())
+        painter.rotate(-90)
+        axis = "similarity to ImageNet (BN-statistics divergence)"
+        painter.drawText(QPointF(-metrics.horizontalAdvance(axis) / 2, 0), axis)
+        painter.restore()
+        painter.save()
+        painter.translate(plot.left() - 22, plot.center().y())
+        painter.rotate(-90)
+        ends = f"dissimilar (> {self._divergence_threshold:g})"
+        painter.drawText(QPointF(-plot.height() / 2 + 4, 0), ends)
+        painter.drawText(QPointF(plot.height() / 2 - metrics.horizontalAdvance("similar") - 4, 0),
+                         "similar")
+        painter.restore()
+
+    def _paint_point(self, painter: QPainter) -> None:
+        pos = self.point_position()
+        if pos is None:
+            return
+        painter.setPen(QPen(QColor("#ffffff"), 2))
+        painter.setBrush(QColor("#d9480f"))
+        if self._point is not None and self._point[1] is None:
+            # size known, similarity not: a dashed vertical line rather than a false point
+            painter.setPen(QPen(QColor("#d9480f"), 2, Qt.PenStyle.DashLine))
+            plot = self._plot_rect()
+            painter.drawLine(QPointF(pos.x(), plot.top()), QPointF(pos.x(), plot.bottom()))
+            return
+        painter.drawEllipse(pos, 7, 7)
+        painter.setPen(QColor("#1f2933"))
+        painter.drawText(pos + QPointF(10, -8), "your dataset")
+
+    def _paint_notice(self, painter: QPainter) -> None:
+        plot = self._plot_rect()
+        box = QRectF(plot.left() + 20, plot.center().y() - 24, plot.width() - 40, 48)
+        painter.setPen(QColor("#9aa5b1"))
+        painter.setBrush(QColor(255, 255, 255, 230))
+        painter.drawRoundedRect(box, 6, 6)
+        painter.setPen(QColor("#1f2933"))
+        painter.drawText(box.adjusted(8, 4, -8, -4), Qt.AlignmentFlag.AlignCenter
+                         | Qt.TextFlag.TextWordWrap, self._unmeasurable or "")
