@@ -1,0 +1,45 @@
+"""GUI test fixtures: offscreen Qt, and a check that no QThread outlives its test."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports Qt
+
+import traceback  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from weakref import WeakKeyDictionary  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QThread  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[None]:
+    """Fail a test that leaves a QThread running (after napari's fixture of the same name).
+
+    Every `QThread.start` is recorded with the stack that called it, so a failure says which
+    code started the thread that was never joined.
+    """
+    started: WeakKeyDictionary[QThread, str] = WeakKeyDictionary()
+    base_start = QThread.start
+
+    def recording_start(self: QThread, *args: object) -> None:
+        started[self] = "".join(traceback.format_stack(limit=8))
+        base_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", recording_start)
+    yield
+    dangling = []
+    for thread, stack in list(started.items()):
+        try:
+            # a thread that is just past its last signal gets a moment to end
+            if thread.isRunning() and not thread.wait(500):
+                dangling.append(stack)
+        except RuntimeError:  # the C++ object is already deleted: not running
+            continue
+    if dangling:  # end them anyway, so the rest of the session does not crash at exit
+        from ui.workers import stop_all
+
+        stop_all(5.0)
+    assert not dangling, "QThread left running, started at:\n" + "\n---\n".join(dangling)

@@ -1,0 +1,113 @@
+"""`AppState`: the one object every panel watches.
+
+It holds the open dataset (a `DatasetIndex`) and the run configuration (a `RunConfig`) and says
+when either changes. Panels read from it and forward the user's intent to it; they never talk to
+each other directly, so a panel can be built and tested with nothing but an `AppState`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from workbench.config import RunConfig
+from workbench.data.index import DatasetIndex
+from workbench.errors import UserError
+
+
+class AppState(QObject):
+    """The open dataset and the run configuration, with change signals.
+
+    Signals:
+        dataset_changed(object): the new `DatasetIndex` (or None when closed).
+        config_changed(): `config` was replaced or edited.
+        message(str): a short line for the status bar, from any panel.
+    """
+
+    dataset_changed = Signal(object)
+    config_changed = Signal()
+    message = Signal(str)
+
+    def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.index: DatasetIndex | None = None
+        self.config: RunConfig = config if config is not None else RunConfig()
+        self._stats: Any = None  # DatasetStats of `index`, computed on first use
+
+    # -- dataset ---------------------------------------------------------------------------
+    def set_dataset(self, index: DatasetIndex | None, source: str | Path | None = None) -> None:
+        """Make `index` the open dataset and tell every panel.
+
+        `source` is what the user opened (a folder, a CSV file or "demo"); it becomes
+        `config.data.path` so that a saved config reopens the same data. Without it the index's
+        root is used.
+        """
+        self.index = index
+        self._stats = None
+        if index is not None:
+            path = str(source) if source is not None else str(index.root)
+            if path != self.config.data.path:
+                self.config = dataclasses.replace(
+                    self.config, data=dataclasses.replace(self.config.data, path=path)
+                )
+                self.config_changed.emit()
+        self.dataset_changed.emit(index)
+
+    @property
+    def stats(self) -> Any:
+        """`workbench.data.stats.DatasetStats` of the open dataset (None when none is open).
+
+        Computed from the listing on first use and kept until the dataset changes, so panels
+        share one computation and hold no statistics logic of their own.
+        """
+        if self.index is None:
+            return None
+        if self._stats is None:
+            from workbench.data.stats import dataset_stats
+
+            self._stats = dataset_stats(self.index)
+        return self._stats
+
+    # -- configuration ---------------------------------------------------------------------
+    def set_config(self, config: RunConfig) -> None:
+        """Replace the whole configuration (after validating it), e.g. from an opened file."""
+        config.validate()
+        self.config = config
+        self.config_changed.emit()
+
+    def update_config(self, **sections: Any) -> None:
+        """Change some sections of the configuration and emit `config_changed` once.
+
+        Each keyword names a section (`data`, `model`, `advice`, `train`) and gives either a
+        whole section object or a dict of field changes::
+
+            state.update_config(train={"lr": 0.01, "epochs": 5}, model=new_model_config)
+
+        Raises `UserError` on an unknown section or key, or a value that fails validation; the
+        configuration is then left unchanged.
+        """
+        known = {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+        changes = {}
+        for name, value in sections.items():
+            if name not in known:
+                raise UserError(f"unknown config section [{name}]")
+            changes[name] = _updated_section(name, known[name], value)
+        candidate = dataclasses.replace(self.config, **changes)
+        candidate.validate()
+        self.config = candidate
+        self.config_changed.emit()
+
+
+def _updated_section(name: str, current: Any, value: Any) -> Any:
+    if isinstance(value, type(current)):
+        return value
+    if not isinstance(value, dict):
+        raise UserError(f"config section [{name}] must be given as a dict or a section object")
+    allowed = {f.name for f in dataclasses.fields(current)}
+    unknown = set(value) - allowed
+    if unknown:
+        raise UserError(f"unknown config key {name}.{sorted(unknown)[0]}")
+    return dataclasses.replace(current, **value)
