@@ -1,0 +1,1 @@
+"""Training: the engine (a generator of typed events), imbalance handling, metrics, run records."""

@@ -1,0 +1,108 @@
+"""Validation metrics: loss, top-1, balanced accuracy, per-class and shot-band accuracy, confusion.
+
+Shot bands follow the long-tail literature (Liu et al. 2019): a class is "many"-shot with more than
+100 training images, "medium" with 20-100, "few" below 20; the band is decided by the TRAINING
+count, and the band accuracy is the mean per-class accuracy of its classes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix
+
+from workbench.data.stats import shot_band
+
+BANDS = ("many", "medium", "few")
+
+
+@dataclass(frozen=True)
+class EvalMetrics:
+    """One evaluation. Accuracies are fractions in [0, 1]; None where there is nothing to measure.
+
+    `per_class_acc` maps class name to accuracy (None for a class without validation images),
+    `bands` maps class name to its shot band, `confusion[true][predicted]` counts images in the
+    order of `per_class_acc`.
+    """
+
+    loss: float
+    top1: float
+    balanced_acc: float
+    per_class_acc: dict[str, float | None]
+    shot_acc: dict[str, float | None]
+    confusion: list[list[int]]
+    bands: dict[str, str] = field(default_factory=dict)
+    num_images: int = 0
+
+
+def compute_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    loss: float,
+    class_names: list[str],
+    train_counts: list[int],
+) -> EvalMetrics:
+    """Metrics from true and predicted labels; `train_counts[c]` decides each class's shot band."""
+    n = len(class_names)
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(n))) if len(y_true) else np.zeros(
+        (n, n), dtype=np.int64
+    )
+    support = cm.sum(axis=1)
+    recall = [cm[c, c] / support[c] if support[c] else None for c in range(n)]
+    measured = [r for r in recall if r is not None]
+    bands = {name: shot_band(count) for name, count in zip(class_names, train_counts, strict=True)}
+    shot_acc = {}
+    for band in BANDS:
+        values = [r for r, name in zip(recall, class_names, strict=True)
+                  if r is not None and bands[name] == band]
+        shot_acc[band] = float(np.mean(values)) if values else None
+    return EvalMetrics(
+        loss=float(loss),
+        top1=float(np.trace(cm) / max(1, cm.sum())),
+        # mean per-class recall over classes present in the validation split (as sklearn's
+        # balanced_accuracy_score), computed from the same confusion matrix
+        balanced_acc=float(np.mean(measured)) if measured else 0.0,
+        per_class_acc={name: (None if r is None else float(r))
+                       for name, r in zip(class_names, recall, strict=True)},
+        shot_acc=shot_acc,
+        confusion=cm.astype(int).tolist(),
+        bands=bands,
+        num_images=int(len(y_true)),
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    batches: Iterable,
+    device: torch.device,
+    class_names: list[str],
+    train_counts: list[int],
+    stop: threading.Event | None = None,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> EvalMetrics | None:
+    """Run `forward` over `(images, labels, skipped)` batches; None when `stop` was set meanwhile.
+
+    The loss is plain cross-entropy (no class weights, no smoothing) so runs compare fairly.
+    """
+    losses, truths, preds = [], [], []
+    for images, labels, _skipped in batches:
+        if stop is not None and stop.is_set():
+            return None
+        if len(labels) == 0:
+            continue
+        images = prepare(images) if prepare else images.to(device)
+        logits = forward(images).float()
+        labels = labels.to(device)
+        losses.append(torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item())
+        truths.append(labels.cpu().numpy())
+        preds.append(logits.argmax(1).cpu().numpy())
+    y_true = np.concatenate(truths) if truths else np.zeros(0, dtype=np.int64)
+    y_pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+    loss = sum(losses) / len(y_true) if len(y_true) else math.nan
+    return compute_metrics(y_true, y_pred, loss, class_names, train_counts)
