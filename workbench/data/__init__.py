@@ -1,1 +1,1 @@
-"""Datasets: scanning sources into a `DatasetIndex`, statistics, checks, the demo, torch Datasets."""
+"""Datasets: scanning sources into a `DatasetIndex`, statistics, checks, demo, torch Datasets."""

@@ -1,0 +1,109 @@
+"""Background checks that decode every image once: corrupt, unreadable, too large, duplicates.
+
+Listing (scan.py) never opens a file; these checks do, so they run as a generator of
+`CheckProgress` events that a GUI worker or the CLI drives, and that stops between files when the
+`stop` event is set. Files are read and decoded in a small thread pool: reading is I/O and PIL
+releases the GIL while decoding, so even two cores overlap usefully.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from workbench.data.images import ImageError, read_bytes, verify_image
+from workbench.data.index import DatasetIndex, Problem
+
+CHECK_KINDS = frozenset({"corrupt", "unreadable", "too_large", "duplicate", "train_val_overlap"})
+CHUNK = 32  # files per progress event: frequent enough for a progress bar, cheap to emit
+
+
+@dataclass(frozen=True)
+class CheckProgress:
+    """`done` of `total` images checked; `problems` are the ones new since the last event."""
+
+    done: int
+    total: int
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _check_file(path: str, stop: threading.Event | None) -> tuple[bytes | None, Problem | None]:
+    """Read, hash and decode one file: (content digest or None, problem or None)."""
+    if stop is not None and stop.is_set():
+        return None, None
+    try:
+        data = read_bytes(path)
+        verify_image(data, os.path.basename(path))
+    except ImageError as exc:
+        return None, Problem(exc.kind, path, exc.reason)
+    return hashlib.blake2b(data, digest_size=16).digest(), None
+
+
+class _Duplicates:
+    """Finds exact copies as results arrive: the same split is a duplicate, another a leak."""
+
+    def __init__(self, index: DatasetIndex) -> None:
+        self.index = index
+        self.groups: dict[bytes, list[int]] = {}
+
+    def add(self, position: int, digest: bytes) -> Problem | None:
+        """Record one file's digest; a problem when an earlier file had the same content."""
+        earlier = self.groups.setdefault(digest, [])
+        earlier.append(position)
+        if len(earlier) == 1:
+            return None
+        splits, paths = self.index.splits, self.index.paths
+        other = next((e for e in earlier[:-1] if splits[e] != splits[position]), None)
+        if other is not None:
+            detail = f"same image in {splits[other]} ({paths[other]}) and {splits[position]}"
+            return Problem("train_val_overlap", paths[position], detail)
+        return Problem("duplicate", paths[position], f"same content as {paths[earlier[0]]}")
+
+
+def default_workers() -> int:
+    """Threads for reading and decoding: a few per core, bounded."""
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
+def iter_checks(
+    index: DatasetIndex, stop: threading.Event | None = None, workers: int | None = None
+) -> Iterator[CheckProgress]:
+    """Check every image of `index`, yielding progress with the problems found so far.
+
+    Ends early (without raising) when `stop` is set; closing the generator also stops it.
+    """
+    total = len(index)
+    yield CheckProgress(0, total)
+    duplicates = _Duplicates(index)
+    pool = ThreadPoolExecutor(max_workers=workers or default_workers(),
+                              thread_name_prefix="workbench-check")
+    try:
+        for start in range(0, total, CHUNK):
+            if stop is not None and stop.is_set():
+                return
+            positions = range(start, min(total, start + CHUNK))
+            results = list(pool.map(lambda i: _check_file(index.paths[i], stop), positions))
+            problems = []
+            for position, (digest, problem) in zip(positions, results, strict=True):
+                found = problem or (duplicates.add(position, digest) if digest else None)
+                if found is not None:
+                    problems.append(found)
+            if stop is not None and stop.is_set():
+                return  # this chunk was cut short: its results are incomplete
+            yield CheckProgress(positions.stop, total, problems)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_checks(index: DatasetIndex, stop: threading.Event | None = None) -> list[Problem]:
+    """Run every check to the end and append the problems to `index.problems`.
+
+    Problems from an earlier run of the checks are replaced, not repeated.
+    """
+    found = [p for event in iter_checks(index, stop) for p in event.problems]
+    index.problems[:] = [p for p in index.problems if p.kind not in CHECK_KINDS] + found
+    return found

@@ -1,0 +1,134 @@
+"""Decoding images the way the rest of the workbench expects them: RGB, 8 bits, alpha on white.
+
+Real datasets hold PNGs with alpha, 16-bit scans, CMYK JPEGs, palette GIFs and grayscale
+digits; the model wants RGB. Every failure (unreadable, corrupt, too large) becomes an
+`ImageError` whose `kind` is the `Problem` kind the checks report, so a caller never sees a raw
+PIL exception.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+from PIL import Image
+
+from workbench.errors import UserError
+
+# Our own decompression-bomb limit, checked from the header before any pixel is allocated.
+# 64 megapixels holds every real photo a transfer dataset needs; a 20000x20000 image does not fit.
+MAX_PIXELS = 64_000_000
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+class ImageError(UserError):
+    """An image that cannot be used; `kind` is "unreadable", "corrupt" or "too_large"."""
+
+    def __init__(self, name: str, reason: str, kind: str = "corrupt") -> None:
+        super().__init__(f"{name}: {reason}")
+        self.reason = reason  # the message without the file name, for problem lists
+        self.kind = kind
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The file's content; an unreadable or missing file raises `ImageError("unreadable")`."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except PermissionError as exc:
+        raise ImageError(str(path), "permission denied", "unreadable") from exc
+    except OSError as exc:  # missing, a folder, an I/O error: the image cannot be read
+        reason = f"cannot be read ({exc.strerror or exc})"
+        raise ImageError(str(path), reason, "unreadable") from exc
+
+
+def _open(data: bytes, name: str) -> Image.Image:
+    """Open (header only) and apply the size guard before any pixel is decoded."""
+    if not data:
+        raise ImageError(name, "empty file (0 bytes)", "corrupt")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # PIL's own guard (an error, or a warning that the test suite turns into one)
+        raise ImageError(name, f"too large to decode safely ({_short(exc)})", "too_large") from exc
+    except Exception as exc:  # noqa: BLE001  a corrupt header raises many exception types
+        raise ImageError(name, f"not a readable image ({_short(exc)})", "corrupt") from exc
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        img.close()
+        raise ImageError(
+            name, f"{width}x{height} pixels is over the {MAX_PIXELS:,}-pixel limit", "too_large"
+        )
+    return img
+
+
+def _short(exc: BaseException) -> str:
+    """One line naming an exception, for messages."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _decode(img: Image.Image, name: str) -> None:
+    """Decode every pixel, so that truncated or corrupt data is found now."""
+    try:
+        img.load()
+    except Exception as exc:  # noqa: BLE001  truncated / corrupt data raises many types
+        raise ImageError(name, f"corrupt image data ({_short(exc)})", "corrupt") from exc
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB; transparency is composited onto white."""
+    if img.mode in _SIXTEEN_BIT_MODES or img.mode in ("I", "F"):
+        img = _wide_to_l(img)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _wide_to_l(img: Image.Image) -> Image.Image:
+    """Scale a 16-bit or 32-bit single-channel image to 8 bits (PIL's convert would clip)."""
+    arr = np.asarray(img).astype(np.float64)
+    # 16-bit PNGs often arrive as mode "I"; their values go up to 65535, not 255
+    sixteen_bit = img.mode in _SIXTEEN_BIT_MODES or (img.mode == "I" and arr.max(initial=0) > 255)
+    if sixteen_bit:
+        arr = arr / 257.0
+    elif img.mode == "F" and arr.size and arr.max() <= 1.0:
+        arr = arr * 255.0  # float images in [0, 1]
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+
+
+def decode_image(data: bytes, name: str = "image", draft: int | None = None) -> Image.Image:
+    """Decode bytes into an RGB image; `draft` lets JPEG decode at a reduced scale."""
+    img = _open(data, name)
+    try:
+        if draft and img.format == "JPEG":
+            img.draft("RGB", (draft, draft))
+        _decode(img, name)
+        return to_rgb(img)
+    finally:
+        img.close()
+
+
+def load_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Load one image as 8-bit RGB, raising `ImageError` (a `UserError`) when it cannot be used."""
+    return decode_image(read_bytes(path), str(path))
+
+
+def load_thumbnail(path: str | os.PathLike[str], size: int = 96) -> Image.Image:
+    """A small RGB preview that fits in `size` x `size`, keeping the aspect ratio."""
+    img = decode_image(read_bytes(path), str(path), draft=size)
+    img.thumbnail((size, size), Image.Resampling.LANCZOS)
+    return img
+
+
+def verify_image(data: bytes, name: str) -> tuple[int, int]:
+    """Decode every pixel without converting (the checks' fast path); returns the size."""
+    img = _open(data, name)
+    try:
+        _decode(img, name)
+        return img.size
+    finally:
+        img.close()
