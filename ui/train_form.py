@@ -1,0 +1,117 @@
+"""Two-way binding between form widgets and fields of `AppState.config`.
+
+A `ConfigBinder` writes a widget's value into the config when the user edits it, and puts the
+config's values back into the widgets when the config changes elsewhere (a config file opened, the
+Model tab, a strategy applied), with the widgets' signals blocked so no edit loops back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
+
+from ui.state import AppState
+from workbench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One widget bound to `config.<section>.<key>`."""
+
+    section: str
+    key: str
+    widget: QWidget
+
+
+def read_widget(widget: QWidget) -> Any:
+    """The value a form widget holds, typed as the config expects it."""
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, QComboBox):
+        return widget.currentData()
+    if isinstance(widget, QSpinBox | QDoubleSpinBox):
+        return widget.value()
+    raise TypeError(f"cannot bind a {type(widget).__name__}")
+
+
+def write_widget(widget: QWidget, value: Any) -> None:
+    """Show `value` in a form widget (signals must be blocked by the caller)."""
+    if isinstance(widget, QCheckBox):
+        widget.setChecked(bool(value))
+    elif isinstance(widget, QComboBox):
+        position = widget.findData(value)
+        if position >= 0:
+            widget.setCurrentIndex(position)
+    elif isinstance(widget, QSpinBox | QDoubleSpinBox):
+        widget.setValue(value)
+
+
+def choice_combo(labels: dict[str, str]) -> QComboBox:
+    """A combo box whose items show `labels` values and carry their keys as data."""
+    combo = QComboBox()
+    for value, label in labels.items():
+        combo.addItem(label, value)
+    return combo
+
+
+def _changed_signal(widget: QWidget) -> Any:
+    if isinstance(widget, QCheckBox):
+        return widget.toggled
+    if isinstance(widget, QComboBox):
+        return widget.currentIndexChanged
+    return widget.valueChanged
+
+
+class ConfigBinder(QObject):
+    """Keeps a set of widgets and the state's config in step.
+
+    Signals:
+        rejected(str): an edit failed validation; the widgets show the config's value again.
+    """
+
+    rejected = Signal(str)
+
+    def __init__(self, state: AppState, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._bindings: list[Binding] = []
+        state.config_changed.connect(self.refresh)
+
+    def bind(self, section: str, key: str, widget: QWidget) -> QWidget:
+        """Bind `widget` to `config.<section>.<key>`; returns the widget for inline use."""
+        binding = Binding(section, key, widget)
+        self._bindings.append(binding)
+        self._show(binding)
+        _changed_signal(widget).connect(lambda *_: self._commit(binding))
+        return widget
+
+    def _commit(self, binding: Binding) -> None:
+        value = read_widget(binding.widget)
+        if getattr(getattr(self._state.config, binding.section), binding.key) == value:
+            return
+        try:
+            self._state.update_config(**{binding.section: {binding.key: value}})
+        except UserError as exc:
+            self.refresh()
+            self.rejected.emit(str(exc))
+
+    def refresh(self) -> None:
+        """Show the config's current values in every bound widget."""
+        for binding in self._bindings:
+            self._show(binding)
+
+    def _show(self, binding: Binding) -> None:
+        value = getattr(getattr(self._state.config, binding.section), binding.key)
+        blocked = binding.widget.blockSignals(True)
+        try:
+            write_widget(binding.widget, value)
+        finally:
+            binding.widget.blockSignals(blocked)
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable or disable every bound widget (options are fixed while a run trains)."""
+        for binding in self._bindings:
+            binding.widget.setEnabled(enabled)

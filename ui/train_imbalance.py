@@ -1,0 +1,89 @@
+"""Label-imbalance handling, shown next to the numbers that call for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QWidget
+
+from ui.state import AppState
+from ui.train_form import ConfigBinder, choice_combo
+
+LOSS_WEIGHTING_LABELS = {
+    "none": "None",
+    "inverse": "Inverse frequency",
+    "inverse_sqrt": "Inverse square root",
+    "effective_number": "Class-balanced (effective number)",
+}
+SAMPLING_LABELS = {"none": "None (shuffle)", "class_balanced": "Class-balanced",
+                   "sqrt": "Square-root frequency"}
+
+
+def class_bands(stats: Any) -> dict[str, str]:
+    """Class name -> shot band ("many" / "medium" / "few") from a `DatasetStats`."""
+    return {name: band for band, names in stats.bands.items() for name in names}
+
+
+def describe_imbalance(stats: Any) -> str:
+    """One line: the imbalance ratio and how many classes fall in each shot band."""
+    if stats is None:
+        return "No dataset open"
+    counts = ", ".join(f"{len(stats.bands.get(b, []))} {b}" for b in ("many", "medium", "few"))
+    return f"Imbalance ratio {stats.imbalance_ratio:.1f} : 1  ({counts}-shot classes)"
+
+
+class ImbalanceView(QGroupBox):
+    """The imbalance ratio and shot bands, with loss weighting (and its beta) and sampling."""
+
+    def __init__(self, state: AppState, binder: ConfigBinder,
+                 parent: QWidget | None = None) -> None:
+        super().__init__("Label imbalance", parent)
+        self._state = state
+        form = QFormLayout(self)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        weighting = choice_combo(LOSS_WEIGHTING_LABELS)
+        self.loss_weighting = binder.bind("data", "loss_weighting", weighting)
+        self.beta = binder.bind("data", "beta", _beta_spin())
+        self.sampling = binder.bind("data", "sampling", choice_combo(SAMPLING_LABELS))
+        self.loss_weighting.setToolTip("Weights the loss of each class by how rare it is")
+        self.beta.setToolTip("Effective number (1 - beta^n) / (1 - beta), Cui et al. 2019; "
+                             "0.9-0.9999, closer to 1 weights rare classes more")
+        self.sampling.setToolTip("Draws batches so that rare classes are seen more often")
+        form.addRow(self.summary)
+        form.addRow("Loss weighting", self.loss_weighting)
+        form.addRow("Beta", self.beta)
+        form.addRow("Sampling", self.sampling)
+        self._enabled = True
+        state.dataset_changed.connect(self.refresh)
+        state.config_changed.connect(self._update_beta)
+        self.refresh()
+
+    def refresh(self, *_: Any) -> None:
+        """Show the open dataset's imbalance numbers."""
+        try:
+            self.summary.setText(describe_imbalance(self._state.stats))
+        except Exception as exc:  # a broken listing must not take the panel down
+            self.summary.setText(f"Imbalance unknown: {exc}")
+        self._update_beta()
+
+    def set_editable(self, enabled: bool) -> None:
+        """Allow or forbid edits (forbidden while a run trains)."""
+        self._enabled = enabled
+        self.loss_weighting.setEnabled(enabled)
+        self.sampling.setEnabled(enabled)
+        self._update_beta()
+
+    def _update_beta(self) -> None:
+        # beta only means something for the effective-number weighting
+        effective = self._state.config.data.loss_weighting == "effective_number"
+        self.beta.setEnabled(self._enabled and effective)
+
+
+
+def _beta_spin() -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setDecimals(5)
+    spin.setRange(0.0, 0.99999)
+    spin.setSingleStep(0.0005)
+    return spin

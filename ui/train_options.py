@@ -1,0 +1,83 @@
+"""The training options that live on the Train tab (the Model tab holds backbone and freezing)."""
+
+from __future__ import annotations
+
+import torch
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QSpinBox,
+    QWidget,
+)
+
+from ui.state import AppState
+from ui.train_form import ConfigBinder, choice_combo
+
+OPTIMIZER_LABELS = {"sgd": "SGD with momentum", "adamw": "AdamW"}
+DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
+
+
+def device_available(device: str) -> bool:
+    """Whether `device` can be used on this machine ("auto" and "cpu" always can)."""
+    if device == "cuda":
+        return torch.cuda.is_available()
+    if device == "mps":
+        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return True
+
+
+
+def _spin(low: int, high: int, *, special: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    if special:
+        spin.setSpecialValueText(special)  # shown at the minimum, e.g. "not seeded" for -1
+    return spin
+
+
+def _float_spin(low: float, high: float, step: float, decimals: int) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(decimals)
+    return spin
+
+
+class TrainOptionsView(QGroupBox):
+    """Epochs, batch size, optimizer, learning rate, warm-up, device, augmentation and seed."""
+
+    def __init__(self, state: AppState, binder: ConfigBinder,
+                 parent: QWidget | None = None) -> None:
+        super().__init__("Training", parent)
+        form = QFormLayout(self)
+        self.epochs = binder.bind("train", "epochs", _spin(1, 100_000))
+        self.batch_size = binder.bind("train", "batch_size", _spin(1, 65_536))
+        self.optimizer = binder.bind("train", "optimizer", choice_combo(OPTIMIZER_LABELS))
+        self.lr = binder.bind("train", "lr", _float_spin(1e-6, 10.0, 0.001, 6))
+        self.warmup = binder.bind("train", "warmup_epochs", _float_spin(0.0, 1000.0, 0.5, 1))
+        self.device = binder.bind("train", "device", self._device_combo())
+        self.augment = binder.bind("data", "augment", QCheckBox("flips and crops"))
+        self.seed = binder.bind("train", "seed", _spin(-1, 2**31 - 1, special="not seeded"))
+        self.epochs.setToolTip("Passes over the training split")
+        self.lr.setToolTip("The head's learning rate; lower stages get less (Model tab)")
+        self.warmup.setToolTip("Epochs of linear warm-up before the cosine schedule")
+        self.augment.setToolTip("Light augmentation; it turns off the frozen-feature cache")
+        for label, widget in (("Epochs", self.epochs), ("Batch size", self.batch_size),
+                              ("Optimizer", self.optimizer), ("Learning rate", self.lr),
+                              ("Warm-up epochs", self.warmup), ("Device", self.device),
+                              ("Augmentation", self.augment), ("Seed", self.seed)):
+            form.addRow(label, widget)
+
+    @staticmethod
+    def _device_combo() -> QComboBox:
+        combo = choice_combo(DEVICE_LABELS)
+        model = combo.model()
+        for row in range(combo.count()):
+            if not device_available(combo.itemData(row)):
+                # listed but greyed out, so the user sees why the GPU is not used
+                model.item(row).setEnabled(False)
+                combo.setItemText(row, combo.itemText(row) + " (not available)")
+        return combo

@@ -1,0 +1,237 @@
+"""The Train tab: options, imbalance handling, Start / Pause / Stop, progress and live charts.
+
+The panel forwards the user's intent to a `TrainingRun` (the engine in a worker thread) and
+renders the engine's events; it computes nothing itself.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.state import AppState
+from ui.train_charts import TrainChartsView
+from ui.train_form import ConfigBinder
+from ui.train_imbalance import ImbalanceView
+from ui.train_notice import NoticeBanner, explain_failure
+from ui.train_options import TrainOptionsView
+from ui.train_progress import ProgressView
+from ui.train_run import TrainerFactory, TrainingRun
+from workbench.train.events import (
+    BatchDone,
+    Failed,
+    Finished,
+    Paused,
+    Resumed,
+    RunStarted,
+    Stopped,
+)
+
+
+class RunState(Enum):
+    """What the panel's buttons allow."""
+
+    IDLE = "idle"
+    STARTING = "starting"  # the worker builds the model and data; no RunStarted yet
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
+class TrainPanel(QWidget):
+    """Train the configured model on the open dataset and watch it live.
+
+    Signals:
+        run_finished(str): the run directory of a run that ended (finished, stopped or failed
+            after it started; "" when it failed before having one).
+    """
+
+    run_finished = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None, *,
+                 trainer_factory: TrainerFactory | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self._trainer_factory = trainer_factory  # None: the real engine
+        self.run: TrainingRun | None = None
+        self.run_state = RunState.IDLE
+        self.run_dir = ""
+        self._skipped = 0
+        self._binder = ConfigBinder(state, self)
+        self.options = TrainOptionsView(state, self._binder)
+        self.imbalance = ImbalanceView(state, self._binder)
+        self.progress = ProgressView()
+        self.charts = TrainChartsView()
+        self.notice = NoticeBanner()
+        self._binder.rejected.connect(self.notice.show_error)
+        self._build_buttons()
+        self._build_layout()
+        self._set_run_state(RunState.IDLE)
+
+    # -- layout ----------------------------------------------------------------------------
+    def _build_buttons(self) -> None:
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.open_folder_button = QPushButton("Open run folder")
+        self.run_dir_label = QLabel("No run yet")
+        self.run_dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.start_button.setToolTip("Train with the options on this tab and the Model tab")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self._toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.open_folder_button.clicked.connect(self.open_run_folder)
+
+    def _build_layout(self) -> None:
+        buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            buttons.addWidget(button)
+        buttons.addWidget(self.progress, 1)
+        folder = QHBoxLayout()
+        folder.addWidget(QLabel("Run folder:"))
+        folder.addWidget(self.run_dir_label, 1)
+        folder.addWidget(self.open_folder_button)
+        side = QWidget()
+        side_column = QVBoxLayout(side)
+        side_column.addWidget(self.options)
+        side_column.addWidget(self.imbalance)
+        side_column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(300)
+        split = QSplitter()
+        split.addWidget(scroll)
+        split.addWidget(self.charts)
+        split.setStretchFactor(1, 1)
+        split.setSizes([320, 960])
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.notice)
+        layout.addWidget(split, 1)
+        layout.addLayout(folder)
+
+    # -- user intent -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start a run with the current configuration and dataset (ignored while one runs)."""
+        if self.busy():
+            return
+        config = self._state.config
+        if self._state.index is None and not config.data.path:
+            self.notice.show_error("Open a dataset first (File > Open folder, or the demo).")
+            return
+        self.notice.clear()
+        self._skipped = 0
+        self.run = TrainingRun(config, self._state.index, parent=self,
+                               trainer_factory=self._trainer_factory)
+        self.run.worker.event.connect(self._on_event)
+        self.run.worker.failed.connect(self._on_failed)
+        self.run.worker.finished.connect(self._on_worker_finished)
+        self._set_run_state(RunState.STARTING)
+        self.progress.status.setText("Preparing the model and data…")
+        self.run.start()
+
+    def _toggle_pause(self) -> None:
+        if self.run is None:
+            return
+        if self.run_state is RunState.PAUSED:
+            self.run.resume()
+            self._set_run_state(RunState.RUNNING)
+        elif self.run_state is RunState.RUNNING:
+            self.run.pause()
+            self._set_run_state(RunState.PAUSING)
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current batch; the panel goes idle when it has."""
+        if self.run is None or not self.busy():
+            return
+        self.run.stop()
+        self._set_run_state(RunState.STOPPING)
+        self.progress.status.setText("Stopping after the current batch…")
+
+    def open_run_folder(self) -> bool:
+        """Open the run directory in the system's file browser; False when there is none."""
+        if not self.run_dir:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(self.run_dir))
+
+    # -- main window contract --------------------------------------------------------------
+    def busy(self) -> bool:
+        """True while a run trains (the main window asks before closing)."""
+        return self.run is not None and self.run.is_running()
+
+    def shutdown(self, timeout: float = 2.0) -> bool:
+        """Stop a run and join its thread; True when no thread is left running."""
+        if self.run is None:
+            return True
+        ended = self.run.shutdown(timeout)
+        if ended:
+            self._set_run_state(RunState.IDLE)
+        return ended
+
+    # -- engine events ---------------------------------------------------------------------
+    def _on_event(self, event: Any) -> None:
+        self.progress.show_event(event)
+        self.charts.show_event(event)
+        if isinstance(event, RunStarted):
+            self._show_run_dir(event.run_dir)
+            if self.run_state is RunState.STARTING:
+                self._set_run_state(RunState.RUNNING)
+        elif isinstance(event, BatchDone):
+            self._skipped = event.skipped_images
+        elif isinstance(event, Paused | Resumed):
+            self._on_pause_event(event)
+        elif isinstance(event, Failed):
+            self.notice.show_error(explain_failure(event.message))
+        elif isinstance(event, Finished | Stopped):
+            self._show_run_dir(event.run_dir)
+
+    def _on_pause_event(self, event: Any) -> None:
+        if self.run_state is RunState.STOPPING:
+            return
+        self._set_run_state(RunState.PAUSED if isinstance(event, Paused) else RunState.RUNNING)
+
+    def _on_failed(self, message: str) -> None:
+        self.progress.status.setText("Failed")
+        self.notice.show_error(explain_failure(message))
+
+    def _on_worker_finished(self) -> None:
+        self.charts.flush()
+        if self._skipped:
+            note = (f"{self._skipped} unreadable images were skipped during training "
+                    "(see the Dataset tab's problems).")
+            if self.notice.kind == "error":  # keep the error visible, add the count to it
+                self.notice.show_error(f"{self.notice.text()}  {note}")
+            else:
+                self.notice.show_info(note)
+        self._set_run_state(RunState.IDLE)
+        self.run_finished.emit(self.run_dir)
+
+    def _show_run_dir(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+        self.run_dir_label.setText(run_dir)
+        self.open_folder_button.setEnabled(bool(run_dir))
+
+    def _set_run_state(self, run_state: RunState) -> None:
+        self.run_state = run_state
+        idle = run_state is RunState.IDLE
+        self.start_button.setEnabled(idle)
+        self.pause_button.setEnabled(run_state in (RunState.RUNNING, RunState.PAUSED))
+        self.pause_button.setText("Resume" if run_state is RunState.PAUSED else "Pause")
+        self.stop_button.setEnabled(not idle and run_state is not RunState.STOPPING)
+        self.open_folder_button.setEnabled(bool(self.run_dir))
+        self._binder.set_enabled(idle)
+        self.imbalance.set_editable(idle)

@@ -1,0 +1,124 @@
+"""Run progress: a bar over all steps with epoch, batch and the estimated time left."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+
+from workbench.train.events import (
+    BatchDone,
+    EpochStarted,
+    EvalDone,
+    Failed,
+    FeaturesProgress,
+    Finished,
+    Paused,
+    Resumed,
+    RunStarted,
+    Stopped,
+)
+
+
+def format_duration(seconds: float) -> str:
+    """`1:02:03`, `2:03` or `0:05` for a duration in seconds."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def eta_seconds(elapsed: float, steps_done: int, steps_left: int) -> float | None:
+    """Time left at the average pace so far (evaluation included); None before any step."""
+    if steps_done <= 0 or elapsed <= 0:
+        return None
+    return elapsed / steps_done * steps_left
+
+
+class ProgressView(QWidget):
+    """The progress bar and a line saying what the run is doing."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("%p%")
+        self.status = QLabel("Idle")
+        self.status.setMinimumWidth(380)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.bar, 1)
+        layout.addWidget(self.status)
+        self._epochs = 0
+        self._steps_per_epoch = 0
+        self._first_step = 0
+        self._start_time = 0.0
+        self._paused_since: float | None = None
+
+    def show_event(self, event: Any) -> None:
+        """Update the bar and the line for one engine event."""
+        if isinstance(event, RunStarted):
+            self._start(event)
+        elif isinstance(event, FeaturesProgress):
+            source = "from cache" if event.cached else "computing"
+            self.status.setText(f"Features of the frozen backbone ({event.split}, {source}): "
+                                f"{event.done}/{event.total}")
+        elif isinstance(event, EpochStarted):
+            self.status.setText(f"Epoch {event.epoch}/{self._epochs} starting")
+        elif isinstance(event, BatchDone):
+            self._batch(event)
+        elif isinstance(event, EvalDone):
+            self.status.setText(f"Epoch {event.epoch}/{self._epochs} evaluated: balanced "
+                                f"accuracy {100 * event.metrics.balanced_acc:.1f}%")
+        else:
+            self._control(event)
+
+    def _control(self, event: Any) -> None:
+        if isinstance(event, Paused):
+            self._paused_since = time.monotonic()
+            self.status.setText("Paused")
+        elif isinstance(event, Resumed):
+            if self._paused_since is not None:  # a pause must not inflate the ETA
+                self._start_time += time.monotonic() - self._paused_since
+            self._paused_since = None
+            self.status.setText("Resumed")
+        elif isinstance(event, Finished):
+            self.bar.setValue(self.bar.maximum())
+            self.status.setText(f"Finished: best balanced accuracy {100 * event.best_metric:.1f}%")
+        elif isinstance(event, Stopped):
+            self.status.setText("Stopped")
+        elif isinstance(event, Failed):
+            self.status.setText("Failed")
+
+    def _start(self, event: RunStarted) -> None:
+        self._epochs = event.epochs
+        self._steps_per_epoch = max(1, event.steps_per_epoch)
+        self._first_step = event.start_epoch * self._steps_per_epoch
+        self._start_time = time.monotonic()
+        self._paused_since = None
+        self.bar.setRange(0, max(1, event.epochs * self._steps_per_epoch))
+        self.bar.setValue(self._first_step)
+        self.status.setText(f"Started on {event.device}: {event.num_train} training, "
+                            f"{event.num_val} validation images")
+
+    def _batch(self, event: BatchDone) -> None:
+        self.bar.setMaximum(max(1, event.total_steps))
+        self.bar.setValue(min(event.step, event.total_steps))
+        batch = event.step - (event.epoch - 1) * self._steps_per_epoch
+        eta = eta_seconds(time.monotonic() - self._start_time, event.step - self._first_step,
+                          event.total_steps - event.step)
+        text = (f"Epoch {event.epoch}/{self._epochs} · batch {batch}/{self._steps_per_epoch}"
+                f" · {event.images_per_s:.0f} img/s")
+        if eta is not None:
+            text += f" · ETA {format_duration(eta)}"
+        if event.skipped_images:
+            text += f" · {event.skipped_images} unreadable images skipped"
+        self.status.setText(text)
+
+    def reset(self) -> None:
+        """Back to idle with an empty bar."""
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.status.setText("Idle")
