@@ -1,0 +1,260 @@
+"""The advisor side of the Model panel: the matrix, its heuristic thresholds, and the evidence.
+
+"Measure similarity" runs `workbench.advice.advisor.iter_advice` in a `GeneratorWorker` with
+progress and cancel; the report places the dataset on the matrix, plots the BatchNorm-divergence
+profile by depth, and lists NCE / LEEP and the linear-probe accuracies as evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.matrix_view import MatrixView
+from ui.workers import GeneratorWorker
+
+_STAGE_WORDS = {"features": "Extracting features", "bn": "Measuring BatchNorm statistics",
+                "probe": "Linear probe (k-fold)"}
+
+
+class AdviceView(QWidget):
+    """Matrix + thresholds + measure / cancel + evidence; emits what the user asks for."""
+
+    cell_clicked = Signal(str)
+    thresholds_edited = Signal(dict)  # advice-section changes
+    measure_requested = Signal()
+    report_ready = Signal(object)  # the AdviceReport
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._worker: GeneratorWorker | None = None
+        self.report: Any = None
+        self.matrix = MatrixView(self)
+        self.matrix.cell_clicked.connect(self.cell_clicked)
+        self._build_controls()
+        self._build_evidence()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.matrix, 3)
+        layout.addLayout(self._threshold_row())
+        layout.addLayout(self._measure_row())
+        layout.addWidget(self.explanation)
+        layout.addWidget(self.evidence, 2)
+
+    # -- building -----------------------------------------------------------------------------
+    def _build_controls(self) -> None:
+        self.small_spin = QSpinBox(self)
+        self.small_spin.setRange(1, 10**7)
+        self.small_spin.setSuffix(" img/class")
+        self.small_spin.setToolTip("Heuristic: no paper fixes what a small dataset is.")
+        self.similarity_spin = QDoubleSpinBox(self)
+        self.similarity_spin.setRange(0.0, 1e6)
+        self.similarity_spin.setDecimals(2)
+        self.similarity_spin.setSingleStep(0.1)
+        self.similarity_spin.setToolTip("Heuristic: mean BN divergence above this is dissimilar.")
+        self.small_spin.valueChanged.connect(
+            lambda v: self.thresholds_edited.emit({"small_images_per_class": int(v)}))
+        self.similarity_spin.valueChanged.connect(
+            lambda v: self.thresholds_edited.emit({"similarity_threshold": float(v)}))
+        self.measure_button = QPushButton("Measure similarity", self)
+        self.measure_button.clicked.connect(self.measure_requested)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar(self)
+        self.progress_label = QLabel(self)
+        self.explanation = QLabel(self)
+        self.explanation.setWordWrap(True)
+        self._set_busy(False)
+
+    def _threshold_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Small below", self))
+        row.addWidget(self.small_spin)
+        row.addWidget(QLabel("Dissimilar above", self))
+        row.addWidget(self.similarity_spin)
+        note = QLabel("<i>heuristic thresholds</i>", self)
+        note.setToolTip("No paper fixes these values; edit them (README explains the defaults).")
+        row.addWidget(note)
+        row.addStretch(1)
+        return row
+
+    def _measure_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.addWidget(self.measure_button)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.progress_label)
+        row.addWidget(self.cancel_button)
+        return row
+
+    def _build_evidence(self) -> None:
+        self.evidence = QTabWidget(self)
+        self.profile_plot = pg.PlotWidget(background="w")
+        self.profile_plot.setLabel("bottom", "stage (stem → last)")
+        self.profile_plot.setLabel("left", "BN divergence")
+        self.profile_plot.showGrid(y=True, alpha=0.3)
+        self.profile_plot.setMouseEnabled(x=False, y=False)
+        self.evidence.addTab(self.profile_plot, "Divergence by depth")
+        self.probe_table = QTableWidget(0, 0, self)
+        self.probe_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.evidence.addTab(self.probe_table, "Linear probe")
+        self.scores = QLabel("Measure similarity to see the evidence.", self)
+        self.scores.setWordWrap(True)
+        self.evidence.addTab(self.scores, "NCE / LEEP")
+
+    # -- showing ------------------------------------------------------------------------------
+    def show_thresholds(self, advice_config: Any) -> None:
+        """Show the heuristic thresholds of the config (without echoing edits back)."""
+        for spin, value in ((self.small_spin, advice_config.small_images_per_class),
+                            (self.similarity_spin, advice_config.similarity_threshold)):
+            blocked = spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(blocked)
+        self.matrix.set_thresholds(advice_config.small_images_per_class,
+                                   advice_config.similarity_threshold)
+
+    def clear_report(self, reason: str = "") -> None:
+        """Forget the last measurement (the backbone or the dataset changed)."""
+        self.report = None
+        self.matrix.set_highlight(None)
+        self.profile_plot.clear()
+        self.probe_table.setRowCount(0)
+        self.scores.setText("Measure similarity to see the evidence.")
+        self.explanation.setText(reason)
+
+    def show_report(self, report: Any) -> None:
+        """Place the dataset, highlight the suggested cell and fill the evidence tabs."""
+        self.report = report
+        profile = report.bn_profile
+        median = report.images_per_class["median"]
+        measurable = bool(getattr(profile, "available", True)) and profile.mean is not None
+        self.matrix.set_point(median, profile.mean if measurable else None)
+        self.matrix.set_unmeasurable(None if measurable else _unmeasurable_text(profile))
+        self.matrix.set_highlight(report.cell if measurable else None)
+        strategy = report.strategy
+        self.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}"
+                                 if measurable else "")
+        self._plot_profile(profile)
+        self._fill_probe(report.probe)
+        self._fill_scores(report)
+
+    def _plot_profile(self, profile: Any) -> None:
+        self.profile_plot.clear()
+        values = [v for v in (profile.per_stage or [])]
+        xs = [i for i, v in enumerate(values) if v is not None]
+        heights = [values[i] for i in xs]
+        if heights:
+            bars = pg.BarGraphItem(x=xs, height=heights, width=0.7, brush="#4c6ef5")
+            self.profile_plot.addItem(bars)
+        if profile.mean is not None:
+            line = pg.InfiniteLine(pos=profile.mean, angle=0, pen=pg.mkPen("#d9480f", width=2),
+                                   label=f"mean {profile.mean:.2f}")
+            self.profile_plot.addItem(line)
+
+    def _fill_probe(self, probe: Any) -> None:
+        rows = list(getattr(probe, "rows", None) or [])
+        poolings = sorted({r.pooling for r in rows})
+        stages = sorted({r.stage for r in rows})
+        table = self.probe_table
+        table.setColumnCount(len(poolings))
+        table.setRowCount(len(stages))
+        table.setHorizontalHeaderLabels([f"{p} accuracy" for p in poolings])
+        table.setVerticalHeaderLabels([f"stage {s}" for s in stages])
+        best = getattr(probe, "best", None)
+        for r in rows:
+            text = f"{100 * r.accuracy:.1f} %" + ("  ★ best" if r is best else "")
+            table.setItem(stages.index(r.stage), poolings.index(r.pooling), QTableWidgetItem(text))
+        table.resizeColumnsToContents()
+
+    def _fill_scores(self, report: Any) -> None:
+        sim = dict(report.similarity)
+        lines = [f"<b>{name}</b>: {value:.3f}" for name, value in sim.items()
+                 if isinstance(value, int | float)]
+        ipc = report.images_per_class
+        lines.append(f"images per class: min {ipc['min']}, median {ipc['median']}, "
+                     f"max {ipc['max']}")
+        lines.append("<i>NCE and LEEP say how well ImageNet's labels predict yours; they track "
+                     "the number of classes, so they are evidence, not the similarity axis.</i>")
+        self.scores.setText("<br>".join(lines))
+
+    # -- measuring ----------------------------------------------------------------------------
+    def measure(self, index: Any, config: Any) -> None:
+        """Run the advisor on `index` with `config` in a worker."""
+        if self._worker is not None:
+            return
+        from workbench.advice.advisor import iter_advice
+
+        worker = GeneratorWorker(iter_advice, index, config, throttle_s=0.1,
+                                 droppable=_is_progress, parent=self)
+        worker.event.connect(self._on_event)
+        worker.failed.connect(self._on_failed)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._set_busy(True)
+        self.progress_label.setText("Starting…")
+        worker.start()
+
+    def is_busy(self) -> bool:
+        """True while a measurement runs."""
+        return self._worker is not None
+
+    def cancel(self) -> None:
+        """Ask the measurement to stop."""
+        if self._worker is not None:
+            self._worker.stop()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop and join the measurement (on close)."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker.join(timeout)
+
+    def _on_event(self, event: Any) -> None:
+        if _is_progress(event):
+            self.progress_label.setText(_STAGE_WORDS.get(event.stage, event.stage))
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(event.done)
+        else:
+            self.show_report(event)
+            self.report_ready.emit(event)
+
+    def _on_failed(self, message: str) -> None:
+        self.explanation.setText(f"<b>Could not measure:</b> {message}")
+
+    def _on_finished(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.join(1.0)
+            if worker.stopped:
+                self.progress_label.setText("Cancelled.")
+        self._set_busy(False)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.measure_button.setEnabled(not busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
+        if not busy:
+            self.progress_label.setText("")
+
+
+def _is_progress(event: Any) -> bool:
+    return hasattr(event, "stage") and hasattr(event, "done") and hasattr(event, "total")
+
+
+def _unmeasurable_text(profile: Any) -> str:
+    message = getattr(profile, "message", "") or "This backbone has no BatchNorm layers."
+    return f"{message} Similarity cannot be measured: click the cell you believe fits."

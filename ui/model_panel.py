@@ -1,0 +1,246 @@
+"""The Model tab: backbone, weights, freeze / fine-tune settings, stage diagram and the matrix.
+
+Every control writes into `state.config` (model, data.input_size, train.lr, advice thresholds)
+through `AppState.update_config`, and every view is redrawn from the config on `config_changed`,
+so the slider, the stage diagram, the matrix and a saved config can never disagree. The numbers
+come from the core: the registry, `TransferModel.stage_summary` and `workbench.advice`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.backbone_view import BackboneView
+from ui.model_advice_view import AdviceView
+from ui.model_settings_view import ModelSettingsView
+from ui.stage_view import StageView
+from ui.state import AppState
+from ui.weights_view import WeightsView
+from ui.workers import GeneratorWorker
+from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
+from workbench.errors import UserError
+from workbench.models.registry import backbone_info, list_backbones
+
+
+def build_skeleton(backbone: str) -> Iterator[Any]:
+    """Build the backbone's `TransferModel` without weights, to read its stages and parameters.
+
+    Parameters are created on the meta device when the architecture allows it: nothing is
+    allocated or initialised, so even a ViT-H is ready at once; otherwise it is built normally.
+    """
+    import torch
+    from workbench.models.transfer import build_model
+
+    try:
+        with torch.device("meta"):
+            model = build_model(backbone, weights="random", num_classes=None)
+    except Exception:  # some constructors compute on tensors (e.g. drop-path rates)
+        model = build_model(backbone, weights="random", num_classes=None)
+    yield model
+
+
+def _group(title: str, widget: QWidget) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(6, 6, 6, 6)
+    layout.addWidget(widget)
+    return box
+
+
+class ModelPanel(QWidget):
+    """The Model tab; built with the shared `AppState` (the main window calls `shutdown`)."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.model: Any = None  # the TransferModel skeleton of the current backbone
+        self._info: Any = None
+        self._build_worker: GeneratorWorker | None = None
+        self._make_views()
+        self._lay_out()
+        self._connect()
+        self.backbones.set_backbones(list_backbones())
+        self._on_config_changed()
+        self._on_dataset_changed(state.index)
+
+    # -- building -----------------------------------------------------------------------------
+    def _make_views(self) -> None:
+        self.backbones = BackboneView(self)
+        self.weights = WeightsView(self)
+        self.settings = ModelSettingsView(self)
+        self.stages = StageView(self)
+        self.advice = AdviceView(self)
+        self.matrix = self.advice.matrix
+
+    def _lay_out(self) -> None:
+        left = QWidget(self)
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(_group("Backbone (torchvision)", self.backbones), 3)
+        column.addWidget(_group("Weights", self.weights))
+        column.addWidget(_group("Transfer", self.settings))
+        stage_scroll = QScrollArea(self)
+        stage_scroll.setWidgetResizable(True)
+        stage_scroll.setWidget(self.stages)
+        splitter = QSplitter(self)
+        splitter.addWidget(left)
+        splitter.addWidget(_group("Stages", stage_scroll))
+        splitter.addWidget(_group("Rule-of-thumb matrix", self.advice))
+        splitter.setSizes([420, 300, 560])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def _connect(self) -> None:
+        self.state.config_changed.connect(self._on_config_changed)
+        self.state.dataset_changed.connect(self._on_dataset_changed)
+        self.backbones.backbone_selected.connect(self._on_backbone_selected)
+        self.weights.weights_chosen.connect(self._on_weights_chosen)
+        self.weights.downloaded.connect(self._on_downloaded)
+        self.settings.edited.connect(self._edit)
+        self.advice.thresholds_edited.connect(lambda changes: self._edit("advice", changes))
+        self.advice.cell_clicked.connect(self.apply_cell)
+        self.advice.measure_requested.connect(self.measure)
+        self.advice.report_ready.connect(self._on_report)
+
+    # -- the user's intent --------------------------------------------------------------------
+    def _edit(self, section: str, changes: dict) -> None:
+        try:
+            self.state.update_config(**{section: changes})
+        except UserError as exc:
+            QMessageBox.warning(self, "Invalid setting", str(exc))
+            self._on_config_changed()  # show the config as it still is
+
+    def apply_cell(self, cell: str) -> None:
+        """Apply a matrix cell's strategy: slider, head, feature stage, LR decay, norm policy."""
+        if self.model is None or cell not in CELLS:
+            return
+        probe = getattr(self.advice.report, "probe", None)
+        strategy = strategy_for(cell, self.model.num_stages, probe=probe)
+        self.state.update_config(model=apply_strategy(strategy, self.state.config.model))
+        self.advice.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}")
+
+    def measure(self) -> None:
+        """Measure where the open dataset sits on the matrix (in a worker)."""
+        if self.state.index is None:
+            QMessageBox.information(self, "No dataset", "Open a dataset first (File ▸ Open).")
+            return
+        self.advice.measure(self.state.index, self.state.config)
+
+    def _on_backbone_selected(self, name: str) -> None:
+        if name == self.state.config.model.backbone:
+            return
+        info = backbone_info(name)
+        weights = "DEFAULT" if info.weights_name else "random"
+        self._edit("model", {"backbone": name, "weights": weights})
+
+    def _on_weights_chosen(self, spec: str) -> None:
+        changes: dict[str, Any] = {"weights": spec}
+        if spec != "random" and self.state.config.model.norm_policy == "group_norm":
+            changes["norm_policy"] = "train_bn"  # pretrained BN weights do not map onto GN
+        self._edit("model", changes)
+
+    def _on_downloaded(self, name: str) -> None:
+        self.backbones.set_cached(name, True)
+        self._info = None
+        self._on_config_changed()
+
+    def _on_report(self, report: Any) -> None:
+        self.state.message.emit(f"Suggested cell: {report.cell} ({report.strategy.title})")
+
+    # -- watching the state -------------------------------------------------------------------
+    def _on_dataset_changed(self, _index: Any) -> None:
+        self.advice.clear_report()
+        stats = self.state.stats
+        median = stats.images_per_class["median"] if stats is not None else None
+        self.matrix.set_point(median, None)
+
+    def _on_config_changed(self) -> None:
+        config = self.state.config
+        name = config.model.backbone
+        if self._info is None or self._info.name != name:
+            self._switch_backbone(name)
+        self.weights.show_weights(self._info, config.model.weights)
+        self.advice.show_thresholds(config.advice)
+        if self.model is not None:
+            self._show_model()
+
+    def _switch_backbone(self, name: str) -> None:
+        self._info = backbone_info(name)
+        self.model = None
+        self.backbones.select(name)
+        self.advice.clear_report()
+        self.matrix.set_selected(None)
+        self.stages.set_summary([], caption=f"Building {name}…")
+        self._start_build(name)
+
+    def _start_build(self, name: str) -> None:
+        if self._build_worker is not None:
+            self._build_worker.stop()
+        worker = GeneratorWorker(build_skeleton, name, parent=self)
+        worker.event.connect(lambda model, n=name: self._on_built(n, model))
+        worker.failed.connect(lambda msg: self.stages.set_summary([], caption=msg))
+        worker.finished.connect(lambda w=worker: self._on_build_finished(w))
+        self._build_worker = worker
+        worker.start()
+
+    def _on_built(self, name: str, model: Any) -> None:
+        if name != self.state.config.model.backbone:
+            return  # the user picked another backbone meanwhile
+        self.model = model
+        self.matrix.set_titles({c: strategy_for(c, model.num_stages).title for c in CELLS})
+        if self.state.config.model.freeze_stages > model.num_stages:
+            self._edit("model", {"freeze_stages": model.num_stages})
+        else:
+            self._show_model()
+
+    def _on_build_finished(self, worker: GeneratorWorker) -> None:
+        worker.join(1.0)
+        if self._build_worker is worker:
+            self._build_worker = None
+
+    def _show_model(self) -> None:
+        config, model = self.state.config, self.model
+        stages = model.num_stages
+        self.settings.show_config(config, self._info, stages)
+        for param in model.parameters():
+            param.requires_grad_(True)  # freeze(k) only switches the bottom k off
+        model.freeze(min(config.model.freeze_stages, stages))
+        summary = model.stage_summary(config.train.lr, config.model.lr_decay)
+        self.stages.set_summary(summary, caption=self._caption())
+        self.matrix.set_selected(cell_for_config(config.model, stages))
+        no_bn = "batch" not in self._info.norm_type
+        if no_bn and self.advice.report is None:
+            self.matrix.set_unmeasurable(f"{self._info.name} uses {self._info.norm_type}, not "
+                                         "BatchNorm: similarity cannot be measured; pick a cell.")
+        elif not no_bn and self.advice.report is None:
+            self.matrix.set_unmeasurable(None)
+
+    def _caption(self) -> str:
+        info, model = self._info, self.state.config.model
+        frozen = min(model.freeze_stages, self.model.num_stages)
+        norm = {"batchnorm": "BatchNorm", "layernorm": "LayerNorm"}.get(info.norm_type,
+                                                                        "no norm layers")
+        return f"{info.name}: {frozen}/{self.model.num_stages} stages frozen · {norm} backbone"
+
+    # -- main window hooks --------------------------------------------------------------------
+    def busy(self) -> bool:
+        """True while a measurement, a download or a weights-file check runs."""
+        return self.advice.is_busy() or self.weights.is_busy()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop and join every worker this panel started (the main window calls it on close)."""
+        self.advice.shutdown(timeout)
+        self.weights.shutdown(timeout)
+        if self._build_worker is not None:
+            self._build_worker.stop()
+            self._build_worker.join(timeout)

@@ -1,0 +1,192 @@
+"""Transfer settings: input size, the freeze / fine-tune slider, LRs, head and norm policy.
+
+The view shows values and forwards edits as `edited(section, changes)`, e.g.
+`("model", {"freeze_stages": 3})`; the panel writes them into the run config. It holds no rule
+beyond what is shown: which choices are allowed comes from the backbone and the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.config import DEFAULT_LR_DECAY, ModelConfig
+
+NORM_CHOICES = (
+    ("train_bn", "train BatchNorm"),
+    ("frozen_bn", "frozen BatchNorm"),
+    ("group_norm", "GroupNorm (random init only)"),
+    ("sync_bn", "SyncBatchNorm (multi-GPU)"),
+)
+HEAD_CHOICES = (
+    ("linear", "linear layer (trained with the net)"),
+    ("logreg", "logistic regression on features"),
+    ("svm", "linear SVM on features"),
+)
+SMALL_BATCH = 16  # below this per device, batch statistics are too noisy to train BN on
+
+
+def _combo(choices: tuple[tuple[str, str], ...], parent: QWidget) -> QComboBox:
+    combo = QComboBox(parent)
+    for value, text in choices:
+        combo.addItem(text, value)
+    return combo
+
+
+def _select(combo: QComboBox, value: Any) -> None:
+    index = combo.findData(value)
+    if index >= 0:
+        combo.setCurrentIndex(index)
+
+
+class ModelSettingsView(QWidget):
+    """Input size, slider (0..S), LR decay, base LR, head, feature stage and norm policy."""
+
+    edited = Signal(str, dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._default_size = 224
+        self._num_stages = 1
+        self._build()
+        self._connect()
+
+    # -- building -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.input_size = QSpinBox(self)
+        self.input_size.setRange(16, 1024)
+        self.input_size.setSingleStep(16)
+        self.input_size.setSuffix(" px")
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setPageStep(1)
+        self.slider_label = QLabel(self)
+        self.lr_decay = QDoubleSpinBox(self)
+        self.lr_decay.setRange(0.01, 1.0)
+        self.lr_decay.setDecimals(4)
+        self.lr_decay.setSingleStep(0.05)
+        self.lr_decay.setToolTip("Stage LR = base LR x factor^(stages below the head). "
+                                 f"Default 1/2.6 = {DEFAULT_LR_DECAY} (ULMFiT); 1 = uniform.")
+        self.base_lr = QDoubleSpinBox(self)
+        self.base_lr.setRange(1e-5, 10.0)
+        self.base_lr.setDecimals(5)
+        self.base_lr.setSingleStep(0.001)
+        self.base_lr.setToolTip("The head's learning rate; stages below get less.")
+        self.head = _combo(HEAD_CHOICES, self)
+        self.feature_stage = QSpinBox(self)
+        self.feature_stage.setSpecialValueText("last stage")
+        self.norm = _combo(NORM_CHOICES, self)
+        self.norm_hint = QLabel(self)
+        self.norm_hint.setWordWrap(True)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        ends = QHBoxLayout()
+        ends.addWidget(QLabel("fine-tune all", self))
+        ends.addStretch(1)
+        ends.addWidget(QLabel("linear probe", self))
+        slider_box = QVBoxLayout()
+        slider_box.setSpacing(0)
+        slider_box.addWidget(self.slider)
+        slider_box.addLayout(ends)
+        slider_box.addWidget(self.slider_label)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Input size", self.input_size)
+        form.addRow("Freeze stages", slider_box)
+        form.addRow("Per-stage LR factor", self.lr_decay)
+        form.addRow("Base LR (head)", self.base_lr)
+        form.addRow("Head", self.head)
+        form.addRow("Feature stage", self.feature_stage)
+        form.addRow("Normalization", self.norm)
+        form.addRow("", self.norm_hint)
+
+    def _connect(self) -> None:
+        self.input_size.valueChanged.connect(self._on_input_size)
+        self.slider.valueChanged.connect(
+            lambda v: self.edited.emit("model", {"freeze_stages": int(v)}))
+        self.lr_decay.valueChanged.connect(
+            lambda v: self.edited.emit("model", {"lr_decay": round(float(v), 4)}))
+        self.base_lr.valueChanged.connect(lambda v: self.edited.emit("train", {"lr": float(v)}))
+        self.head.currentIndexChanged.connect(
+            lambda _i: self.edited.emit("model", {"head": self.head.currentData()}))
+        self.feature_stage.valueChanged.connect(
+            lambda v: self.edited.emit("model", {"feature_stage": int(v)}))
+        self.norm.currentIndexChanged.connect(
+            lambda _i: self.edited.emit("model", {"norm_policy": self.norm.currentData()}))
+
+    def _on_input_size(self, value: int) -> None:
+        # the weights' own size is stored as 0, so a saved config follows the weights
+        self.edited.emit("data", {"input_size": 0 if value == self._default_size else value})
+
+    # -- showing ------------------------------------------------------------------------------
+    def show_config(self, config: Any, backbone: Any, num_stages: int) -> None:
+        """Show a `RunConfig` for a backbone (`BackboneInfo`) with `num_stages` stages."""
+        widgets = (self.input_size, self.slider, self.lr_decay, self.base_lr, self.head,
+                   self.feature_stage, self.norm)
+        blocked = [w.blockSignals(True) for w in widgets]
+        try:
+            self._show(config, backbone, num_stages)
+        finally:
+            for widget, was in zip(widgets, blocked, strict=True):
+                widget.blockSignals(was)
+
+    def _show(self, config: Any, backbone: Any, num_stages: int) -> None:
+        model: ModelConfig = config.model
+        self._num_stages = num_stages
+        self._default_size = int(getattr(backbone, "input_size", 0) or 224)
+        self.input_size.setValue(config.data.input_size or self._default_size)
+        self.input_size.setToolTip(f"The weights were trained at {self._default_size} px; "
+                                   "lower it for small images (faster, same accuracy).")
+        self.slider.setRange(0, num_stages)
+        self.slider.setValue(min(model.freeze_stages, num_stages))
+        self.slider_label.setText(f"{min(model.freeze_stages, num_stages)} of {num_stages} "
+                                  "stages frozen")
+        self.lr_decay.setValue(model.lr_decay)
+        self.base_lr.setValue(config.train.lr)
+        _select(self.head, model.head)
+        self.feature_stage.setRange(-1, max(0, num_stages - 1))
+        self.feature_stage.setValue(model.feature_stage)
+        self.feature_stage.setEnabled(model.head != "linear")
+        self._show_norm(model, backbone, config.train.batch_size)
+
+    def _show_norm(self, model: ModelConfig, backbone: Any, batch_size: int) -> None:
+        norm_type = str(getattr(backbone, "norm_type", "batch_norm"))
+        has_bn = "batch" in norm_type.lower()
+        items = self.norm.model()
+        assert isinstance(items, QStandardItemModel)
+        random_init = model.weights == "random"
+        for row, (value, _text) in enumerate(NORM_CHOICES):
+            allowed = has_bn and (value != "group_norm" or random_init)
+            items.item(row).setEnabled(allowed)
+        _select(self.norm, model.norm_policy)
+        self.norm.setEnabled(has_bn)
+        if not has_bn:
+            self.norm_hint.setText(f"{_norm_name(norm_type)} backbone: no BatchNorm statistics "
+                                   "to train or freeze.")
+        elif batch_size < SMALL_BATCH:
+            self.norm_hint.setText(f"<b>Batch per device is {batch_size} (&lt; {SMALL_BATCH}): "
+                                   "freeze BN.</b> Its statistics would be too noisy to train.")
+        else:
+            self.norm_hint.setText(f"Batch per device &lt; {SMALL_BATCH}: freeze BN. GroupNorm "
+                                   "only from random init (pretrained BN does not map onto it).")
+
+
+def _norm_name(norm_type: str) -> str:
+    low = norm_type.lower()
+    if "layer" in low:
+        return "LayerNorm"
+    return "No-normalization" if low in {"none", ""} else norm_type

@@ -1,0 +1,222 @@
+"""Weights choice: ImageNet weights (from the hub cache or downloaded), random init, or a file.
+
+Downloads and the strict check of an imported file run in `GeneratorWorker`s; a failure (offline,
+a file for another architecture, a corrupt file) reaches the user as one readable line in a
+message box. The core (`workbench.models.weights`) does the work; this view only forwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.workers import GeneratorWorker
+
+IMPORT_ITEM = "__import__"
+WEIGHT_FILES = "PyTorch state dicts (*.pth *.pt *.bin);;All files (*)"
+
+
+def check_weights_file(backbone: str, path: str) -> Iterator[str]:
+    """Build the architecture and load `path` into it strictly; yields `path` when it fits."""
+    from workbench.models.transfer import build_model
+
+    from workbench.models.weights import load_weights_file
+
+    model = build_model(backbone, weights="random", num_classes=None)
+    load_weights_file(model, path)
+    yield path
+
+
+def download_weights(backbone: str, stop: Any = None) -> Iterator[Any]:
+    """Resolve the backbone's ImageNet weights and download them (progress events)."""
+    from workbench.errors import UserError
+    from workbench.models.weights import (
+        iter_download,
+        network_available,
+        no_network_message,
+        resolve_weights,
+    )
+
+    weights = resolve_weights(backbone, "DEFAULT")
+    if weights is None:
+        raise UserError(f"{backbone} has no ImageNet weights to download")
+    if not network_available(weights.url):  # a 2 s probe: fail fast offline, not after 15 s
+        raise UserError(no_network_message(weights))
+    yield from iter_download(weights, stop=stop)
+
+
+class WeightsView(QWidget):
+    """A weights combo with download / cancel and import; emits `weights_chosen(spec)`."""
+
+    weights_chosen = Signal(str)
+    downloaded = Signal(str)  # the backbone whose weights are now on disk
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._backbone: Any = None
+        self._spec = "DEFAULT"
+        self._worker: GeneratorWorker | None = None
+        self.combo = QComboBox(self)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.download_button = QPushButton("Download", self)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.progress = QProgressBar(self)
+        self._lay_out()
+        self.combo.activated.connect(self._on_activated)
+        self.download_button.clicked.connect(self.start_download)
+        self.cancel_button.clicked.connect(self.cancel)
+        self._set_busy(False)
+
+    def _lay_out(self) -> None:
+        row = QHBoxLayout()
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.download_button)
+        busy = QHBoxLayout()
+        busy.addWidget(self.progress, 1)
+        busy.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addLayout(busy)
+        layout.addWidget(self.status)
+
+    # -- showing ------------------------------------------------------------------------------
+    def show_weights(self, backbone: Any, spec: str) -> None:
+        """Show the choices for a `BackboneInfo` with `spec` (config.model.weights) selected."""
+        self._backbone, self._spec = backbone, spec
+        blocked = self.combo.blockSignals(True)
+        self.combo.clear()
+        if backbone.weights_name:
+            self.combo.addItem(f"ImageNet weights ({backbone.weights_name})", "DEFAULT")
+        self.combo.addItem("Random init (train from scratch)", "random")
+        if spec not in {"DEFAULT", "random", backbone.weights_name}:
+            self.combo.addItem(f"File: {Path(spec).name}", spec)
+        self.combo.addItem("Import weights file…", IMPORT_ITEM)
+        index = self.combo.findData("DEFAULT" if spec == backbone.weights_name else spec)
+        self.combo.setCurrentIndex(max(index, 0))
+        self.combo.blockSignals(blocked)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        info, spec = self._backbone, self.combo.currentData()
+        needs_download = spec == "DEFAULT" and not info.weights_cached
+        self.download_button.setVisible(needs_download)
+        if spec == "random":
+            text = "Random initialization: every weight is learned from your images."
+        elif spec != "DEFAULT":
+            text = f"Weights from {spec}"
+        elif info.weights_cached:
+            text = f"✓ {info.weights_name} is on disk (torch hub cache)."
+        else:
+            size = f" ({info.file_size_mb:.0f} MB)" if info.file_size_mb else ""
+            text = f"{info.weights_name} is not on disk: download it{size} or import a file."
+        self.status.setText(text)
+
+    def is_busy(self) -> bool:
+        """True while a download or a file check runs."""
+        return self._worker is not None
+
+    # -- user actions -------------------------------------------------------------------------
+    def _on_activated(self, _index: int) -> None:
+        spec = self.combo.currentData()
+        if spec == IMPORT_ITEM:
+            self._restore_choice()
+            self.import_file()
+            return
+        self._spec = spec
+        self._show_status()
+        self.weights_chosen.emit(spec)
+
+    def _restore_choice(self) -> None:
+        index = self.combo.findData(self._spec)
+        self.combo.setCurrentIndex(max(index, 0))
+
+    def import_file(self) -> None:
+        """Ask for a state-dict file and check it against the architecture in a worker."""
+        if self._backbone is None or self.is_busy():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Import weights file", "", WEIGHT_FILES)
+        if not path:
+            return
+        self.status.setText(f"Checking {Path(path).name} against {self._backbone.name}…")
+        worker = self._start(check_weights_file, self._backbone.name, path)
+        worker.event.connect(self._on_file_ok)
+        worker.failed.connect(lambda msg: self._show_error("Cannot use this weights file", msg))
+
+    def start_download(self) -> None:
+        """Download the ImageNet weights in a worker, with progress and cancel."""
+        if self._backbone is None or self.is_busy():
+            return
+        self.status.setText(f"Downloading {self._backbone.weights_name}…")
+        worker = self._start(download_weights, self._backbone.name, throttle_s=0.1)
+        worker.event.connect(self._on_progress)
+        worker.failed.connect(lambda msg: self._show_error("Download failed", msg))
+
+    def cancel(self) -> None:
+        """Stop the running download or check (nothing half-written is left by the core)."""
+        if self._worker is not None:
+            self._worker.stop()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop and join the worker (on close)."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker.join(timeout)
+
+    # -- worker plumbing ----------------------------------------------------------------------
+    def _start(self, source: Any, *args: Any, throttle_s: float = 0.0) -> GeneratorWorker:
+        worker = GeneratorWorker(source, *args, throttle_s=throttle_s, parent=self)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self._set_busy(True)
+        worker.start()
+        return worker
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.combo.setEnabled(not busy)
+        self.download_button.setEnabled(not busy)
+        self.progress.setRange(0, 0)  # busy indicator until sizes are known
+
+    def _on_progress(self, event: Any) -> None:
+        done, total = getattr(event, "done", 0), getattr(event, "total", 0)
+        if total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+            self.progress.setFormat(f"{done / 2**20:.1f} / {total / 2**20:.1f} MB")
+
+    def _on_file_ok(self, path: str) -> None:
+        self._spec = path
+        self.show_weights(self._backbone, path)
+        self.weights_chosen.emit(path)
+
+    def _on_finished(self) -> None:
+        worker, self._worker = self._worker, None
+        self._set_busy(False)
+        if worker is None:
+            return
+        worker.join(1.0)
+        if worker.stopped:
+            self.status.setText("Cancelled: nothing was written.")
+        elif worker.error is None and self._backbone is not None and self._spec == "DEFAULT":
+            self.downloaded.emit(self._backbone.name)
+
+    def _show_error(self, title: str, message: str) -> None:
+        self.status.setText(message)
+        QMessageBox.warning(self, title, message)
