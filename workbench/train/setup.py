@@ -1,0 +1,142 @@
+"""Building blocks the engine assembles: device, threads, seeds, dataset, model, loaders, optimizer.
+
+Kept apart from the training loop so each piece can be reused (the feature cache, the benchmarks)
+and read on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from workbench.config import RunConfig
+from workbench.data.index import DatasetIndex
+from workbench.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def choose_device(name: str) -> torch.device:
+    """"auto" picks CUDA, then Apple's MPS, then the CPU; an unavailable explicit choice is a
+    UserError."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise UserError(f"train.device = {name!r} but no {name.upper()} device is available here")
+    return torch.device(name)
+
+
+def configure_threads(device: torch.device) -> None:
+    """On the CPU, use every core but one, so the GUI (or the shell) stays responsive."""
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+
+
+def choose_num_workers(requested: int) -> int:
+    """Loader worker processes; -1 leaves the main process one core and the GUI another."""
+    if requested >= 0:
+        return requested
+    cores = os.cpu_count() or 1
+    # on a small machine, decoding in the main process beats processes fighting for two cores
+    return 0 if cores <= 2 else min(8, cores // 2)
+
+
+def seed_everything(seed: int, deterministic: bool) -> torch.Generator | None:
+    """Seed Python, NumPy and torch (seed -1: not seeded); returns a generator for the loaders."""
+    if deterministic:
+        # cuBLAS needs this to be deterministic; it must be set before the first CUDA matmul
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest
+    if seed < 0:
+        return None
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def load_index(config: RunConfig, index: DatasetIndex | None) -> DatasetIndex:
+    """The given index, or the dataset named by `config.data.path` scanned now."""
+    if index is not None:
+        return index
+    if not config.data.path:
+        raise UserError("no dataset: set data.path in the config (a folder, a CSV or \"demo\")")
+    from workbench.data.scan import open_dataset
+
+    return open_dataset(config.data.path, val_fraction=config.data.val_fraction,
+                        split_seed=config.data.split_seed,
+                        min_class_count=config.data.min_class_count)
+
+
+def is_weights_file(spec: str) -> bool:
+    """True when `model.weights` names a file rather than a torchvision weights entry."""
+    return spec.lower().endswith((".pth", ".pt")) or os.sep in spec or Path(spec).is_file()
+
+
+def build_transfer_model(config: RunConfig, num_classes: int) -> tuple[Any, Any]:
+    """The TransferModel (weights loaded, stages frozen, norm policy applied, new head) and the
+    torchvision weights entry (None for random init or a weights file)."""
+    from workbench.models.transfer import build_model
+    from workbench.models.weights import load_weights_file, resolve_weights
+
+    m = config.model
+    from_file = is_weights_file(m.weights)
+    weights = None if from_file else resolve_weights(m.backbone, m.weights)
+    model = build_model(m.backbone, weights=weights if weights is not None else "random",
+                        num_classes=num_classes, norm_policy=m.norm_policy)
+    if from_file:
+        load_weights_file(model, m.weights)
+    if m.freeze_stages > model.num_stages:
+        raise UserError(f"model.freeze_stages = {m.freeze_stages} but {m.backbone} has only "
+                        f"{model.num_stages} stages")
+    model.freeze(m.freeze_stages)
+    return model, weights
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    sampler: Sampler | None = None,
+    workers: int = 0,
+    pin_memory: bool = False,
+    generator: torch.Generator | None = None,
+    collate_fn: Callable | None = None,
+) -> DataLoader:
+    """A DataLoader with the engine's conventions (persistent workers, skip-bad collation)."""
+    if collate_fn is None:
+        from workbench.data.torch_dataset import collate_skip_bad as collate_fn
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+        num_workers=workers, pin_memory=pin_memory, persistent_workers=workers > 0,
+        generator=generator, collate_fn=collate_fn,
+    )
+
+
+def build_optimizer(config: RunConfig, groups: Sequence[dict]) -> torch.optim.Optimizer:
+    """SGD with momentum (Nesterov) or AdamW over the model's per-stage LR groups."""
+    t = config.train
+    if not groups or not any(p.requires_grad for g in groups for p in g["params"]):
+        raise UserError("nothing to train: every parameter is frozen")
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
+                           nesterov=t.momentum > 0)
+
+
+def gpu_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated so far, in MiB (0 off CUDA)."""
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
