@@ -69,6 +69,7 @@ class TrainPanel(QWidget):
         self.run: TrainingRun | None = None
         self.run_state = RunState.IDLE
         self.run_dir = ""
+        self.device = ""  # where the last run trained, e.g. "cpu" or "cuda:0"
         self._skipped = 0
         self._binder = ConfigBinder(state, self)
         self.options = TrainOptionsView(state, self._binder)
@@ -188,6 +189,7 @@ class TrainPanel(QWidget):
         self.charts.show_event(event)
         if isinstance(event, RunStarted):
             self._show_run_dir(event.run_dir)
+            self.device = event.device
             if self.run_state is RunState.STARTING:
                 self._set_run_state(RunState.RUNNING)
         elif isinstance(event, BatchDone):

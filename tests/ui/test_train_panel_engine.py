@@ -1,0 +1,135 @@
+"""The Train panel driving the real engine on real data (tiny inputs, capped batches)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ui.state import AppState
+from ui.train_panel import RunState, TrainPanel
+from workbench.config import RunConfig
+from workbench.data.scan import open_dataset
+
+
+def _config(tmp_path: Path, data_path: Path, **train) -> RunConfig:
+    config = RunConfig()
+    config.data.path = str(data_path)
+    config.data.input_size = 32
+    config.data.num_workers = 0  # keep the two test cores for the model and the GUI
+    config.model.weights = "IMAGENET1K_V1"  # mobilenet_v2's weights, in the offline hub cache
+    config.train.batch_size = 16
+    config.train.epochs = 1
+    config.train.limit_train_batches = 2
+    config.train.out_dir = str(tmp_path / "runs")
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config.validate()
+
+
+def _panel(qtbot, config: RunConfig) -> TrainPanel:
+    state = AppState(config)
+    state.set_dataset(open_dataset(config.data.path), source=config.data.path)
+    panel = TrainPanel(state)
+    qtbot.addWidget(panel)
+    return panel
+
+
+def _wait_for_batches(qtbot, panel: TrainPanel) -> None:
+    qtbot.waitUntil(lambda: panel.progress.bar.value() > 0, timeout=60_000)
+
+
+def test_start_trains_and_fills_the_charts(qtbot, tmp_path, demo_root):
+    panel = _panel(qtbot, _config(tmp_path, demo_root))
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
+        panel.start_button.click()
+    run_dir = Path(finished.args[0])
+    assert panel.notice.kind != "error", panel.notice.text()
+    assert "Finished" in panel.progress.status.text()
+    charts = panel.charts
+    assert len(charts.loss.series("train")) == 2 and len(charts.loss.series("val")) == 1
+    assert charts.accuracy.curve_names() == ["top-1", "balanced"]
+    assert charts.lr.curve_names() and len(charts.throughput.series("images/s")) == 2
+    # the demo's balanced validation split: every row of the confusion matrix sums to 1
+    assert charts.confusion.matrix.shape == (10, 10)
+    assert np.allclose(charts.confusion.matrix.sum(axis=1), 1.0)
+    assert len(charts.class_acc.heights) == 10
+    assert "many" in charts.shot_label.text() and "%" in charts.shot_label.text()
+    events = [json.loads(line)["event"] for line in (run_dir / "metrics.jsonl").open()]
+    assert events[0] == "RunStarted" and events[-1] == "Finished"
+    assert panel.run_dir_label.text() == str(run_dir)
+
+
+def test_stop_ends_training_within_a_second(qtbot, tmp_path, demo_root):
+    panel = _panel(qtbot, _config(tmp_path, demo_root, limit_train_batches=0, epochs=5))
+    panel.start()
+    _wait_for_batches(qtbot, panel)
+    started = time.monotonic()
+    with qtbot.waitSignal(panel.run_finished, timeout=1000):
+        panel.stop_button.click()
+    assert time.monotonic() - started < 1.0
+    assert panel.progress.status.text() == "Stopped" and not panel.busy()
+    assert panel.start_button.isEnabled()
+
+
+def test_pause_then_resume_finishes_the_run(qtbot, tmp_path, demo_root):
+    panel = _panel(qtbot, _config(tmp_path, demo_root, limit_train_batches=6))
+    panel.start()
+    _wait_for_batches(qtbot, panel)
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: panel.run_state is RunState.PAUSED, timeout=5000)
+    paused_at = panel.progress.bar.value()
+    qtbot.wait(300)
+    assert panel.progress.bar.value() == paused_at and panel.busy()
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        panel.pause_button.click()
+    assert "Finished" in panel.progress.status.text()
+    assert panel.progress.bar.value() == panel.progress.bar.maximum()
+
+
+def test_shutdown_mid_training_joins_the_thread(qtbot, tmp_path, demo_root):
+    panel = _panel(qtbot, _config(tmp_path, demo_root, limit_train_batches=0, epochs=5))
+    panel.start()
+    _wait_for_batches(qtbot, panel)
+    assert panel.busy()
+    started = time.monotonic()
+    assert panel.shutdown(2.0)
+    assert time.monotonic() - started < 2.0 and not panel.busy()
+
+
+def test_bad_weights_file_is_reported_and_the_panel_stays_usable(qtbot, tmp_path, demo_root):
+    config = _config(tmp_path, demo_root)
+    config.model.weights = str(tmp_path / "missing.pth")
+    panel = _panel(qtbot, config)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        panel.start()
+    assert panel.notice.kind == "error" and "missing.pth" in panel.notice.text()
+    assert panel.run_state is RunState.IDLE and panel.start_button.isEnabled()
+
+
+@pytest.fixture
+def digits_with_a_corrupt_file(tmp_path: Path, demo_root: Path) -> Path:
+    """Three demo classes, 10 training and 4 validation digits each, plus one corrupt PNG."""
+    root = tmp_path / "digits3"
+    for split, keep in (("train", 10), ("val", 4)):
+        for digit in ("0", "1", "2"):
+            target = root / split / digit
+            target.mkdir(parents=True)
+            for path in sorted((demo_root / split / digit).iterdir())[:keep]:
+                shutil.copy(path, target / path.name)
+    (root / "train" / "0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    return root
+
+
+def test_corrupt_training_image_is_skipped_and_counted(qtbot, tmp_path,
+                                                       digits_with_a_corrupt_file):
+    config = _config(tmp_path, digits_with_a_corrupt_file, limit_train_batches=0)
+    panel = _panel(qtbot, config)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        panel.start()
+    assert "Finished" in panel.progress.status.text()
+    assert "1 unreadable images were skipped" in panel.notice.text()
