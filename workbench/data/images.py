@@ -107,7 +107,8 @@ def decode_image(data: bytes, name: str = "image", draft: int | None = None) -> 
         if draft and img.format == "JPEG":
             img.draft("RGB", (draft, draft))
         _decode(img, name)
-        return to_rgb(img)
+        rgb = to_rgb(img)
+        return img.copy() if rgb is img else rgb  # the original is closed below
     finally:
         img.close()
 
