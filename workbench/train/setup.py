@@ -10,7 +10,6 @@ import logging
 import os
 import random
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,27 +79,16 @@ def load_index(config: RunConfig, index: DatasetIndex | None) -> DatasetIndex:
                         min_class_count=config.data.min_class_count)
 
 
-def is_weights_file(spec: str) -> bool:
-    """True when `model.weights` names a file rather than a torchvision weights entry."""
-    return spec.lower().endswith((".pth", ".pt")) or os.sep in spec or Path(spec).is_file()
-
-
 def build_transfer_model(config: RunConfig, num_classes: int) -> tuple[Any, Any]:
     """The TransferModel (weights loaded, stages frozen, norm policy applied, new head) and the
-    torchvision weights entry (None for random init or a weights file)."""
+    torchvision weights entry (None for random init or a weights file, loaded safely)."""
     from workbench.models.transfer import build_model
-    from workbench.models.weights import load_weights_file, resolve_weights
+    from workbench.models.weights import resolve_weights
 
     m = config.model
-    from_file = is_weights_file(m.weights)
-    weights = None if from_file else resolve_weights(m.backbone, m.weights)
-    model = build_model(m.backbone, weights=weights if weights is not None else "random",
-                        num_classes=num_classes, norm_policy=m.norm_policy)
-    if from_file:
-        load_weights_file(model, m.weights)
-    if m.freeze_stages > model.num_stages:
-        raise UserError(f"model.freeze_stages = {m.freeze_stages} but {m.backbone} has only "
-                        f"{model.num_stages} stages")
+    weights = resolve_weights(m.backbone, m.weights)
+    model = build_model(m.backbone, weights=m.weights, num_classes=num_classes,
+                        norm_policy=m.norm_policy, input_size=config.data.input_size)
     model.freeze(m.freeze_stages)
     return model, weights
 

@@ -1,0 +1,214 @@
+"""`workbench train`: headless training from a TOML config, the demo, or a run to resume.
+
+A progress bar goes to stderr, one summary line per epoch to stdout, and the run directory's
+path is the LAST line of stdout, so scripts can pick it up with `tail -n 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from workbench.config import RunConfig, load_config
+from workbench.data.index import DatasetIndex
+from workbench.errors import UserError
+from workbench.train.events import (
+    BatchDone,
+    EpochStarted,
+    EvalDone,
+    Failed,
+    FeaturesProgress,
+    Finished,
+    RunStarted,
+    Stopped,
+)
+from workbench.train.metrics import EvalMetrics
+
+# The demo's 28x28 digits gain nothing from 224 px; 64 px keeps a CPU epoch to seconds.
+DEMO_INPUT_SIZE = 64
+DEMO_BACKBONE = "mobilenet_v2"
+DEMO_WEIGHTS = "IMAGENET1K_V1"  # the one set of ImageNet weights available offline
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `train` to the CLI."""
+    p = subparsers.add_parser("train", help="train headless from a config, the demo, or a run")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="a run config (TOML) saved by the GUI")
+    source.add_argument("--demo", action="store_true",
+                        help="train the digits-lt demo with the strategy the advisor recommends")
+    source.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last epoch")
+    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="parent folder of the run directory (default: the runs folder)")
+    p.add_argument("--weights", default=None,
+                   help='override model.weights (e.g. "random" to compare with no pretraining)')
+    p.set_defaults(func=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from workbench.train.engine import Trainer
+
+    index = None
+    if args.resume:
+        run_dir = Path(args.resume).expanduser()
+        if not (run_dir / "config.toml").is_file():
+            raise UserError(f"{run_dir} is not a run folder (no config.toml)")
+        config = load_config(run_dir / "config.toml")
+    elif args.demo:
+        config, index = demo_config(args.weights)
+    else:
+        config = load_config(args.config)
+    _apply_overrides(config, args)
+    trainer = Trainer(config, index=index, run_dir=args.resume, resume=bool(args.resume))
+    return _consume(trainer)
+
+
+def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
+    if args.epochs is not None:
+        config.train.epochs = args.epochs
+    if args.out is not None:
+        config.train.out_dir = str(Path(args.out).expanduser())
+    if args.weights is not None:
+        config.model.weights = args.weights
+    config.validate()
+
+
+def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
+    """The demo's run config: mobilenet_v2 at 64 px, with the advisor's recommended strategy.
+
+    The strategy is chosen with the pretrained weights (what the advisor measures against)
+    even when `weights` overrides them for the run itself, so a random-init run is comparable.
+    """
+    from workbench.data.demo import build_demo
+    from workbench.data.scan import open_dataset
+
+    config = RunConfig()
+    config.data.path = str(build_demo())
+    config.data.input_size = DEMO_INPUT_SIZE
+    config.model.backbone, config.model.weights = DEMO_BACKBONE, DEMO_WEIGHTS
+    config.train.epochs = 3
+    index = open_dataset(config.data.path, val_fraction=config.data.val_fraction,
+                         split_seed=config.data.split_seed)
+    strategy = _recommended_strategy(index, config)
+    from workbench.advice.matrix import apply_strategy
+
+    config.model = apply_strategy(strategy, config.model)
+    print(f"advisor: {strategy.cell}: {strategy.title}", file=sys.stderr)
+    if weights is not None:
+        config.model.weights = weights
+    return config.validate(), index
+
+
+def _recommended_strategy(index: DatasetIndex, config: RunConfig):  # -> matrix.Strategy
+    try:
+        from workbench.advice.advisor import iter_advice
+    except ModuleNotFoundError as exc:
+        if exc.name != "workbench.advice.advisor":
+            raise
+        return _matrix_strategy(index, config)
+    report = None
+    for item in iter_advice(index, config):
+        report = item
+    if report is None or not hasattr(report, "strategy"):
+        raise UserError("the advisor gave no recommendation for the demo")
+    strategy = report.strategy
+    if isinstance(strategy, str):  # a report that names the strategy: rebuild it from the cell
+        from workbench.advice.matrix import strategy_for
+
+        strategy = strategy_for(report.cell, report.num_stages, getattr(report, "probe", None))
+    return strategy
+
+
+def _matrix_strategy(index: DatasetIndex, config: RunConfig):  # -> matrix.Strategy
+    """Without the advisor: the matrix cell from median images per class and BN divergence."""
+    from workbench.advice.matrix import classify, strategy_for
+    from workbench.advice.similarity import BNDivergence, iter_bn_divergence
+    from workbench.data.stats import dataset_stats
+    from workbench.data.torch_dataset import ImageDataset
+    from workbench.models.transfer import build_model
+    from workbench.models.weights import build_transform, resolve_weights
+    from workbench.train.setup import make_loader
+
+    model = build_model(config.model.backbone, config.model.weights, num_classes=None)
+    transform = build_transform(resolve_weights(config.model.backbone, config.model.weights),
+                                config.data.input_size, train=False)
+    sample = index.indices(index.training_split())[: config.advice.sample_size]
+    loader = make_loader(ImageDataset(index, sample, transform), 32)
+    result = [r for r in iter_bn_divergence(model, loader) if isinstance(r, BNDivergence)][-1]
+    median = dataset_stats(index).images_per_class["median"]
+    cell = classify(median, result.mean, config.advice)
+    return strategy_for(cell, model.num_stages)
+
+
+def _consume(trainer) -> int:  # trainer: engine.Trainer
+    from tqdm import tqdm
+
+    bar = None
+    epoch_start = time.perf_counter()
+    last_loss = float("nan")
+    run_dir = ""
+    try:
+        for event in trainer.run():
+            if isinstance(event, RunStarted):
+                run_dir = event.run_dir
+                print(f"run: {event.run_dir} on {event.device}: {event.num_train} training, "
+                      f"{event.num_val} validation images" + (
+                          " (cached features of the frozen backbone)" if event.fast_path else ""),
+                      file=sys.stderr)
+            elif isinstance(event, FeaturesProgress):
+                bar = _bar(bar, tqdm, event.total, f"features ({event.split})", event.done)
+            elif isinstance(event, EpochStarted):
+                epoch_start = time.perf_counter()
+            elif isinstance(event, BatchDone):
+                bar = _bar(bar, tqdm, event.total_steps, "train", event.step)
+                bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}",
+                                refresh=False)
+                last_loss = event.loss
+            elif isinstance(event, EvalDone):
+                line = epoch_line(event.epoch, trainer.config.train.epochs, last_loss,
+                                  event.metrics, time.perf_counter() - epoch_start)
+                (bar.write(line, file=sys.stdout) if bar else print(line))
+            elif isinstance(event, Finished | Stopped | Failed):
+                return _finish(event, bar, run_dir)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        print("workbench: interrupted; the last finished epoch's checkpoint is kept",
+              file=sys.stderr)
+        if run_dir:
+            print(run_dir)
+        return 130
+    return 1
+
+
+def _bar(bar, tqdm, total: int, desc: str, position: int):
+    if bar is None or bar.desc != desc or bar.total != total:
+        if bar is not None:
+            bar.close()
+        bar = tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+    bar.update(position - bar.n)
+    return bar
+
+
+def _finish(event: Finished | Stopped | Failed, bar, run_dir: str) -> int:
+    if bar is not None:
+        bar.close()
+    if isinstance(event, Failed):
+        print(f"workbench: {event.message}", file=sys.stderr)
+        if run_dir:
+            print(run_dir)
+        return 2 if event.user_error else 1
+    if isinstance(event, Finished):
+        print(f"best balanced accuracy {event.best_metric:.1%}", file=sys.stderr)
+    print(event.run_dir)
+    return 0
+
+
+def epoch_line(epoch: int, epochs: int, train_loss: float, m: EvalMetrics, seconds: float) -> str:
+    """One summary line per epoch, for the terminal."""
+    shots = " ".join(f"{band} {acc:.0%}" for band, acc in m.shot_acc.items() if acc is not None)
+    return (f"epoch {epoch}/{epochs}  train loss {train_loss:.3f}  val loss {m.loss:.3f}  "
+            f"top-1 {m.top1:.1%}  balanced {m.balanced_acc:.1%}  [{shots}]  ({seconds:.1f} s)")
