@@ -1,0 +1,296 @@
+"""`DatasetPanel`: open a dataset, see its histogram, its images and its problems.
+
+Opening lists the dataset in a worker (no decoding), shows the histogram as soon as the listing
+is done, then runs the image checks in the same worker with a progress bar and a Cancel button;
+problems appear as they are found. A dataset that cannot be opened leaves the previous one shown
+and says why in an inline notice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.histogram_view import HistogramView
+from ui.problems_view import ProblemsView
+from ui.state import AppState
+from ui.thumbnails_view import ThumbnailsView
+from ui.workers import GeneratorWorker
+from workbench.config import DataConfig
+from workbench.data.index import DatasetIndex
+
+CHECK_EVENT_INTERVAL_S = 0.1  # progress redraws at most ten times a second
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The listing is done: the histogram can be drawn while the checks run."""
+
+    index: DatasetIndex
+    source: str
+
+
+def scan_and_check(source: str, data: DataConfig, stop: threading.Event) -> Iterator[Any]:
+    """List `source` (a folder, a CSV or "demo"), yield `Listed`, then the checks' progress."""
+    from workbench.data.checks import iter_checks
+    from workbench.data.scan import open_dataset
+
+    index = open_dataset(
+        source, val_fraction=data.val_fraction, split_seed=data.split_seed,
+        min_class_count=data.min_class_count,
+    )
+    yield Listed(index, source)
+    yield from iter_checks(index, stop=stop)
+
+
+def _is_quiet_progress(event: Any) -> bool:
+    # progress without new problems may be skipped under throttling; nothing else may
+    return not isinstance(event, Listed) and not getattr(event, "problems", None)
+
+
+class DatasetPanel(QWidget):
+    """The Dataset tab.
+
+    Signals:
+        opened(str): a dataset was listed and shown (the source the user gave).
+        open_failed(str): a dataset could not be opened; the message says why.
+    """
+
+    opened = Signal(str)
+    open_failed = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._worker: GeneratorWorker | None = None
+        self._retired: list[GeneratorWorker] = []  # replaced scans, still ending
+        self._source = ""
+        self._checks_state = ""
+        self._build()
+        state.dataset_changed.connect(self._show_dataset)
+        self._show_dataset(state.index)
+
+    def _build(self) -> None:
+        self.summary = QLabel("No dataset open. Use File ▸ Open folder…, or drop a folder here.")
+        self.summary.setObjectName("summary")
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary.setWordWrap(True)
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.cancel_button)
+        self.progress_row = QWidget()
+        self.progress_row.setLayout(bar)
+        bar.setContentsMargins(0, 0, 0, 0)
+        self.progress_row.hide()
+        self.histogram = HistogramView()
+        self.histogram.class_clicked.connect(self.show_class)
+        self.thumbnails = ThumbnailsView()
+        self.problems = ProblemsView()
+        self._layout_views()
+
+    def _layout_views(self) -> None:
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(_boxed("Images", self.thumbnails))
+        bottom.addWidget(_boxed("Problems", self.problems))
+        bottom.setSizes([480, 640])
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(self.histogram)
+        main.addWidget(bottom)
+        main.setStretchFactor(0, 5)
+        main.setStretchFactor(1, 4)
+        main.setSizes([420, 340])  # stretch factors apply only to later resizes
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.progress_row)
+        layout.addWidget(main, 1)
+
+    # -- opening -----------------------------------------------------------------------------
+    def open_path(self, source: str | Path) -> None:
+        """List and check a dataset in a worker; the current one stays until it succeeds."""
+        self._retire_worker()
+        self._source = str(source)
+        self.notice.hide()
+        self.progress.setRange(0, 0)  # busy indicator until the listing is done
+        self.progress.setFormat(f"Listing {self._source}…")
+        self.progress_row.show()
+        self.cancel_button.setEnabled(True)
+        worker = GeneratorWorker(
+            scan_and_check, self._source, self.state.config.data,
+            throttle_s=CHECK_EVENT_INTERVAL_S, droppable=_is_quiet_progress, parent=self,
+        )
+        worker.event.connect(lambda e: self._on_event(worker, e))
+        worker.failed.connect(lambda m: self._on_failed(worker, m))
+        worker.finished.connect(lambda: self._on_finished(worker))
+        self._worker = worker
+        self.state.message.emit(f"Opening {self._source}…")
+        worker.start()
+
+    def is_scanning(self) -> bool:
+        """True while a listing or the checks run."""
+        return self._worker is not None
+
+    def cancel(self) -> None:
+        """Stop the listing or the checks; what was found so far stays shown."""
+        if self._worker is not None:
+            self._worker.stop()
+            self.cancel_button.setEnabled(False)
+            self.progress.setFormat("Cancelling…")
+
+    def busy(self) -> bool:
+        """Never blocks quitting: a scan can always be cancelled."""
+        return False
+
+    def shutdown(self) -> None:
+        """Stop every worker of this panel and wait for them."""
+        self._retire_worker()
+        for worker in self._retired:
+            worker.join(10.0)
+        self._retired.clear()
+        self.thumbnails.shutdown()
+        self.problems.shutdown()
+
+    def _retire_worker(self) -> None:
+        # no join here: a listing cannot be interrupted, and the GUI must not wait for it
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.stop()
+            self._retired.append(worker)
+
+    # -- worker events (GUI thread) ----------------------------------------------------------
+    def _on_event(self, worker: GeneratorWorker, event: Any) -> None:
+        if worker is not self._worker:
+            return  # a late event from a scan the user replaced
+        if isinstance(event, Listed):
+            self._checks_state = "checking images…"
+            self.state.set_dataset(event.index, source=event.source)
+            self.opened.emit(event.source)
+            self.state.message.emit(
+                f"Opened {event.source}: {len(event.index):,} images; checking them…")
+            return
+        self.progress.setRange(0, max(event.total, 1))
+        self.progress.setValue(event.done)
+        self.progress.setFormat(f"Checking images: %v of {event.total}")
+        if event.problems and self.state.index is not None:
+            self.state.index.problems.extend(event.problems)
+            self.problems.add_problems(event.problems)
+
+    def _on_failed(self, worker: GeneratorWorker, message: str) -> None:
+        if worker is not self._worker:
+            return
+        self.show_notice(f"Could not open {self._source}: {message}")
+        self.open_failed.emit(message)
+
+    def _on_finished(self, worker: GeneratorWorker) -> None:
+        worker.join(1.0)
+        if worker in self._retired:
+            self._retired.remove(worker)
+        if worker is not self._worker:
+            return
+        self._worker = None
+        self.progress_row.hide()
+        if self._checks_state and worker.error is None:
+            self._checks_state = "checks cancelled" if worker.stopped else "checks done"
+            self._update_summary()
+            found = len(self.problems.model.problems)
+            self.state.message.emit(f"Image checks {self._checks_state.split()[1]}: "
+                                    f"{found} problem(s) listed.")
+        elif worker.stopped:
+            self.state.message.emit("Opening cancelled.")
+
+    def show_notice(self, text: str) -> None:
+        """An inline message above the views (errors that leave the current dataset shown)."""
+        self.notice.setText(text)
+        self.notice.show()
+        self.state.message.emit(text)
+
+    # -- showing -----------------------------------------------------------------------------
+    def _show_dataset(self, index: DatasetIndex | None) -> None:
+        self.thumbnails.clear()
+        if index is None:
+            self.histogram.clear()
+            self.problems.set_problems([])
+            return
+        stats = self.state.stats
+        ordered = {s: stats.class_counts[s] for s in _splits_training_first(stats)}
+        self.histogram.set_data(ordered, stats.bands)
+        self.problems.set_problems(index.problems)
+        self._update_summary()
+
+    def _update_summary(self) -> None:
+        index, stats = self.state.index, self.state.stats
+        if index is None:
+            return
+        splits = " / ".join(f"{s} {n:,}" for s, n in stats.split_counts.items())
+        val = "val drawn from train" if index.val_generated else "val split given"
+        parts = [
+            f"<b>{_display_name(self._source or str(index.root), index)}</b>",
+            f"{stats.num_images:,} images", f"{stats.num_classes} classes", splits,
+            f"imbalance {stats.imbalance_ratio:.1f}×", val,
+            f"{index.skipped_files} non-image file(s) skipped",
+        ]
+        if self._checks_state:
+            parts.append(self._checks_state)
+        self.summary.setText(" · ".join(parts))
+
+    def show_class(self, name: str) -> None:
+        """Show one class's images (training split first) in the thumbnail grid."""
+        index = self.state.index
+        if index is None or name not in index.class_names:
+            return
+        label = index.class_names.index(name)
+        order = {s: k for k, s in enumerate(_splits_training_first_index(index))}
+        chosen = [i for i, lab in enumerate(index.labels) if lab == label]
+        chosen.sort(key=lambda i: order.get(index.splits[i], 99))
+        self.histogram.select_class(name)
+        splits = ", ".join(_splits_training_first_index(index))
+        self.thumbnails.show_class(name, [index.paths[i] for i in chosen], splits)
+
+
+def _splits_training_first(stats: Any) -> list[str]:
+    rest = [s for s in stats.class_counts if s != stats.training_split]
+    return [stats.training_split, *rest] if stats.training_split in stats.class_counts else rest
+
+
+def _splits_training_first_index(index: DatasetIndex) -> list[str]:
+    training = index.training_split()
+    return [training, *[s for s in index.split_names() if s != training]]
+
+
+def _display_name(source: str, index: DatasetIndex) -> str:
+    if source == "demo":
+        return f"demo ({index.root.name})"
+    return Path(source).name or source
+
+
+def _boxed(title: str, widget: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(4, 4, 4, 4)
+    heading = QLabel(title)
+    heading.setObjectName("boxTitle")
+    layout.addWidget(heading)
+    layout.addWidget(widget, 1)
+    return box

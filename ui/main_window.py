@@ -1,0 +1,314 @@
+"""`MainWindow`: menus, toolbar, one tab per panel, drag and drop, and an orderly close.
+
+The window owns no logic of its own: it forwards "open this" to the Dataset panel, loads and
+saves the run configuration through `workbench.config`, remembers recent datasets and its
+geometry in QSettings, and on close stops every panel's workers and joins every thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QStyle,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from ui import workers
+from ui.dataset_panel import DatasetPanel
+from ui.state import AppState
+from workbench.config import load_config, save_config
+from workbench.errors import UserError
+
+MAX_RECENT = 8
+RECENT_KEY = "recent/datasets"
+DEMO = "demo"
+
+
+class MainWindow(QMainWindow):
+    """The workbench window: Dataset, Model and Train tabs over one `AppState`."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.settings = QSettings()
+        self._closed = False
+        self.setWindowTitle("Transfer Workbench")
+        self.setAcceptDrops(True)
+        self.dataset_panel = DatasetPanel(state, self)
+        self.dataset_panel.opened.connect(self._on_dataset_opened)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.dataset_panel, "Dataset")
+        self.panels: list[QWidget] = [self.dataset_panel]
+        self._add_optional_panel("ui.model_panel", "ModelPanel", "Model")
+        self._add_optional_panel("ui.train_panel", "TrainPanel", "Train")
+        self.setCentralWidget(self.tabs)
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self._restore_geometry()
+
+    # -- construction ------------------------------------------------------------------------
+    def _add_optional_panel(self, module: str, cls: str, title: str) -> None:
+        try:
+            panel_cls = getattr(__import__(module, fromlist=[cls]), cls)
+        except (ImportError, AttributeError) as exc:
+            # the panel is not installed in this build: say so instead of failing to start
+            placeholder = QLabel(f"The {title} panel is not available ({exc}).")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tabs.addTab(placeholder, title)
+            return
+        panel = panel_cls(self.state, self)
+        self.panels.append(panel)
+        self.tabs.addTab(panel, title)
+
+    def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None,
+                icon: QStyle.StandardPixmap | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip or text.rstrip("…"))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        sp = QStyle.StandardPixmap
+        self.open_folder_action = self._action(
+            "Open folder…", self.choose_folder, QKeySequence.StandardKey.Open, sp.SP_DirOpenIcon,
+            "Open a folder with one sub-folder of images per class")
+        self.open_csv_action = self._action(
+            "Open CSV…", self.choose_csv, "Ctrl+Shift+O", sp.SP_FileDialogDetailedView,
+            "Open a CSV manifest: path,label[,split]")
+        self.open_demo_action = self._action(
+            "Open demo dataset", lambda: self.open_dataset(DEMO), None, sp.SP_DesktopIcon,
+            "Open the bundled long-tailed digits dataset")
+        self.open_config_action = self._action(
+            "Open config…", self.choose_config_to_open, None, sp.SP_DialogOpenButton)
+        self.save_config_action = self._action(
+            "Save config…", self.choose_config_to_save, QKeySequence.StandardKey.Save,
+            sp.SP_DialogSaveButton)
+        self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addActions([self.open_folder_action, self.open_csv_action,
+                              self.open_demo_action])
+        self.recent_menu = QMenu("Open recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([self.open_config_action, self.save_config_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        self._fill_recent_menu()
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        toolbar.addActions([self.open_folder_action, self.open_csv_action,
+                            self.open_demo_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.open_config_action, self.save_config_action])
+        self.addToolBar(toolbar)
+
+    def _build_status_bar(self) -> None:
+        self.dataset_label = QLabel("no dataset")
+        self.statusBar().addPermanentWidget(self.dataset_label)
+        self.state.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        self.state.dataset_changed.connect(self._on_dataset_changed)
+
+    # -- datasets ----------------------------------------------------------------------------
+    def open_dataset(self, source: str | Path) -> None:
+        """Open a folder, a CSV manifest or "demo" (in a worker) and show the Dataset tab."""
+        self.tabs.setCurrentWidget(self.dataset_panel)
+        self.dataset_panel.open_path(source)
+
+    def open_initial(self, path: str | Path | None = None) -> None:
+        """What the window opens at start: `path`, else the most recent dataset, else the demo."""
+        if path is not None:
+            self.open_dataset(path)
+            return
+        recent = self.recent_datasets()
+        self.open_dataset(recent[0] if recent else DEMO)
+
+    def choose_folder(self) -> None:
+        """Ask for a dataset folder and open it."""
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", self._start_dir())
+        if folder:
+            self.open_dataset(folder)
+
+    def choose_csv(self) -> None:
+        """Ask for a CSV manifest and open it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open CSV manifest", self._start_dir(), "CSV manifest (*.csv);;All files (*)")
+        if path:
+            self.open_dataset(path)
+
+    def recent_datasets(self) -> list[str]:
+        """Recently opened datasets, newest first; entries that no longer exist are pruned."""
+        raw = self.settings.value(RECENT_KEY, [])
+        entries = [raw] if isinstance(raw, str) else list(raw or [])
+        kept = [e for e in entries if e == DEMO or Path(e).exists()][:MAX_RECENT]
+        if kept != entries:
+            self.settings.setValue(RECENT_KEY, kept)
+        return kept
+
+    def _remember(self, source: str) -> None:
+        entry = source if source == DEMO else str(Path(source).expanduser().resolve())
+        recent = [entry, *[e for e in self.recent_datasets() if e != entry]][:MAX_RECENT]
+        self.settings.setValue(RECENT_KEY, recent)
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_datasets()
+        for entry in recent:
+            text = "Demo dataset (digits-lt)" if entry == DEMO else entry
+            self.recent_menu.addAction(text, lambda e=entry: self.open_dataset(e))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue(RECENT_KEY, [])
+        self._fill_recent_menu()
+
+    def _on_dataset_opened(self, source: str) -> None:
+        self._remember(source)
+
+    def _on_dataset_changed(self, index: Any) -> None:
+        path = self.state.config.data.path
+        name = "no dataset" if index is None else (
+            "demo" if path == DEMO else Path(path).name or path)
+        self.dataset_label.setText(name)
+        self.setWindowTitle(f"{name} — Transfer Workbench" if index is not None
+                            else "Transfer Workbench")
+
+    def _start_dir(self) -> str:
+        recent = [e for e in self.recent_datasets() if e != DEMO]
+        if not recent:
+            return str(Path.home())
+        return str(Path(recent[0]).parent)
+
+    # -- configuration -----------------------------------------------------------------------
+    def choose_config_to_open(self) -> None:
+        """Ask for a TOML config and load it."""
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open run config", self._start_dir(), "Run config (*.toml);;All files (*)")
+        if path:
+            self.open_config(path)
+
+    def choose_config_to_save(self) -> None:
+        """Ask where to save the current config as TOML."""
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save run config", str(Path(self._start_dir()) / "config.toml"),
+            "Run config (*.toml)")
+        if path:
+            self.save_config(path)
+
+    def open_config(self, path: str | Path) -> bool:
+        """Load a config file (errors in a dialog); opens its dataset if it names another."""
+        try:
+            config = load_config(path)
+        except UserError as exc:
+            QMessageBox.warning(self, "Cannot open config", str(exc))
+            return False
+        current = self.state.config.data.path
+        self.state.set_config(config)
+        if config.data.path and (config.data.path != current or self.state.index is None):
+            self.open_dataset(config.data.path)
+        self.state.message.emit(f"Loaded config {path}")
+        return True
+
+    def save_config(self, path: str | Path) -> bool:
+        """Write the current config as TOML (errors in a dialog)."""
+        try:
+            saved = save_config(self.state.config, path)
+        except (UserError, OSError) as exc:
+            QMessageBox.warning(self, "Cannot save config", f"{path}: {exc}")
+            return False
+        self.state.message.emit(f"Saved config {saved}")
+        return True
+
+    # -- drag and drop -----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        """Accept a dropped folder or CSV file."""
+        if _dropped_dataset(event.mimeData()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        """Open the dropped folder or CSV file."""
+        path = _dropped_dataset(event.mimeData())
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_dataset(path)
+
+    # -- closing -----------------------------------------------------------------------------
+    def busy_panels(self) -> list[QWidget]:
+        """Panels doing work that quitting would throw away (a training run)."""
+        return [p for p in self.panels if callable(getattr(p, "busy", None)) and p.busy()]
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Ask before stopping a training run, then stop and join every worker."""
+        if not self._closed and self.busy_panels():
+            answer = QMessageBox.question(
+                self, "Quit", "Training is running. Stop it and quit?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop every panel's work, join every worker thread, remember the geometry."""
+        if self._closed:
+            return
+        self._closed = True
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        for panel in self.panels:
+            shutdown = getattr(panel, "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+        workers.stop_all(timeout=15.0)
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        window_state = self.settings.value("window/state")
+        if window_state is not None:
+            self.restoreState(window_state)
+
+
+def _dropped_dataset(mime: Any) -> str | None:
+    """The dataset a drop carries: one local folder or .csv file, else None."""
+    if not mime.hasUrls():
+        return None
+    paths = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+    if len(paths) != 1:
+        return None
+    path = Path(paths[0])
+    if path.is_dir() or path.suffix.lower() == ".csv":
+        return str(path)
+    return None

@@ -1,0 +1,243 @@
+"""`ProblemsView`: the problems found in a dataset, with counts per kind and a file preview.
+
+Problems arrive in batches while the checks run; the table grows without being rebuilt. Clicking
+a row previews the file (decoded in a worker) or says why it cannot be shown, and offers to open
+its folder in the system file manager.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QUrl,
+)
+from PySide6.QtGui import QDesktopServices, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.thumbnails_view import pil_to_qimage
+from ui.workers import GeneratorWorker
+from workbench.data.index import Problem
+from workbench.errors import UserError
+
+PREVIEW_SIZE = 220
+COLUMNS = ("Kind", "Path", "Detail")
+_ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class ProblemsModel(QAbstractTableModel):
+    """A growing table of `Problem`s: kind, path, detail."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.problems: list[Problem] = []
+
+    def add(self, problems: Sequence[Problem]) -> None:
+        """Append problems at the end."""
+        if not problems:
+            return
+        start = len(self.problems)
+        self.beginInsertRows(QModelIndex(), start, start + len(problems) - 1)
+        self.problems.extend(problems)
+        self.endInsertRows()
+
+    def clear(self) -> None:
+        """Remove every row."""
+        self.beginResetModel()
+        self.problems = []
+        self.endResetModel()
+
+    def rowCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        """Number of problems."""
+        return 0 if parent.isValid() else len(self.problems)
+
+    def columnCount(self, parent: _ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        """Kind, path, detail."""
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: _ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        """The text of one cell; the full path as the path's tooltip."""
+        if not index.isValid():
+            return None
+        problem = self.problems[index.row()]
+        values = (problem.kind.replace("_", " "), problem.path, problem.detail)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return values[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return problem.detail or problem.path
+        return None
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+
+def decode_preview(path: str) -> Iterator[tuple[str, QImage | None, str]]:
+    """One event: (path, preview image, "") or (path, None, why it cannot be shown)."""
+    from workbench.data.images import load_thumbnail
+
+    if Path(path).is_dir():
+        yield path, None, "a folder (open it to look inside)"
+        return
+    try:
+        yield path, pil_to_qimage(load_thumbnail(path, PREVIEW_SIZE)), ""
+    except (UserError, OSError) as exc:
+        yield path, None, str(exc)
+
+
+class ProblemsView(QWidget):
+    """Counts per kind, the table of problems, and a preview of the selected file."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ProblemsModel(self)
+        self._workers: list[GeneratorWorker] = []
+        self._shown_path = ""
+        self._build()
+
+    def _build(self) -> None:
+        self.counts_label = QLabel("No problems found.")
+        self.counts_label.setObjectName("sectionTitle")
+        self.counts_label.setWordWrap(True)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setColumnWidth(1, 260)
+        self.table.selectionModel().currentRowChanged.connect(self._on_row)
+        self.preview = QLabel("Select a problem to see the file.")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setWordWrap(True)
+        self.preview.setMinimumWidth(PREVIEW_SIZE)
+        self.preview.setObjectName("preview")
+        self.show_button = QPushButton("Show in folder")
+        self.show_button.setEnabled(False)
+        self.show_button.clicked.connect(self.show_in_folder)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.preview, 1)
+        side_layout.addWidget(self.show_button)
+        splitter = QSplitter()
+        splitter.addWidget(self.table)
+        splitter.addWidget(side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        top = QHBoxLayout()
+        top.addWidget(self.counts_label, 1)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+
+    # -- public API --------------------------------------------------------------------------
+    def set_problems(self, problems: Sequence[Problem]) -> None:
+        """Show exactly these problems."""
+        self.model.clear()
+        self._reset_preview()
+        self.add_problems(problems)
+        self._update_counts()
+
+    def add_problems(self, problems: Sequence[Problem]) -> None:
+        """Append problems found since the last call."""
+        self.model.add(problems)
+        self._update_counts()
+
+    def counts(self) -> dict[str, int]:
+        """Problems per kind, most frequent first."""
+        return dict(Counter(p.kind for p in self.model.problems).most_common())
+
+    def select_row(self, row: int) -> None:
+        """Select one problem, as a click would."""
+        self.table.selectRow(row)
+
+    def shown_path(self) -> str:
+        """The file whose preview (or reason) is shown."""
+        return self._shown_path
+
+    def show_in_folder(self) -> None:
+        """Open the selected file's folder in the system file manager."""
+        if self._shown_path:
+            path = Path(self._shown_path)
+            folder = path if path.is_dir() else path.parent
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    def shutdown(self) -> None:
+        """Wait for any preview still decoding."""
+        for worker in self._workers:
+            worker.stop()
+            worker.join(5.0)
+        self._workers.clear()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _update_counts(self) -> None:
+        counts = self.counts()
+        if not counts:
+            self.counts_label.setText("No problems found.")
+            return
+        parts = [f"{kind.replace('_', ' ')}: {n}" for kind, n in counts.items()]
+        total = sum(counts.values())
+        self.counts_label.setText(f"{total} problem(s) · " + " · ".join(parts))
+
+    def _reset_preview(self) -> None:
+        self._shown_path = ""
+        self.preview.setPixmap(QPixmap())
+        self.preview.setText("Select a problem to see the file.")
+        self.show_button.setEnabled(False)
+
+    def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        path = self.model.problems[current.row()].path
+        self._shown_path = path
+        self.preview.setText(f"Loading {Path(path).name}…")
+        self.show_button.setEnabled(Path(path).exists())
+        worker = GeneratorWorker(decode_preview, path, parent=self)
+        worker.event.connect(self._on_preview)
+        worker.finished.connect(lambda: self._forget(worker))
+        self._workers.append(worker)
+        worker.start()
+
+    def _forget(self, worker: GeneratorWorker) -> None:
+        worker.join(1.0)
+        if worker in self._workers:
+            self._workers.remove(worker)
+
+    def _on_preview(self, event: tuple[str, QImage | None, str]) -> None:
+        path, image, reason = event
+        if path != self._shown_path:
+            return  # the user has moved on to another row
+        if image is None:
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText(f"{Path(path).name}\ncannot be shown: {reason}")
+        else:
+            self.preview.setPixmap(QPixmap.fromImage(image))
+        self.preview.setToolTip(path)
