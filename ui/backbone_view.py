@@ -30,14 +30,14 @@ def _item(text: str, sort_value: Any, tooltip: str = "") -> QStandardItem:
     return item
 
 
-def _row_items(info: Any) -> list[QStandardItem]:
+def _row_items(info: Any, on_disk: bool) -> list[QStandardItem]:
     params = info.params or 0
     acc1 = info.acc1 if info.acc1 is not None else -1.0
     gflops = info.gflops if info.gflops is not None else -1.0
     if not info.weights_name:
         weights = _item(NO_WEIGHTS_TEXT, 0, "no ImageNet weights: random init only")
-    elif info.weights_cached:
-        weights = _item(CACHED_TEXT, 2, f"{info.weights_name} is in the torch hub cache")
+    elif on_disk:
+        weights = _item(CACHED_TEXT, 2, "ImageNet weights are in the torch hub cache")
     else:
         size = f" ({info.file_size_mb:.0f} MB)" if info.file_size_mb else ""
         weights = _item(DOWNLOAD_TEXT, 1, f"{info.weights_name} must be downloaded{size}")
@@ -88,11 +88,16 @@ class BackboneView(QWidget):
         table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         return table
 
-    def set_backbones(self, backbones: Sequence[Any]) -> None:
-        """Fill the table from `BackboneInfo`s (the registry's list)."""
+    def set_backbones(self, backbones: Sequence[Any], on_disk: set[str] | None = None) -> None:
+        """Fill the table from `BackboneInfo`s (the registry's list).
+
+        `on_disk` names the backbones with some ImageNet weights in the hub cache (not only the
+        default entry); by default each info's own `weights_cached` is used.
+        """
         self._model.removeRows(0, self._model.rowCount())
         for info in backbones:
-            self._model.appendRow(_row_items(info))
+            cached = info.weights_cached if on_disk is None else info.name in on_disk
+            self._model.appendRow(_row_items(info, cached))
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
 
     def set_cached(self, name: str, cached: bool) -> None:

@@ -25,7 +25,7 @@ from ui.model_advice_view import AdviceView
 from ui.model_settings_view import ModelSettingsView
 from ui.stage_view import StageView
 from ui.state import AppState
-from ui.weights_view import WeightsView
+from ui.weights_view import WeightsView, imagenet_weights, preferred_weights
 from ui.workers import GeneratorWorker
 from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
 from workbench.errors import UserError
@@ -39,6 +39,7 @@ def build_skeleton(backbone: str) -> Iterator[Any]:
     allocated or initialised, so even a ViT-H is ready at once; otherwise it is built normally.
     """
     import torch
+
     from workbench.models.transfer import build_model
 
     try:
@@ -69,7 +70,8 @@ class ModelPanel(QWidget):
         self._make_views()
         self._lay_out()
         self._connect()
-        self.backbones.set_backbones(list_backbones())
+        self._fill_backbones()
+        self._prefer_weights_on_disk()
         self._on_config_changed()
         self._on_dataset_changed(state.index)
 
@@ -112,6 +114,19 @@ class ModelPanel(QWidget):
         self.advice.measure_requested.connect(self.measure)
         self.advice.report_ready.connect(self._on_report)
 
+    def _fill_backbones(self) -> None:
+        infos = list_backbones()
+        on_disk = {i.name for i in infos if any(e.cached for e in imagenet_weights(i.name))}
+        self.backbones.set_backbones(infos, on_disk)
+
+    def _prefer_weights_on_disk(self) -> None:
+        # "DEFAULT" means "pretrained": use weights already on disk rather than a download
+        model = self.state.config.model
+        if model.weights == "DEFAULT":
+            preferred = preferred_weights(model.backbone)
+            if preferred != "DEFAULT":
+                self._edit("model", {"weights": preferred})
+
     # -- the user's intent --------------------------------------------------------------------
     def _edit(self, section: str, changes: dict) -> None:
         try:
@@ -139,9 +154,7 @@ class ModelPanel(QWidget):
     def _on_backbone_selected(self, name: str) -> None:
         if name == self.state.config.model.backbone:
             return
-        info = backbone_info(name)
-        weights = "DEFAULT" if info.weights_name else "random"
-        self._edit("model", {"backbone": name, "weights": weights})
+        self._edit("model", {"backbone": name, "weights": preferred_weights(name)})
 
     def _on_weights_chosen(self, spec: str) -> None:
         changes: dict[str, Any] = {"weights": spec}
@@ -151,8 +164,7 @@ class ModelPanel(QWidget):
 
     def _on_downloaded(self, name: str) -> None:
         self.backbones.set_cached(name, True)
-        self._info = None
-        self._on_config_changed()
+        self.weights.show_weights(self._info, self.state.config.model.weights)
 
     def _on_report(self, report: Any) -> None:
         self.state.message.emit(f"Suggested cell: {report.cell} ({report.strategy.title})")
@@ -212,8 +224,6 @@ class ModelPanel(QWidget):
         config, model = self.state.config, self.model
         stages = model.num_stages
         self.settings.show_config(config, self._info, stages)
-        for param in model.parameters():
-            param.requires_grad_(True)  # freeze(k) only switches the bottom k off
         model.freeze(min(config.model.freeze_stages, stages))
         summary = model.stage_summary(config.train.lr, config.model.lr_decay)
         self.stages.set_summary(summary, caption=self._caption())

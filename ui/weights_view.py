@@ -8,6 +8,7 @@ message box. The core (`workbench.models.weights`) does the work; this view only
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +32,15 @@ WEIGHT_FILES = "PyTorch state dicts (*.pth *.pt *.bin);;All files (*)"
 
 
 def check_weights_file(backbone: str, path: str) -> Iterator[str]:
-    """Build the architecture and load `path` into it strictly; yields `path` when it fits."""
+    """Build the architecture from the file (loaded strictly); yields `path` when it fits."""
     from workbench.models.transfer import build_model
 
-    from workbench.models.weights import load_weights_file
-
-    model = build_model(backbone, weights="random", num_classes=None)
-    load_weights_file(model, path)
+    build_model(backbone, weights=path, num_classes=None)
     yield path
 
 
-def download_weights(backbone: str, stop: Any = None) -> Iterator[Any]:
-    """Resolve the backbone's ImageNet weights and download them (progress events)."""
+def download_weights(backbone: str, spec: str = "DEFAULT", stop: Any = None) -> Iterator[Any]:
+    """Resolve the backbone's ImageNet weights `spec` and download them (progress events)."""
     from workbench.errors import UserError
     from workbench.models.weights import (
         iter_download,
@@ -51,12 +49,54 @@ def download_weights(backbone: str, stop: Any = None) -> Iterator[Any]:
         resolve_weights,
     )
 
-    weights = resolve_weights(backbone, "DEFAULT")
+    weights = resolve_weights(backbone, spec)
     if weights is None:
-        raise UserError(f"{backbone} has no ImageNet weights to download")
+        raise UserError(f"{backbone} has no ImageNet weights {spec!r} to download")
     if not network_available(weights.url):  # a 2 s probe: fail fast offline, not after 15 s
         raise UserError(no_network_message(weights))
     yield from iter_download(weights, stop=stop)
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One of a backbone's torchvision weights, as offered in the combo."""
+
+    name: str  # e.g. "IMAGENET1K_V1"
+    cached: bool
+    size_mb: float
+    acc1: float
+    is_default: bool
+
+
+def imagenet_weights(backbone: str) -> list[WeightsEntry]:
+    """Every torchvision weights entry of a backbone, with whether its file is on disk.
+
+    The registry reports the default entry only; an older entry may be the one on disk (the
+    offline mobilenet_v2 file is IMAGENET1K_V1 while the default is V2), so all are listed.
+    """
+    from torchvision.models import get_model_weights
+
+    from workbench.models.weights import weights_cached
+
+    try:
+        enum = get_model_weights(backbone)
+    except (ValueError, KeyError):
+        return []
+    default = enum.DEFAULT
+    return [WeightsEntry(w.name, weights_cached(w), float(w.meta.get("_file_size", 0.0)),
+                         float(w.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1", 0)),
+                         w is default) for w in enum]
+
+
+def preferred_weights(backbone: str) -> str:
+    """The weights spec to start a backbone with: on disk if any, else the default ("DEFAULT")."""
+    entries = imagenet_weights(backbone)
+    if not entries:
+        return "random"
+    cached = [e for e in entries if e.cached]
+    if not cached or any(e.is_default for e in cached):
+        return "DEFAULT"
+    return cached[0].name
 
 
 class WeightsView(QWidget):
@@ -68,6 +108,7 @@ class WeightsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._backbone: Any = None
+        self._entries: list[WeightsEntry] = []
         self._spec = "DEFAULT"
         self._worker: GeneratorWorker | None = None
         self.combo = QComboBox(self)
@@ -98,33 +139,40 @@ class WeightsView(QWidget):
     # -- showing ------------------------------------------------------------------------------
     def show_weights(self, backbone: Any, spec: str) -> None:
         """Show the choices for a `BackboneInfo` with `spec` (config.model.weights) selected."""
-        self._backbone, self._spec = backbone, spec
+        self._backbone, self._entries = backbone, imagenet_weights(backbone.name)
+        default = next((e.name for e in self._entries if e.is_default), "")
+        self._spec = default if spec == "DEFAULT" and default else spec
         blocked = self.combo.blockSignals(True)
         self.combo.clear()
-        if backbone.weights_name:
-            self.combo.addItem(f"ImageNet weights ({backbone.weights_name})", "DEFAULT")
+        for entry in self._entries:
+            mark = "✓ on disk" if entry.cached else f"download {entry.size_mb:.0f} MB"
+            self.combo.addItem(f"ImageNet {entry.name} ({entry.acc1:.1f} %, {mark})", entry.name)
         self.combo.addItem("Random init (train from scratch)", "random")
-        if spec not in {"DEFAULT", "random", backbone.weights_name}:
-            self.combo.addItem(f"File: {Path(spec).name}", spec)
+        if self.combo.findData(self._spec) < 0:
+            self.combo.addItem(f"File: {Path(self._spec).name}", self._spec)
         self.combo.addItem("Import weights file…", IMPORT_ITEM)
-        index = self.combo.findData("DEFAULT" if spec == backbone.weights_name else spec)
-        self.combo.setCurrentIndex(max(index, 0))
+        self.combo.setCurrentIndex(max(self.combo.findData(self._spec), 0))
         self.combo.blockSignals(blocked)
         self._show_status()
 
+    def _entry(self, name: str) -> WeightsEntry | None:
+        return next((e for e in self._entries if e.name == name), None)
+
     def _show_status(self) -> None:
-        info, spec = self._backbone, self.combo.currentData()
-        needs_download = spec == "DEFAULT" and not info.weights_cached
-        self.download_button.setVisible(needs_download)
+        spec = self.combo.currentData()
+        entry = self._entry(spec)
+        self.download_button.setVisible(entry is not None and not entry.cached)
         if spec == "random":
             text = "Random initialization: every weight is learned from your images."
-        elif spec != "DEFAULT":
+        elif entry is None:
             text = f"Weights from {spec}"
-        elif info.weights_cached:
-            text = f"✓ {info.weights_name} is on disk (torch hub cache)."
+        elif entry.cached:
+            text = f"✓ {entry.name} is on disk (torch hub cache)."
         else:
-            size = f" ({info.file_size_mb:.0f} MB)" if info.file_size_mb else ""
-            text = f"{info.weights_name} is not on disk: download it{size} or import a file."
+            on_disk = [e.name for e in self._entries if e.cached]
+            other = f" ({on_disk[0]} is on disk)" if on_disk else ""
+            text = (f"{entry.name} is not on disk{other}: download it ({entry.size_mb:.0f} MB) "
+                    "or import a weights file.")
         self.status.setText(text)
 
     def is_busy(self) -> bool:
@@ -162,8 +210,9 @@ class WeightsView(QWidget):
         """Download the ImageNet weights in a worker, with progress and cancel."""
         if self._backbone is None or self.is_busy():
             return
-        self.status.setText(f"Downloading {self._backbone.weights_name}…")
-        worker = self._start(download_weights, self._backbone.name, throttle_s=0.1)
+        spec = self.combo.currentData()
+        self.status.setText(f"Downloading {spec}…")
+        worker = self._start(download_weights, self._backbone.name, spec, throttle_s=0.1)
         worker.event.connect(self._on_progress)
         worker.failed.connect(lambda msg: self._show_error("Download failed", msg))
 
@@ -214,7 +263,7 @@ class WeightsView(QWidget):
         worker.join(1.0)
         if worker.stopped:
             self.status.setText("Cancelled: nothing was written.")
-        elif worker.error is None and self._backbone is not None and self._spec == "DEFAULT":
+        elif worker.error is None and self._entry(self._spec) is not None:
             self.downloaded.emit(self._backbone.name)
 
     def _show_error(self, title: str, message: str) -> None:

@@ -1,0 +1,97 @@
+"""The Model tab as a user drives it: backbones, slider, matrix cells, weights import, advice."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from ui.backbone_view import CACHED_TEXT
+from ui.model_panel import ModelPanel
+from ui.state import AppState
+from workbench.advice.matrix import CELLS, strategy_for
+from workbench.config import RunConfig
+
+
+@pytest.fixture
+def panel(qtbot):
+    config = RunConfig()
+    config.data.input_size = 64  # demo digits are 28 px: no need for 224
+    config.advice.sample_size = 16
+    state = AppState(config)
+    widget = ModelPanel(state)
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    qtbot.waitUntil(lambda: widget.model is not None, timeout=10_000)
+    yield widget
+    widget.shutdown()
+
+
+def test_backbone_table_lists_the_zoo_with_mobilenet_cached(panel):
+    assert panel.backbones.row_count() > 50
+    assert panel.backbones.cell_text("mobilenet_v2", "weights") == CACHED_TEXT
+    panel.backbones.filter_edit.setText("resnet")
+    assert 3 <= panel.backbones.row_count() < 20
+
+
+def test_slider_moves_the_stage_diagram_and_the_config(panel):
+    stages = panel.model.num_stages
+    assert panel.settings.slider.maximum() == stages
+    assert panel.stages.frozen_count() == 0
+    panel.settings.slider.setValue(3)
+    assert panel.state.config.model.freeze_stages == 3
+    assert panel.stages.frozen_count() == 3
+    frozen_lrs = [row.lr for row in panel.stages.rows()[:3]]
+    assert frozen_lrs == ["frozen"] * 3
+    panel.settings.slider.setValue(stages)  # linear probe: only the head trains
+    assert panel.stages.frozen_count() == stages
+    assert panel.matrix.selected_cell() == "similar-small"
+
+
+def test_clicking_each_cell_applies_its_strategy(panel, qtbot):
+    stages = panel.model.num_stages
+    for cell in CELLS:
+        qtbot.mouseClick(panel.matrix, Qt.MouseButton.LeftButton,
+                         pos=panel.matrix.cell_rect(cell).center().toPoint())
+        expected = strategy_for(cell, stages)
+        model = panel.state.config.model
+        assert panel.settings.slider.value() == expected.freeze_stages, cell
+        assert model.freeze_stages == expected.freeze_stages
+        assert (model.head, model.norm_policy) == (expected.head, expected.norm_policy)
+        assert panel.stages.frozen_count() == expected.freeze_stages
+        assert panel.matrix.selected_cell() == cell
+
+
+def test_importing_weights_of_another_architecture_says_why(panel, qtbot, tmp_path,
+                                                             monkeypatch):
+    path = tmp_path / "squeezenet.pth"
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(path), "")))
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda _parent, title, text, *a: shown.append((title, text))))
+    before = panel.state.config.model.weights
+    assert before == "IMAGENET1K_V1"  # the file on disk is preferred over downloading V2
+    panel.weights.import_file()
+    qtbot.waitUntil(lambda: bool(shown) and not panel.busy(), timeout=20_000)
+    title, text = shown[0]
+    assert "\n" not in text and "Traceback" not in text
+    assert "another architecture" in text and "squeezenet.pth" in text
+    assert panel.state.config.model.weights == before  # the bad file was not taken
+
+
+def test_measuring_the_demo_places_the_dataset_on_the_matrix(panel, qtbot, demo_root):
+    from workbench.data.scan import index_dataset
+
+    panel.state.set_dataset(index_dataset(demo_root))
+    assert panel.matrix.point_position() is not None  # size known before measuring
+    with qtbot.waitSignal(panel.advice.report_ready, timeout=60_000) as blocker:
+        panel.advice.measure_button.click()
+    report = blocker.args[0]
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=5_000)
+    assert panel.matrix.highlighted_cell() == report.cell
+    assert panel.matrix.cell_at(panel.matrix.point_position()) == report.cell
+    assert panel.advice.probe_table.rowCount() > 0
