@@ -91,6 +91,8 @@ class CurvePlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.3)
         self.setLabel("left", y_label)
         self.setLabel("bottom", x_label)
+        # "(x0.001)" scale prefixes on the axis confuse readers of a loss or an accuracy
+        self.getAxis("left").enableAutoSIPrefix(False)
         self.setLogMode(x=False, y=log_y)
         self.addLegend(offset=(-10, 10))
         self.setMouseEnabled(x=True, y=False)
@@ -164,15 +166,7 @@ class ClassAccuracyView(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.showGrid(y=True, alpha=0.3)
         self._bars: pg.BarGraphItem | None = None
-        self._add_band_legend()
         self.heights = np.zeros(0)
-
-    def _add_band_legend(self) -> None:
-        legend = self.addLegend(offset=(-10, 10))
-        for band, color in BAND_COLORS.items():
-            # an empty bar item per band gives the legend a coloured swatch
-            swatch = pg.BarGraphItem(x=[], height=[], width=0.8, brush=color)
-            legend.addItem(swatch, f"{band}-shot")
 
     def set_accuracy(self, class_names: Sequence[str], accuracy: Sequence[float],
                      bands: Sequence[str]) -> None:
@@ -195,7 +189,10 @@ class ConfusionView(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
         self.setBackground("w")
-        self.plot_item = self.addPlot(title="Confusion matrix (val, row-normalised)")
+        # a short title: the title's width is the plot's minimum, and the colour bar needs room
+        self.plot_item = self.addPlot(title="Confusion matrix (val)")
+        self.setToolTip("Rows are true classes, each normalised to sum to 1: the diagonal is "
+                        "per-class recall")
         self.plot_item.setLabel("left", "true class")
         self.plot_item.setLabel("bottom", "predicted class")
         self.plot_item.setMouseEnabled(x=False, y=False)
@@ -204,8 +201,9 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot_item.addItem(self.image)
         self.color_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"),
-                                         label="recall", interactive=False)
-        self.color_bar.setImageItem(self.image, insert_in=self.plot_item)
+                                         interactive=False, pen="#444", width=15)
+        self.color_bar.setImageItem(self.image)
+        self.addItem(self.color_bar)  # its own layout column, so the plot cannot squeeze it out
         self.matrix = np.zeros((0, 0))
 
     def set_matrix(self, confusion: Sequence[Sequence[float]], class_names: Sequence[str]) -> None:

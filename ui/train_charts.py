@@ -11,17 +11,18 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from ui.plots import ClassAccuracyView, ConfusionView, CurvePlot
+from ui.plots import BAND_COLORS, ClassAccuracyView, ConfusionView, CurvePlot
 from workbench.train.events import BatchDone, EvalDone, RunStarted
 
 
 def format_shot_accuracy(shot_acc: dict[str, float | None]) -> str:
-    """"many 91.0%  ·  medium 74.5%  ·  few –" for the label under the class bars."""
+    """Rich text "■ many 91.0% · ■ medium 74.5% · ■ few –"; the squares are the bars' legend."""
     parts = []
     for band in ("many", "medium", "few"):
         value = shot_acc.get(band)
-        parts.append(f"{band} {'–' if value is None else f'{100 * value:.1f}%'}")
-    return "Shot accuracy:  " + "  ·  ".join(parts)
+        shown = "–" if value is None else f"{100 * value:.1f}%"
+        parts.append(f'<span style="color:{BAND_COLORS[band]}">&#9632;</span> {band} {shown}')
+    return "Shot-band accuracy (val):&nbsp; " + " &nbsp;·&nbsp; ".join(parts)
 
 
 class TrainChartsView(QWidget):
@@ -38,6 +39,9 @@ class TrainChartsView(QWidget):
         self.confusion = ConfusionView()
         self.shot_label = QLabel(format_shot_accuracy({}))
         self.shot_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.shot_label.setTextFormat(Qt.TextFormat.RichText)
+        self.shot_label.setToolTip("Mean per-class accuracy of the classes with more than 100 "
+                                   "(many), 20-100 (medium) and under 20 (few) training images")
         self._steps_per_epoch = 1
         self._build_layout()
 
@@ -56,7 +60,7 @@ class TrainChartsView(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(classes)
         bottom.addWidget(self.confusion)
-        bottom.setSizes([600, 400])
+        bottom.setSizes([520, 480])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(curves)
         split.addWidget(bottom)
