@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# GPU check (at most about 5 minutes on a CUDA machine): trains the digits-lt demo with mixed
+# precision and channels_last through the engine and through a plain hand-written loop, and prints
+# images/s for both and the peak GPU memory. Exits 0 with a message where there is no CUDA.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+[ -x "$PY" ] || PY=python3
+
+if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    echo "gpu_check: no CUDA device here (torch.cuda.is_available() is False); nothing to measure"
+    exit 0
+fi
+"$PY" -c 'import torch; print("gpu_check:", torch.cuda.get_device_name(0), "torch", torch.__version__)'
+
+# The demo at 128 px, batch 128: big enough to keep a GPU busy, small enough for 5 minutes.
+timeout 300 "$PY" benchmarks/engine.py --device cuda --batch-size 128 --input-size 128 \
+    --batches 40 --warmup 5 --workers 4
