@@ -233,3 +233,31 @@ def test_start_without_dataset_says_so(qtbot):
     qtbot.addWidget(panel)
     panel.start()
     assert "Open a dataset first" in panel.notice.text() and not panel.busy()
+
+
+def test_closing_the_main_window_mid_training_stops_and_joins(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui import train_run
+    from ui.main_window import MainWindow
+    from ui.workers import live_workers
+
+    monkeypatch.setattr(train_run, "_engine_trainer",
+                        lambda config, index: ScriptedTrainer(steps=10_000, delay=0.01))
+    asked = []
+
+    def answer_yes(*args, **kwargs):
+        asked.append(args)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    window = MainWindow(_state(tmp_path))
+    qtbot.addWidget(window)
+    panel = next(p for p in window.panels if isinstance(p, TrainPanel))
+    panel.start()
+    qtbot.waitUntil(lambda: panel.run_state is RunState.RUNNING, timeout=3000)
+    started = time.monotonic()
+    window.close()
+    assert asked, "closing during training must ask first"
+    assert time.monotonic() - started < 2.0
+    assert not panel.busy() and not live_workers()
