@@ -89,8 +89,6 @@ def run_engine(config: RunConfig, index, warmup: int) -> tuple[float, str]:
 
 def run_plain(config: RunConfig, index, warmup: int) -> float:
     """The loop anyone would write: model, loader, SGD, cross-entropy, AMP on CUDA."""
-    from workbench.models.weights import build_transform
-
     device = setup.choose_device(config.train.device)
     setup.configure_threads(device)
     torch.manual_seed(0)
@@ -98,7 +96,7 @@ def run_plain(config: RunConfig, index, warmup: int) -> float:
     cuda = device.type == "cuda"
     fmt = torch.channels_last if cuda else torch.preserve_format
     model.to(device, memory_format=fmt).train()
-    transform = build_transform(weights, config.data.input_size, train=True)
+    transform = setup.build_transform(config, weights, train=True)
     loader = setup.make_loader(ImageDataset(index, index.indices("train"), transform),
                                config.train.batch_size, shuffle=True, pin_memory=cuda,
                                workers=setup.choose_num_workers(config.data.num_workers))

@@ -129,12 +129,12 @@ def _matrix_strategy(index: DatasetIndex, config: RunConfig):  # -> matrix.Strat
     from workbench.data.stats import dataset_stats
     from workbench.data.torch_dataset import ImageDataset
     from workbench.models.transfer import build_model
-    from workbench.models.weights import build_transform, resolve_weights
-    from workbench.train.setup import make_loader
+    from workbench.models.weights import resolve_weights
+    from workbench.train.setup import build_transform, make_loader
 
     model = build_model(config.model.backbone, config.model.weights, num_classes=None)
-    transform = build_transform(resolve_weights(config.model.backbone, config.model.weights),
-                                config.data.input_size, train=False)
+    transform = build_transform(
+        config, resolve_weights(config.model.backbone, config.model.weights))
     sample = index.indices(index.training_split())[: config.advice.sample_size]
     loader = make_loader(ImageDataset(index, sample, transform), 32)
     result = [r for r in iter_bn_divergence(model, loader) if isinstance(r, BNDivergence)][-1]

@@ -227,14 +227,12 @@ class Trainer:
 
     def _build_loaders(self, s: _Session) -> Generator[Event, None, bool]:
         from workbench.data.torch_dataset import ImageDataset
-        from workbench.models.weights import build_transform
 
         c = self.config
-        size = c.data.input_size
-        val_tf = build_transform(s.weights, size, train=False)
+        val_tf = setup.build_transform(c, s.weights, train=False)
         if s.fast_path:
             return (yield from self._feature_loaders(s, val_tf))
-        train_tf = build_transform(s.weights, size, train=True, augment=c.data.augment)
+        train_tf = setup.build_transform(c, s.weights, train=True)
         workers = setup.choose_num_workers(c.data.num_workers)
         pin = s.device.type == "cuda"
         labels = [s.index.labels[i] for i in s.train_idx]

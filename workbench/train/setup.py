@@ -128,3 +128,19 @@ def build_optimizer(config: RunConfig, groups: Sequence[dict]) -> torch.optim.Op
 def gpu_memory_mb(device: torch.device) -> float:
     """Peak GPU memory allocated so far, in MiB (0 off CUDA)."""
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
+
+
+def build_transform(config: RunConfig, weights: Any, train: bool = False) -> Any:
+    """The weights' preprocessing at `data.input_size` (augmented for training when asked).
+
+    Random init and weights files use the backbone's default preset, so the input size and the
+    normalisation match what the architecture was designed for.
+    """
+    try:
+        from workbench.models.weights import build_transform as make
+    except ImportError:  # the models package keeps it in transforms.py; weights re-exports it
+        from workbench.models.transforms import build_transform as make
+
+    preset = weights if weights is not None else config.model.backbone
+    return make(preset, config.data.input_size, train=train,
+                augment=train and config.data.augment)
