@@ -286,16 +286,24 @@ def build_model(
     backbone_info(backbone)  # UserError on an unknown name, before any work
     resolved = wt.resolve_weights(backbone, weights)
     wt.ensure_weights(resolved)
-    kwargs = _build_kwargs(backbone, resolved, input_size)
-    model = get_model(backbone, weights=resolved, **kwargs)
-    from_file = wt.is_weights_file(weights) and weights.lower() not in wt.RANDOM_SPECS
-    if from_file:
-        wt.load_weights_file(model, Path(weights))
-    transfer = TransferModel(model, backbone, pretrained=resolved is not None or from_file)
+    model = get_model(backbone, weights=resolved, **_build_kwargs(backbone, resolved, input_size))
+    state = wt.read_state_dict(weights) if _is_file_spec(weights) else None
+    # A torchvision-format file fills the model before it is cut into stages; one saved from a
+    # TransferModel (keys "stages.*", "head.*") after, once the head has its class count.
+    own_format = state is not None and any(k.startswith("stages.") for k in state)
+    if state is not None and not own_format:
+        wt.load_state_dict_checked(model, state, Path(weights).name)
+    transfer = TransferModel(model, backbone, pretrained=resolved is not None or state is not None)
     if num_classes is not None:
         transfer.reset_classifier(num_classes)
+    if own_format:
+        wt.load_state_dict_checked(transfer, state, Path(weights).name)
     transfer.apply_norm_policy(norm_policy)
     return transfer
+
+
+def _is_file_spec(spec: str) -> bool:
+    return spec.lower() not in wt.RANDOM_SPECS and wt.is_weights_file(spec)
 
 
 def _build_kwargs(backbone: str, weights: object, input_size: int) -> dict:

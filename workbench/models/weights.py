@@ -29,6 +29,9 @@ from torch import nn
 from torchvision.models import WeightsEnum, get_model_weights
 
 from workbench.errors import Cancelled, UserError
+from workbench.models.transforms import build_transform
+
+__all__ = ["build_transform"]  # part of this module's interface (docs/ARCHITECTURE.md)
 
 RANDOM_SPECS = ("random", "none", "")
 # torch.hub's convention: "name-<sha256 prefix>.pth" (torch.hub.HASH_REGEX)
@@ -284,11 +287,16 @@ def _load_failure(path: Path, exc: Exception) -> str:
 
 def load_weights_file(model: nn.Module, path: str | Path) -> None:
     """Load a state_dict file into `model`, strictly; UserError on any mismatch."""
-    state = read_state_dict(path)
+    load_state_dict_checked(model, read_state_dict(path), Path(path).name)
+
+
+def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor],
+                            source: str) -> None:
+    """Strict `load_state_dict` with a readable UserError first; aux-head keys are ignored."""
     expected = model.state_dict()
     state = {k: v for k, v in state.items()
              if k in expected or not k.startswith(AUX_PREFIXES)}
-    check_state_dict(state, expected, Path(path).name)
+    check_state_dict(state, expected, source)
     model.load_state_dict(state, strict=True)
 
 
