@@ -20,6 +20,7 @@ from workbench.errors import UserError
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
+_IMAGE_SUFFIXES = tuple(IMAGE_EXTENSIONS)  # str.endswith takes a tuple: much faster than splitext
 # Folder names accepted as splits, mapped to the canonical split name.
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val",
                  "validation": "val", "test": "test", "testing": "test"}
@@ -28,7 +29,7 @@ MAX_LISTED_PROBLEMS = 50  # per kind found while listing: the count stays exact,
 
 def is_image_name(name: str) -> bool:
     """True when a file name has one of the image extensions the workbench reads."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    return name.lower().endswith(_IMAGE_SUFFIXES)
 
 
 class _Listing:
@@ -87,7 +88,7 @@ def _list_class_folder(folder: str, label: str, split: str, out: _Listing) -> in
                     continue
                 if entry.is_dir():
                     pending.append(entry.path)
-                elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                elif name.lower().endswith(_IMAGE_SUFFIXES):
                     images.append(entry.path)
                 else:
                     out.skipped += 1
@@ -168,10 +169,13 @@ def _build_index(
 
 def _generate_val(index: DatasetIndex, fraction: float, seed: int) -> None:
     """Move a stratified, seeded share of the training images into a new "val" split."""
-    train = index.indices("train")
+    splits = index.splits
+    # a tree without split folders is all "train": skip a 100k-element scan in the common case
+    train = range(len(splits)) if splits.count("train") == len(splits) else index.indices("train")
     if not train:
         return
-    picked = stratified_val_split([index.labels[i] for i in train], fraction, seed)
+    labels = index.labels if len(train) == len(splits) else [index.labels[i] for i in train]
+    picked = stratified_val_split(labels, fraction, seed)
     for pos in picked:
         index.splits[train[pos]] = "val"
     index.val_generated = len(picked) > 0
