@@ -73,3 +73,10 @@ def test_thumbnail_fits_and_keeps_aspect(tmp_path: Path) -> None:
     assert thumb.mode == "RGB" and thumb.size == (48, 24)
     unicode_name = make.rgb_png(tmp_path / "café au lait" / "猫 1.png")
     assert load_thumbnail(unicode_name, size=16).size == (16, 16)
+
+
+def test_exif_rotated_photo_is_upright(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    photo = make.save(Image.new("RGB", (40, 20), (9, 9, 9)), tmp_path / "phone.jpg", exif=exif)
+    assert load_image(photo).size == (20, 40)

@@ -90,11 +90,13 @@ def test_sources_that_cannot_be_used_raise_one_line(tmp_path: Path) -> None:
     (tmp_path / "docs" / "a" / "readme.txt").write_text("hello")
     (tmp_path / "void").mkdir()
     (tmp_path / "data.txt").write_text("x")
+    make.rgb_png(tmp_path / "flat" / "a.png")
     for path, message in [
         (tmp_path / "missing", "no such file or folder"),
         (tmp_path / "docs", "no images found"),
         (tmp_path / "void", "no images found"),
         (tmp_path / "data.txt", "not a folder or a .csv"),
+        (tmp_path / "flat", "1 image.s. but no class sub-folders"),
     ]:
         with pytest.raises(UserError, match=message) as info:
             index_dataset(path)

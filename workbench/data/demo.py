@@ -53,6 +53,7 @@ def build_demo(out: str | os.PathLike[str] | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
     try:
         _write_tree(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the finished dataset is ordinary data
         _rename_into_place(tmp, root)
     finally:
         if tmp.exists():

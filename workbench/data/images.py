@@ -12,7 +12,7 @@ import io
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from workbench.errors import UserError
 
@@ -107,6 +107,8 @@ def decode_image(data: bytes, name: str = "image", draft: int | None = None) -> 
         if draft and img.format == "JPEG":
             img.draft("RGB", (draft, draft))
         _decode(img, name)
+        # phone photos store rotation in EXIF; the model should see them upright
+        ImageOps.exif_transpose(img, in_place=True)
         rgb = to_rgb(img)
         return img.copy() if rgb is img else rgb  # the original is closed below
     finally:

@@ -57,6 +57,10 @@ class _Listing:
         if seen < MAX_LISTED_PROBLEMS:
             self.problems.append(Problem(kind, path, detail))
 
+    def count(self, kind: str) -> int:
+        """How many problems of `kind` were found (listed or not)."""
+        return self._per_kind.get(kind, 0)
+
     def summarize_overflow(self, root: str) -> None:
         """One extra problem per kind saying how many were left off the list."""
         for kind, seen in self._per_kind.items():
@@ -235,6 +239,10 @@ def _list_folder_checked(root: Path, out: _Listing) -> None:
 
 def _no_images_message(root: Path, out: _Listing) -> str:
     """Why a source gave no images, in one line."""
+    loose = out.count("unlabeled")
+    if loose:
+        return (f"{root}: {loose} image(s) but no class sub-folders; put each class's images "
+                "in a sub-folder named after the class")
     if out.skipped:
         return (f"{root}: no images found ({out.skipped} other file(s) ignored); expected one "
                 "sub-folder of images per class, or a CSV manifest path,label[,split]")
