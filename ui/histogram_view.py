@@ -64,6 +64,7 @@ class HistogramView(QWidget):
         self.plot.hideButtons()
         self.plot.showGrid(y=True, alpha=0.15)
         self.plot.setLabel("left", "images")
+        self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # counts, not units
         self.plot.scene().sigMouseClicked.connect(self._on_scene_click)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
         layout = QVBoxLayout(self)
@@ -130,6 +131,8 @@ class HistogramView(QWidget):
         self._bars = {}
         self._order = self._sorted_names()
         log = self.log_check.isChecked()
+        # the range first: a linear range of hundreds read as log10 would overflow the axis
+        self.plot.setYRange(LOG_FLOOR if log else 0, self._y_top() * 1.08, padding=0)
         self.plot.getPlotItem().getAxis("left").setLogMode(log)
         self.plot.setLabel("left", "images (log scale)" if log else "images")
         by = "name" if self.sort_combo.currentData() == "name" else "training images"
@@ -139,9 +142,7 @@ class HistogramView(QWidget):
         self._draw_bands()
         self._draw_bars(log)
         self._update_ticks()
-        n = len(self._order)
-        self.plot.setXRange(-0.6, n - 0.4, padding=0)
-        self.plot.setYRange(LOG_FLOOR if log else 0, self._y_top() * 1.08, padding=0)
+        self.plot.setXRange(-0.6, len(self._order) - 0.4, padding=0)
 
     def _sorted_names(self) -> list[str]:
         names = self.class_names()

@@ -268,9 +268,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Ask before stopping a training run, then stop and join every worker."""
-        if not self._closed and self.busy_panels():
+        busy = [] if self._closed else self.busy_panels()
+        if busy:
             answer = QMessageBox.question(
-                self, "Quit", "Training is running. Stop it and quit?",
+                self, "Quit", self._busy_question(busy),
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                 QMessageBox.StandardButton.No)
             if answer != QMessageBox.StandardButton.Yes:
@@ -278,6 +279,12 @@ class MainWindow(QMainWindow):
                 return
         self.shutdown()
         event.accept()
+
+    def _busy_question(self, busy: list[QWidget]) -> str:
+        titles = [self.tabs.tabText(self.tabs.indexOf(p)) for p in busy]
+        if "Train" in titles:
+            return "Training is running. Stop it and quit?"
+        return f"Work in the {' and '.join(titles)} tab is still running. Stop it and quit?"
 
     def shutdown(self) -> None:
         """Stop every panel's work, join every worker thread, remember the geometry."""

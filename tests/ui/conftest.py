@@ -11,7 +11,17 @@ from collections.abc import Iterator  # noqa: E402
 from weakref import WeakKeyDictionary  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QThread  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings, QThread  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """QSettings (recent datasets, geometry) go to a temporary folder, not the user's."""
+    QCoreApplication.setOrganizationName("transfer-workbench-tests")
+    QCoreApplication.setApplicationName("Transfer Workbench Tests")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
 
 
 @pytest.fixture(autouse=True)
