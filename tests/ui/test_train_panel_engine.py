@@ -59,7 +59,8 @@ def test_start_trains_and_fills_the_charts(qtbot, tmp_path, demo_root):
     assert np.allclose(charts.confusion.matrix.sum(axis=1), 1.0)
     assert len(charts.class_acc.heights) == 10
     assert "many" in charts.shot_label.text() and "%" in charts.shot_label.text()
-    events = [json.loads(line)["event"] for line in (run_dir / "metrics.jsonl").open()]
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line)["event"] for line in lines]
     assert events[0] == "RunStarted" and events[-1] == "Finished"
     assert panel.run_dir_label.text() == str(run_dir)
 
@@ -76,8 +77,8 @@ def test_stop_ends_training_within_a_second(qtbot, tmp_path, demo_root):
     assert panel.start_button.isEnabled()
 
 
-def test_pause_then_resume_finishes_the_run(qtbot, tmp_path, demo_root):
-    panel = _panel(qtbot, _config(tmp_path, demo_root, limit_train_batches=6))
+def test_pause_then_resume_finishes_the_run(qtbot, tmp_path, small_digits):
+    panel = _panel(qtbot, _config(tmp_path, small_digits, batch_size=4, limit_train_batches=0))
     panel.start()
     _wait_for_batches(qtbot, panel)
     panel.pause_button.click()
@@ -111,18 +112,28 @@ def test_bad_weights_file_is_reported_and_the_panel_stays_usable(qtbot, tmp_path
     assert panel.run_state is RunState.IDLE and panel.start_button.isEnabled()
 
 
-@pytest.fixture
-def digits_with_a_corrupt_file(tmp_path: Path, demo_root: Path) -> Path:
-    """Three demo classes, 10 training and 4 validation digits each, plus one corrupt PNG."""
-    root = tmp_path / "digits3"
+def _copy_digits(demo_root: Path, root: Path) -> Path:
+    """Three demo classes, 10 training and 4 validation digits each: a run takes a second."""
     for split, keep in (("train", 10), ("val", 4)):
         for digit in ("0", "1", "2"):
             target = root / split / digit
             target.mkdir(parents=True)
             for path in sorted((demo_root / split / digit).iterdir())[:keep]:
                 shutil.copy(path, target / path.name)
-    (root / "train" / "0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     return root
+
+
+@pytest.fixture
+def small_digits(tmp_path: Path, demo_root: Path) -> Path:
+    """A small real dataset cut from the demo."""
+    return _copy_digits(demo_root, tmp_path / "digits3")
+
+
+@pytest.fixture
+def digits_with_a_corrupt_file(small_digits: Path) -> Path:
+    """The small dataset with one corrupt PNG among the training images."""
+    (small_digits / "train" / "0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    return small_digits
 
 
 def test_corrupt_training_image_is_skipped_and_counted(qtbot, tmp_path,
