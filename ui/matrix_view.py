@@ -151,20 +151,23 @@ class MatrixView(QWidget):
 
     def _paint_cell(self, painter: QPainter, cell: str) -> None:
         rect = self.cell_rect(cell).adjusted(2, 2, -2, -2)
-        fill = QColor(_CELL_COLOURS[cell])
-        if cell == self._selected:
-            fill = fill.darker(115)
-        painter.setBrush(fill)
-        suggested = cell == self._highlight
-        painter.setPen(QPen(QColor("#d9480f") if suggested else QColor("#9aa5b1"),
-                            3 if suggested else 1))
+        painter.setBrush(QColor(_CELL_COLOURS[cell]))
+        suggested, current = cell == self._highlight, cell == self._selected
+        painter.setPen(QPen(QColor("#9aa5b1"), 1))
+        if current:  # the cell the settings correspond to: a blue frame
+            painter.setPen(QPen(QColor("#1c7ed6"), 3))
         painter.drawRoundedRect(rect, 6, 6)
+        if suggested:  # the measured suggestion: an orange dashed frame inside
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(QColor("#d9480f"), 3, Qt.PenStyle.DashLine))
+            painter.drawRoundedRect(rect.adjusted(4, 4, -4, -4), 5, 5)
         painter.setPen(QColor("#1f2933"))
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
-        head = cell.replace("-", " + ") + ("  (suggested)" if suggested else "")
-        inner = rect.adjusted(8, 6, -8, -6)
+        tags = [t for t, on in (("suggested", suggested), ("current", current)) if on]
+        head = cell.replace("-", " + ") + (f"  ({', '.join(tags)})" if tags else "")
+        inner = rect.adjusted(10, 8, -10, -8)
         painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, head)
         painter.setFont(self.font())
         body = inner.adjusted(0, painter.fontMetrics().height() + 4, 0, 0)

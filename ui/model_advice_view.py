@@ -148,13 +148,16 @@ class AdviceView(QWidget):
         strategy = report.strategy
         self.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}"
                                  if measurable else "")
-        self._plot_profile(profile)
+        self._plot_profile(profile, list(getattr(report, "stage_names", []) or []))
         self._fill_probe(report.probe)
         self._fill_scores(report)
 
-    def _plot_profile(self, profile: Any) -> None:
+    def _plot_profile(self, profile: Any, stage_names: list[str]) -> None:
         self.profile_plot.clear()
-        values = [v for v in (profile.per_stage or [])]
+        values = list(profile.per_stage or [])
+        names = stage_names if len(stage_names) >= len(values) else [str(i) for i in
+                                                                     range(len(values))]
+        self.profile_plot.getAxis("bottom").setTicks([list(enumerate(names[:len(values)]))])
         xs = [i for i, v in enumerate(values) if v is not None]
         heights = [values[i] for i in xs]
         if heights:

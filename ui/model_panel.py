@@ -98,7 +98,7 @@ class ModelPanel(QWidget):
         splitter.addWidget(left)
         splitter.addWidget(_group("Stages", stage_scroll))
         splitter.addWidget(_group("Rule-of-thumb matrix", self.advice))
-        splitter.setSizes([420, 300, 560])
+        splitter.setSizes([470, 250, 560])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -240,7 +240,7 @@ class ModelPanel(QWidget):
         frozen = min(model.freeze_stages, self.model.num_stages)
         norm = {"batchnorm": "BatchNorm", "layernorm": "LayerNorm"}.get(info.norm_type,
                                                                         "no norm layers")
-        return f"{info.name}: {frozen}/{self.model.num_stages} stages frozen · {norm} backbone"
+        return f"{frozen}/{self.model.num_stages} frozen · {norm}"
 
     # -- main window hooks --------------------------------------------------------------------
     def busy(self) -> bool:

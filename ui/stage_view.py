@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 _FROZEN = QColor("#cfd8e3")
 _TRAINABLE = QColor("#b7e4c7")
 _HEAD = QColor("#ffd8a8")
-_ROW_HEIGHT, _ROW_GAP, _MIN_ROW = 34, 4, 18
+_ROW_HEIGHT, _ROW_GAP, _MIN_ROW = 40, 4, 18
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def format_params(count: int) -> str:
 
 def format_norm(norm_layers: Any) -> str:
     """Norm layers as `3 BatchNorm2d`, from a count, a list of names or a name -> count map."""
-    if norm_layers is None or norm_layers == 0 or norm_layers == [] or norm_layers == {}:
+    if not norm_layers:
         return "no norm"
     if isinstance(norm_layers, str):
         return norm_layers
@@ -74,7 +74,7 @@ class StageView(QWidget):
         self._rows: list[StageRow] = []
         self._caption = ""
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(200)
 
     def set_summary(self, summary: Sequence[Any], caption: str = "") -> None:
         """Show a `stage_summary` (stem first, head last) with a caption such as the norm type."""
@@ -93,42 +93,57 @@ class StageView(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         """Tall enough for every block at full height."""
-        return QSize(320, 30 + len(self._rows) * (_ROW_HEIGHT + _ROW_GAP))
+        return QSize(320, 50 + len(self._rows) * (_ROW_HEIGHT + _ROW_GAP))
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         """Paint the caption, then one block per stage."""
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(QColor("#52606d"))
-        painter.drawText(QRectF(4, 2, self.width() - 8, 20), Qt.AlignmentFlag.AlignLeft,
+        line = painter.fontMetrics().height()
+        painter.drawText(QRectF(4, 2, self.width() - 8, line), Qt.AlignmentFlag.AlignLeft,
                          self._caption or "stem (input) at the top, head at the bottom")
+        self._paint_legend(painter, 4 + line + 2, line)
+        header = 2 * line + 10
         if self._rows:
-            free = self.height() - 26 - _ROW_GAP * len(self._rows)
+            free = self.height() - header - _ROW_GAP * len(self._rows)
             height = max(_MIN_ROW, min(_ROW_HEIGHT, free / len(self._rows)))
             for i, row in enumerate(self._rows):
-                top = 24 + i * (height + _ROW_GAP)
+                top = header + i * (height + _ROW_GAP)
                 self._paint_row(painter, QRectF(4, top, self.width() - 8, height), row)
         painter.end()
+
+    def _paint_legend(self, painter: QPainter, top: float, line: float) -> None:
+        x = 4.0
+        for colour, text in ((_FROZEN, "frozen"), (_TRAINABLE, "trainable"), (_HEAD, "head")):
+            painter.setBrush(colour)
+            painter.setPen(QPen(colour.darker(140), 1))
+            painter.drawRoundedRect(QRectF(x, top + 2, line - 4, line - 4), 2, 2)
+            painter.setPen(QColor("#52606d"))
+            painter.drawText(QPointF(x + line, top + painter.fontMetrics().ascent()), text)
+            x += line + painter.fontMetrics().horizontalAdvance(text) + 12
 
     def _paint_row(self, painter: QPainter, rect: QRectF, row: StageRow) -> None:
         fill = _HEAD if row.is_head else (_TRAINABLE if row.trainable else _FROZEN)
         painter.setBrush(fill)
         painter.setPen(QPen(fill.darker(140), 1))
         painter.drawRoundedRect(rect, 5, 5)
-        inner = rect.adjusted(8, 0, -8, 0)
-        centred = Qt.AlignmentFlag.AlignVCenter
+        inner = rect.adjusted(8, 2, -8, -2)
+        two_lines = inner.height() >= 2 * painter.fontMetrics().height()
+        top = inner.adjusted(0, 0, 0, -inner.height() / 2) if two_lines else inner
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
         painter.setPen(QColor("#1f2933"))
-        painter.drawText(inner, centred | Qt.AlignmentFlag.AlignLeft, row.name)
+        left = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        painter.drawText(top, left, row.name)
         painter.setFont(self.font())
-        name_w = inner.width() * 0.30
-        cols = inner.adjusted(name_w, 0, 0, 0)
-        third = cols.width() / 3
-        texts = (row.params, row.lr, row.norm)
-        for j, text in enumerate(texts):
-            cell = QRectF(cols.left() + j * third, rect.top(), third, rect.height())
-            elided = painter.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight,
-                                                      int(third) - 4)
-            painter.drawText(cell, centred | Qt.AlignmentFlag.AlignLeft, elided)
+        painter.drawText(top, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                         f"{row.params} params")
+        detail = f"{row.lr} · {row.norm}"
+        bottom = inner.adjusted(0, inner.height() / 2, 0, 0) if two_lines else inner.adjusted(
+            inner.width() * 0.3, 0, -inner.width() * 0.25, 0)
+        painter.setPen(QColor("#3e4c59"))
+        elided = painter.fontMetrics().elidedText(detail, Qt.TextElideMode.ElideRight,
+                                                  int(bottom.width()))
+        painter.drawText(bottom, left, elided)

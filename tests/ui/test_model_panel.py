@@ -88,10 +88,11 @@ def test_measuring_the_demo_places_the_dataset_on_the_matrix(panel, qtbot, demo_
 
     panel.state.set_dataset(index_dataset(demo_root))
     assert panel.matrix.point_position() is not None  # size known before measuring
-    with qtbot.waitSignal(panel.advice.report_ready, timeout=60_000) as blocker:
-        panel.advice.measure_button.click()
-    report = blocker.args[0]
-    qtbot.waitUntil(lambda: not panel.busy(), timeout=5_000)
+    panel.advice.measure_button.click()
+    assert panel.busy() and panel.advice.cancel_button.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=60_000)
+    report = panel.advice.report
+    assert report is not None, panel.advice.explanation.text()
     assert panel.matrix.highlighted_cell() == report.cell
     assert panel.matrix.cell_at(panel.matrix.point_position()) == report.cell
     assert panel.advice.probe_table.rowCount() > 0
