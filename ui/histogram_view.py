@@ -7,11 +7,13 @@ statistics. It only decides the display order (by count or by name) and the log 
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 BAND_ORDER = ("many", "medium", "few")
@@ -41,6 +43,7 @@ class HistogramView(QWidget):
         self._order: list[str] = []
         self._selected: str | None = None
         self._bars: dict[str, pg.BarGraphItem] = {}
+        self._tick_labels: list[str] = []
         self._build()
 
     # -- building ----------------------------------------------------------------------------
@@ -105,6 +108,10 @@ class HistogramView(QWidget):
         """Drawn bar tops of one split, left to right (log10 values in log mode)."""
         bars = self._bars.get(split)
         return [] if bars is None else [float(h) for h in bars.opts["y1"]]
+
+    def tick_labels(self) -> list[str]:
+        """The class labels written under the axis (thinned and shortened when many)."""
+        return list(self._tick_labels)
 
     def set_sort(self, key: str) -> None:
         """Order bars by "count" (training count, largest first) or "name"."""
@@ -194,11 +201,18 @@ class HistogramView(QWidget):
             self.plot.addItem(label, ignoreBounds=True)
 
     def _update_ticks(self) -> None:
+        """Class names under the bars, thinned so that no two labels overlap."""
         n = len(self._order)
+        labels = dict(zip(self._order, _short_labels(self._order), strict=True))
+        axis = self.plot.getPlotItem().getAxis("bottom")
+        metrics = QFontMetrics(axis.style.get("tickFont") or self.font())
+        widest = max(metrics.horizontalAdvance(text) for text in labels.values())
         width_px = max(self.plot.getViewBox().width(), 200.0)
-        step = max(1, math.ceil(n * MIN_TICK_SPACING_PX / width_px))
-        ticks = [(i, _elide(name)) for i, name in enumerate(self._order) if i % step == 0]
-        self.plot.getPlotItem().getAxis("bottom").setTicks([ticks, []])
+        spacing = max(MIN_TICK_SPACING_PX, widest + 12)
+        step = max(1, math.ceil(n * spacing / width_px))
+        ticks = [(i, labels[name]) for i, name in enumerate(self._order) if i % step == 0]
+        self._tick_labels = [text for _, text in ticks]
+        axis.setTicks([ticks, []])
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         """Thin the class labels again for the new width."""
@@ -237,5 +251,15 @@ def _natural_key(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name))
 
 
-def _elide(name: str) -> str:
-    return name if len(name) <= MAX_LABEL_CHARS else name[: MAX_LABEL_CHARS - 1] + "…"
+def _short_labels(names: Sequence[str]) -> list[str]:
+    """Tick labels: long names lose the prefix and suffix they all share, then get elided.
+
+    ("species_07_adult", "species_12_adult") -> ("07", "12"): the part that tells them apart.
+    """
+    if len(names) > 1 and max(len(n) for n in names) > MAX_LABEL_CHARS:
+        prefix = len(os.path.commonprefix(list(names)))
+        suffix = len(os.path.commonprefix([n[::-1] for n in names]))
+        cores = [n[prefix: len(n) - suffix] for n in names]
+        if all(cores) and len(set(cores)) == len(cores):
+            names = cores
+    return [n if len(n) <= MAX_LABEL_CHARS else n[: MAX_LABEL_CHARS - 1] + "…" for n in names]

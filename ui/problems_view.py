@@ -17,12 +17,14 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSortFilterProxyModel,
     Qt,
     QUrl,
 )
 from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -113,6 +115,9 @@ class ProblemsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = ProblemsModel(self)
+        self.proxy = QSortFilterProxyModel(self)  # the kind filter and column sorting
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(0)
         self._workers: list[GeneratorWorker] = []
         self._shown_path = ""
         self._build()
@@ -121,8 +126,14 @@ class ProblemsView(QWidget):
         self.counts_label = QLabel("No problems found.")
         self.counts_label.setObjectName("sectionTitle")
         self.counts_label.setWordWrap(True)
+        self.kind_filter = QComboBox()
+        self.kind_filter.addItem("All kinds", "")
+        self.kind_filter.currentIndexChanged.connect(self._apply_filter)
         self.table = QTableView()
-        self.table.setModel(self.model)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until clicked
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the file name visible
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setWordWrap(False)
@@ -155,6 +166,7 @@ class ProblemsView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         top = QHBoxLayout()
         top.addWidget(self.counts_label, 1)
+        top.addWidget(self.kind_filter)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
 
@@ -162,6 +174,9 @@ class ProblemsView(QWidget):
     def set_problems(self, problems: Sequence[Problem]) -> None:
         """Show exactly these problems."""
         self.model.clear()
+        self.kind_filter.setCurrentIndex(0)
+        while self.kind_filter.count() > 1:
+            self.kind_filter.removeItem(1)
         self._reset_preview()
         self.add_problems(problems)
         self._update_counts()
@@ -176,8 +191,10 @@ class ProblemsView(QWidget):
         return dict(Counter(p.kind for p in self.model.problems).most_common())
 
     def select_row(self, row: int) -> None:
-        """Select one problem, as a click would."""
-        self.table.selectRow(row)
+        """Select the problem at `row` of `model.problems`, as a click would."""
+        shown = self.proxy.mapFromSource(self.model.index(row, 0))
+        if shown.isValid():
+            self.table.selectRow(shown.row())
 
     def shown_path(self) -> str:
         """The file whose preview (or reason) is shown."""
@@ -198,8 +215,32 @@ class ProblemsView(QWidget):
         self._workers.clear()
 
     # -- internals ---------------------------------------------------------------------------
+    def set_kind_filter(self, kind: str) -> None:
+        """Show only problems of one kind ("" for all)."""
+        found = self.kind_filter.findData(kind)
+        self.kind_filter.setCurrentIndex(max(found, 0))
+
+    def visible_rows(self) -> int:
+        """Problems shown under the current filter."""
+        return self.proxy.rowCount()
+
+    def _apply_filter(self) -> None:
+        kind = self.kind_filter.currentData() or ""
+        label = kind.replace("_", " ")
+        self.proxy.setFilterFixedString(label)
+
+    def _update_kinds(self, counts: dict[str, int]) -> None:
+        for kind, n in counts.items():
+            text = f"{kind.replace('_', ' ')} ({n})"
+            found = self.kind_filter.findData(kind)
+            if found < 0:
+                self.kind_filter.addItem(text, kind)
+            else:
+                self.kind_filter.setItemText(found, text)
+
     def _update_counts(self) -> None:
         counts = self.counts()
+        self._update_kinds(counts)
         if not counts:
             self.counts_label.setText("No problems found.")
             return
@@ -216,7 +257,7 @@ class ProblemsView(QWidget):
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             return
-        path = self.model.problems[current.row()].path
+        path = self.model.problems[self.proxy.mapToSource(current).row()].path
         self._shown_path = path
         self.preview.setText(f"Loading {Path(path).name}…")
         self.show_button.setEnabled(Path(path).exists())

@@ -112,6 +112,10 @@ def test_problems_list_shows_the_corrupt_files_and_previews_them(qtbot, panel, b
     assert problems.counts()["corrupt"] >= 2
     assert "corrupt" in problems.counts_label.text()
     assert "checks done" in panel.summary.text()
+    problems.set_kind_filter("corrupt")
+    assert problems.visible_rows() == problems.counts()["corrupt"]
+    problems.set_kind_filter("")
+    assert problems.visible_rows() == problems.model.rowCount()
     row = next(i for i, p in enumerate(problems.model.problems) if p.path.endswith("notes.jpg"))
     problems.select_row(row)
     qtbot.waitUntil(lambda: "cannot be shown" in problems.preview.text(), timeout=5000)
@@ -161,3 +165,12 @@ def test_opening_the_demo_through_the_worker(qtbot, panel, demo_root):
     assert panel.state.config.data.path == "demo"
     assert len(panel.histogram.bar_heights("train")) == 10
     assert panel.problems.counts() == {}  # the demo is clean
+
+
+def test_many_long_class_names_get_short_distinct_labels(qtbot, panel):
+    hist = panel.histogram
+    names = [f"species_number_{i:02d}_longname" for i in range(60)]
+    hist.set_data({"train": {n: 100 - i for i, n in enumerate(names)}}, {"many": names})
+    labels = hist.tick_labels()
+    assert 1 < len(labels) < 60  # thinned to fit the width
+    assert labels[0] == "00"  # the shared prefix and suffix are dropped
