@@ -123,7 +123,11 @@ class TransferModel(nn.Module):
             self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(last.in_channels, num_classes))
         else:
             new = nn.Linear(last.in_features, num_classes, bias=True)
-            setattr(parent, name, new.to(device=last.weight.device, dtype=last.weight.dtype))
+            new = new.to(device=last.weight.device, dtype=last.weight.dtype)
+            if last is self.head:  # the head is a bare Linear (ResNet's fc)
+                self.head = new
+            else:
+                setattr(parent, name, new)
         self.num_classes = num_classes
         self._sync_requires_grad()
 
