@@ -225,3 +225,12 @@ def test_sklearn_head_on_earlier_stage_features(tiny_root: Path, tmp_path: Path,
     assert metrics.balanced_acc > 0.6  # colour patches are separable even at random init
     state = load_checkpoint(Path(events[0].run_dir) / "checkpoints" / "best.pt")
     assert state["feature_stage"] == 2 and state["probe_head"]["weight"].shape[0] == 3
+
+
+def test_unseeded_random_backbone_is_never_cached(tiny_root: Path, tmp_path: Path) -> None:
+    config = tiny_config(tiny_root, tmp_path / "runs", seed=-1)
+    config.model.head = "logreg"
+    for _ in range(2):  # each run draws another random backbone: its features are its own
+        events = list(Trainer(config).run())
+        assert isinstance(events[-1], Finished), kinds(events)
+        assert not any(e.cached for e in events if isinstance(e, FeaturesProgress))

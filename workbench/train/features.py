@@ -62,8 +62,12 @@ def feature_stage(config: RunConfig, num_stages: int) -> int:
 
 def feature_key(
     index: DatasetIndex, indices: list[int], config: RunConfig, transform: Any, stage: int
-) -> str:
-    """A hash of everything the features depend on; a changed image file changes the key."""
+) -> str | None:
+    """A hash of everything the features depend on (a changed image file changes the key);
+    None when they cannot be reproduced: a random backbone without a seed."""
+    random_init = config.model.weights.lower() in ("random", "none", "")
+    if random_init and config.train.seed < 0:
+        return None
     files = []
     for i in indices:
         try:
@@ -77,7 +81,8 @@ def feature_key(
         weights = f"{os.path.abspath(weights)}:{st.st_size}:{st.st_mtime_ns}"
     recipe = {"files": files, "backbone": config.model.backbone, "weights": weights,
               "norm": config.model.norm_policy, "transform": repr(transform), "stage": stage,
-              "input_size": config.data.input_size, "version": 1}
+              "input_size": config.data.input_size, "version": 1,
+              "seed": config.train.seed if random_init else None}
     return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:32]
 
 
@@ -90,7 +95,7 @@ def cache_path(key: str) -> os.PathLike[str]:
 def iter_features(
     model: Any,
     loader: DataLoader,
-    key: str,
+    key: str | None,
     *,
     split: str,
     stage: int,
@@ -98,9 +103,9 @@ def iter_features(
     stop: threading.Event | None = None,
 ) -> Generator[FeaturesProgress, None, FeatureSet | None]:
     """Yield progress while computing (or loading) pooled features; return them (None: stopped)."""
-    file = cache_path(key)
+    file = cache_path(key) if key else None
     total = len(loader.dataset)  # type: ignore[arg-type]
-    if os.path.isfile(file):
+    if file is not None and os.path.isfile(file):
         cached = load_checkpoint(file)
         yield FeaturesProgress(split, total, total, cached=True)
         return FeatureSet(cached["features"], cached["labels"], int(cached["skipped"]))
@@ -119,8 +124,9 @@ def iter_features(
             labels.append(batch_labels.clone())
         yield FeaturesProgress(split, done, total)
     result = FeatureSet(_cat(feats, 2), _cat(labels, 1).long(), skipped)
-    save_checkpoint({"model": {}, "features": result.features, "labels": result.labels,
-                     "skipped": skipped}, file)
+    if file is not None:
+        save_checkpoint({"model": {}, "features": result.features, "labels": result.labels,
+                         "skipped": skipped}, file)
     return result
 
 

@@ -54,10 +54,11 @@ def seed_everything(seed: int, deterministic: bool) -> torch.Generator | None:
     if deterministic:
         # cuBLAS needs this to be deterministic; it must be set before the first CUDA matmul
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest
+    # set both ways: the GUI trains many runs in one process. warn_only: a few CUDA kernels
+    # (adaptive pooling's backward) have no deterministic version, which must not end the run
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # fixed input sizes: let cuDNN pick the fastest kernels, unless results must repeat
+    torch.backends.cudnn.benchmark = not deterministic
     if seed < 0:
         return None
     random.seed(seed)
