@@ -87,3 +87,13 @@ def test_reset_classifier_keeps_a_pretrained_mlp_and_replaces_only_the_last_laye
 def test_unknown_backbone_is_a_user_error():
     with pytest.raises(UserError, match="unknown backbone 'resnet19'.*resnet18"):
         build_model("resnet19", weights="random")
+
+
+@pytest.mark.parametrize(("name", "size", "message"), [
+    ("maxvit_t", 112, "multiple of 224"),
+    ("inception_v3", 64, "at least 75"),
+    ("resnet18", 16, "at least 32"),
+])
+def test_input_size_a_backbone_cannot_take_is_a_user_error(name: str, size: int, message: str):
+    with pytest.raises(UserError, match=message):
+        build_model(name, weights="random", input_size=size)

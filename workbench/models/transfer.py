@@ -284,10 +284,11 @@ def build_model(
     """Build a backbone with its weights as a `TransferModel`.
 
     `weights`: "DEFAULT", a torchvision weights name, "random", or a .pth file path.
-    `num_classes=None` keeps the ImageNet head. `input_size` matters only for ViT, whose
-    position embedding fixes the input size (random init only).
+    `num_classes=None` keeps the ImageNet head. `input_size` (0: the weights' own) is checked
+    against what the family accepts; for ViT it sets the position embedding (random init only).
     """
     backbone_info(backbone)  # UserError on an unknown name, before any work
+    check_input_size(backbone, input_size)
     resolved = wt.resolve_weights(backbone, weights)
     wt.ensure_weights(resolved)
     model = get_model(backbone, weights=resolved, **_build_kwargs(backbone, resolved, input_size))
@@ -304,6 +305,24 @@ def build_model(
         wt.load_state_dict_checked(transfer, state, Path(weights).name)
     transfer.apply_norm_policy(norm_policy)
     return transfer
+
+
+def check_input_size(backbone: str, input_size: int) -> None:
+    """UserError when a backbone cannot take this input size (0: its default, always fine).
+
+    MaxViT's 7x7 attention windows need a side that is a multiple of 224; ViT's position
+    embedding fixes its size at build time (see `build_model`); convolutional models take any
+    size that survives their downsampling (32 px and up).
+    """
+    if not input_size:
+        return
+    family = backbone_info(backbone).family
+    if family == "maxvit" and input_size % 224:
+        raise UserError(f"{backbone} needs an input size that is a multiple of 224, "
+                        f"not {input_size}")
+    minimum = 75 if family == "inception" else 32
+    if input_size < minimum:
+        raise UserError(f"{backbone} needs an input size of at least {minimum}, not {input_size}")
 
 
 def _is_file_spec(spec: str) -> bool:
