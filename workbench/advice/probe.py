@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -144,7 +145,14 @@ def choose_folds(labels: np.ndarray, folds: int) -> tuple[int, np.ndarray, list[
 
 def probe_accuracy(x: np.ndarray, y: np.ndarray, folds: int, seed: int = 0) -> tuple[float, float]:
     """Mean and std of stratified k-fold accuracy of a scaled logistic regression."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=MAX_ITER))
+    # The L2-regularized solution lies in the span of the training images (representer
+    # theorem), so projecting onto it (a full-rank PCA, no whitening) leaves the probe unchanged
+    # while cutting 5,120 grid features to at most n: seconds instead of a minute per stage.
+    n_train = len(y) - len(y) // folds
+    steps = [StandardScaler()]
+    if x.shape[1] > n_train:
+        steps.append(PCA(svd_solver="full"))  # keeps min(n, dims) components, per fold
+    model = make_pipeline(*steps, LogisticRegression(max_iter=MAX_ITER))
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         # a probe stopped at MAX_ITER still ranks the stages; more iterations cost minutes

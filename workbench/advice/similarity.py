@@ -211,7 +211,7 @@ def iter_bn_divergence(
                 if stop is not None and stop.is_set():
                     break
                 model(first_tensor(batch).to(device))
-                yield AdviceProgress("bn_stats", done, total)
+                yield AdviceProgress("bn", done, total)
     finally:
         model.train(was_training)
     yield collector.result()

@@ -1,0 +1,308 @@
+"""The advisor: measure where a dataset sits on the rule-of-thumb matrix, and what to do there.
+
+`iter_advice(index, config)` samples training images (stratified, seeded), runs ONE forward pass
+of the pretrained backbone over them with hooks that collect, at the same time, the BatchNorm
+input statistics (similarity), pooled stage outputs (linear probe) and the ImageNet logits (NCE,
+LEEP); then cross-validates the probe, places the dataset in a cell and picks its strategy.
+
+The pass runs at the weights' own input size whatever `data.input_size` says: ImageNet's BN
+statistics were gathered at that size, and a smaller input shifts them for every dataset (see
+docs/advice-calibration.md), which would confound resolution with domain.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from workbench.advice.events import AdviceProgress
+from workbench.advice.matrix import Strategy, cell_for_config, classify, strategy_for
+from workbench.advice.probe import (
+    ProbeResult,
+    StageFeatureCollector,
+    iter_probe,
+    probe_stages,
+)
+from workbench.advice.similarity import BNDivergence, BNStatsCollector, unavailable
+from workbench.advice.transferability import leep, nce, softmax
+from workbench.config import RunConfig
+from workbench.data.index import DatasetIndex
+from workbench.errors import Cancelled, UserError
+
+__all__ = ["AdviceProgress", "AdviceReport", "iter_advice", "run_advice", "stratified_sample"]
+
+BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class AdviceReport:
+    """Everything the advisor measured and what it recommends."""
+
+    backbone: str
+    images_per_class: dict[str, float]
+    similarity: dict[str, float | None]  # bn_divergence, nce, leep, probe_best_acc
+    bn_profile: BNDivergence
+    probe: ProbeResult
+    cell: str
+    cell_source: str  # "measured", or "your settings" when similarity cannot be measured
+    strategy: Strategy
+    num_stages: int
+    stage_names: list[str] = field(default_factory=list)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    sample: dict[str, int] = field(default_factory=dict)  # images, classes, skipped, input_size
+    seconds: float = 0.0
+
+    @property
+    def freeze_stages(self) -> int:
+        """How many bottom stages the recommended strategy freezes."""
+        return self.strategy.freeze_stages
+
+    def to_json(self) -> dict[str, object]:
+        """The `workbench advise --json` object (shared/DESIGN.md contract, plus the evidence)."""
+        return {
+            "backbone": self.backbone,
+            "images_per_class": self.images_per_class,
+            "similarity": self.similarity,
+            "cell": self.cell,
+            "cell_source": self.cell_source,
+            "strategy": self.strategy.title,
+            "strategy_detail": self.strategy.to_dict(),
+            "freeze_stages": self.freeze_stages,
+            "num_stages": self.num_stages,
+            "stage_names": self.stage_names,
+            "bn_profile": self.bn_profile.per_stage,
+            "bn_divergence": self.bn_profile.to_dict(),
+            "probe": self.probe.to_dict(),
+            "thresholds": self.thresholds,
+            "sample": self.sample,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def stratified_sample(labels: list[int], size: int, seed: int = 0, floor: int = 3) -> list[int]:
+    """Positions of a seeded sample of about `size` items, proportional to each label's share.
+
+    Every label keeps at least `floor` items (or all it has), so tail classes still reach the
+    linear probe's folds; the largest remainders fill the rest.
+    """
+    rng = np.random.default_rng(seed)
+    labels_arr = np.asarray(labels)
+    if len(labels_arr) <= size:
+        return sorted(range(len(labels_arr)))
+    classes, counts = np.unique(labels_arr, return_counts=True)
+    quota = _quotas(counts, size, floor)
+    picked: list[int] = []
+    for cls, q in zip(classes, quota, strict=True):
+        members = np.flatnonzero(labels_arr == cls)
+        picked.extend(rng.choice(members, size=q, replace=False).tolist())
+    return sorted(picked)
+
+
+def _quotas(counts: np.ndarray, size: int, floor: int) -> np.ndarray:
+    exact = counts * size / counts.sum()
+    quota = np.minimum(counts, np.maximum(np.floor(exact).astype(int), floor))
+    while quota.sum() > size:  # the floors overshot: take back from the largest quotas
+        quota[np.argmax(quota)] -= 1
+    for i in np.argsort(-(exact - np.floor(exact))):  # largest remainders fill the rest
+        if quota.sum() >= size:
+            break
+        quota[i] = min(counts[i], quota[i] + 1)
+    return quota
+
+
+def _check_classes(index: DatasetIndex, train_idx: list[int]) -> None:
+    present = {index.labels[i] for i in train_idx}
+    if len(present) < 2:
+        raise UserError(
+            f"{index.root}: the advisor needs at least two classes with training images, "
+            f"found {len(present)}"
+        )
+
+
+def _build_pretrained(config: RunConfig):
+    from workbench.models.transfer import build_model
+    from workbench.models.weights import resolve_weights
+
+    spec = config.model.weights
+    model = build_model(config.model.backbone, weights=spec, num_classes=None)
+    if not model.pretrained:
+        raise UserError(
+            f"advice needs pretrained weights for {config.model.backbone}, not {spec!r}: "
+            "similarity is measured against what the weights learned on ImageNet"
+        )
+    return model, resolve_weights(config.model.backbone, spec)
+
+
+def _loader(index: DatasetIndex, indices: list[int], weights, config: RunConfig,
+            input_size: int) -> DataLoader:
+    from workbench.data.torch_dataset import ImageDataset, collate_skip_bad
+    from workbench.models.weights import build_transform
+    from workbench.train.setup import choose_num_workers
+
+    transform = build_transform(weights, input_size=input_size, train=False)
+    dataset = ImageDataset(index, indices, transform)
+    return DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False,
+                      num_workers=choose_num_workers(config.data.num_workers),
+                      collate_fn=collate_skip_bad)
+
+
+@dataclass
+class FeaturePass:
+    """What the single shared forward pass collected."""
+
+    bn: BNDivergence
+    features: dict[tuple[int, str], np.ndarray]
+    logits: np.ndarray
+    labels: np.ndarray
+    skipped: int
+
+
+def iter_feature_pass(
+    model: torch.nn.Module, batches: Iterable, device: torch.device, stages: list[int],
+    total: int = 0, stop: threading.Event | None = None,
+) -> Iterator[AdviceProgress | FeaturePass]:
+    """One eval-mode, no-grad pass collecting BN input moments, pooled stage outputs and logits.
+
+    `batches` yields `(images, labels[, skipped])`. Raises `Cancelled` when `stop` is set.
+    """
+    model.eval()
+    logits, labels, skipped = [], [], 0
+    bn = BNStatsCollector(model)
+    with bn, StageFeatureCollector(model, stages) as feats, torch.inference_mode():
+        for done, batch in enumerate(batches, start=1):
+            if stop is not None and stop.is_set():
+                raise Cancelled("advice stopped")
+            skipped += int(batch[2]) if len(batch) > 2 else 0
+            if len(batch[0]) == 0:
+                continue
+            logits.append(model(batch[0].to(device, non_blocking=True)).float().cpu())
+            labels.append(batch[1])
+            yield AdviceProgress("features", done, total)
+    if not labels:
+        raise UserError("none of the sampled images could be loaded")
+    yield FeaturePass(
+        bn=bn.result() if bn.layers else unavailable(getattr(model, "norm_type", "LayerNorm")),
+        features=feats.features(), logits=torch.cat(logits).numpy(),
+        labels=torch.cat(labels).numpy(), skipped=skipped,
+    )
+
+
+@contextmanager
+def _cpu_threads(device: torch.device):
+    """Leave one core free while the advisor runs on the CPU, then restore the thread count."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def iter_advice(
+    index: DatasetIndex, config: RunConfig, stop: threading.Event | None = None, *,
+    input_size: int = 0,
+) -> Iterator[AdviceProgress | AdviceReport]:
+    """Measure size, similarity, transferability and the probe; yield progress, then the report.
+
+    `input_size` 0 measures at the weights' own size, which the similarity threshold is
+    calibrated for; a smaller size (quicker, for tests) raises every dataset's divergence.
+    Raises `UserError` for a dataset with fewer than two classes or a backbone without
+    pretrained weights on disk; returns without a report when `stop` is set.
+    """
+    from workbench.data.stats import dataset_stats
+    from workbench.train.setup import choose_device
+
+    started = time.perf_counter()
+    config.validate()
+    train_idx = index.indices(index.training_split())
+    _check_classes(index, train_idx)
+    picked = stratified_sample([index.labels[i] for i in train_idx], config.advice.sample_size,
+                               seed=config.data.split_seed)
+    sample_idx = [train_idx[i] for i in picked]
+    device = choose_device(config.train.device)
+    model, weights = _build_pretrained(config)
+    model.to(device)
+    loader = _loader(index, sample_idx, weights, config, input_size)
+    stages = probe_stages(model.num_stages)
+    try:
+        with _cpu_threads(device):
+            result = None
+            for event in iter_feature_pass(model, loader, device, stages, len(loader), stop):
+                if isinstance(event, FeaturePass):
+                    result = event
+                else:
+                    yield event
+            probe = None
+            for event in iter_probe(result.features, result.labels, stop=stop):
+                if isinstance(event, ProbeResult):
+                    probe = event
+                else:
+                    yield event
+    except Cancelled:
+        return
+    if stop is not None and stop.is_set():
+        return
+    stats = dataset_stats(index)
+    report = _report(model, config, stats.images_per_class, result, probe,
+                     time.perf_counter() - started)
+    report.sample["input_size"] = input_size or _native_size(weights)
+    yield report
+
+
+def _native_size(weights) -> int:
+    from workbench.models.transforms import preset_values
+
+    return int(preset_values(weights)["crop"])
+
+
+def _report(model, config: RunConfig, ipc: dict[str, float], passed: FeaturePass,
+            probe: ProbeResult, seconds: float) -> AdviceReport:
+    probs = softmax(passed.logits)
+    bn = passed.bn
+    best = probe.best
+    similarity = {
+        "bn_divergence": bn.mean,
+        "nce": nce(probs, passed.labels),
+        "leep": leep(probs, passed.labels),
+        "probe_best_acc": best.accuracy if best else None,
+    }
+    if bn.mean is not None:
+        cell, source = classify(ipc["median"], bn.mean, config.advice), "measured"
+    else:
+        # no BN statistics: keep the user's own choice when it is a cell, else assume similar
+        # (pretrained ImageNet weights were chosen); the report says so
+        mine = cell_for_config(config.model, model.num_stages)
+        size = "small" if ipc["median"] < config.advice.small_images_per_class else "large"
+        cell, source = mine or f"similar-{size}", "your settings"
+    head = config.model.head if config.model.head in ("svm", "logreg") else "logreg"
+    strategy = strategy_for(cell, model.num_stages, probe=probe, head=head)
+    return AdviceReport(
+        backbone=config.model.backbone, images_per_class=ipc, similarity=similarity,
+        bn_profile=bn, probe=probe, cell=cell, cell_source=source, strategy=strategy,
+        num_stages=model.num_stages, stage_names=list(model.stage_names),
+        thresholds={"small_images_per_class": config.advice.small_images_per_class,
+                    "similarity_threshold": config.advice.similarity_threshold},
+        sample={"images": int(len(passed.labels)), "skipped": passed.skipped,
+                "classes": int(len(np.unique(passed.labels)))},
+        seconds=seconds,
+    )
+
+
+def run_advice(index: DatasetIndex, config: RunConfig,
+               on_progress=None) -> AdviceReport:
+    """`iter_advice` run to the end; `on_progress(event)` sees each progress event."""
+    for event in iter_advice(index, config):
+        if isinstance(event, AdviceReport):
+            return event
+        if on_progress is not None:
+            on_progress(event)
+    raise Cancelled("advice stopped")

@@ -1,0 +1,95 @@
+"""`workbench advise PATH --backbone NAME [--weights W] [--sample N] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from workbench.config import RunConfig
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `advise` command."""
+    p = subparsers.add_parser(
+        "advise", help="measure where a dataset sits on the rule-of-thumb matrix",
+        description="Measure the dataset's size and its similarity to ImageNet with a pretrained "
+        "backbone, and recommend how much of it to freeze or fine-tune.",
+    )
+    p.add_argument("path", help='a dataset folder, a CSV manifest, or "demo"')
+    p.add_argument("--backbone", default="mobilenet_v2", help="torchvision model name")
+    p.add_argument("--weights", default="DEFAULT", help="pretrained weights name or .pth file")
+    p.add_argument("--sample", type=int, default=None,
+                   help="training images to measure (default: advice.sample_size)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_advise)
+
+
+def run_advise(args: argparse.Namespace) -> int:
+    """Run the advisor with a progress line on stderr; print the report."""
+    from workbench.advice.advisor import run_advice
+    from workbench.data.scan import open_dataset
+
+    config = RunConfig()
+    config.data.path = args.path
+    config.model.backbone, config.model.weights = args.backbone, args.weights
+    if args.sample is not None:
+        config.advice.sample_size = args.sample
+    config.validate()
+    index = open_dataset(args.path, val_fraction=config.data.val_fraction,
+                         split_seed=config.data.split_seed,
+                         min_class_count=config.data.min_class_count)
+    report = run_advice(index, config, on_progress=_progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _progress(event) -> None:
+    total = f"/{event.total}" if event.total else ""
+    print(f"\r{event.stage}: {event.done}{total}   ", end="", file=sys.stderr, flush=True)
+
+
+def _num(value: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def format_report(report) -> str:
+    """The report as readable text: numbers, the cell, the strategy and why."""
+    ipc, sim, s = report.images_per_class, report.similarity, report.strategy
+    th = report.thresholds
+    lines = [
+        f"backbone          {report.backbone} ({report.num_stages} stages)",
+        f"sampled images    {report.sample['images']} from {report.sample['classes']} classes",
+        f"images per class  min {ipc['min']:g}, median {ipc['median']:g}, max {ipc['max']:g} "
+        f"(small below {th['small_images_per_class']})",
+        f"BN divergence     {_num(sim['bn_divergence'])} {report.bn_profile.direction}, "
+        f"dissimilar above {th['similarity_threshold']:g} (heuristic)",
+    ]
+    if not report.bn_profile.available:
+        lines.append(f"                  {report.bn_profile.message}")
+    profile = " ".join("-" if v is None else f"{v:.2f}" for v in report.bn_profile.per_stage)
+    lines += [
+        f"  by stage        {profile}",
+        f"NCE / LEEP        {_num(sim['nce'])} / {_num(sim['leep'])} (evidence only: they track "
+        "the number of classes)",
+        "linear probe      " + _probe_line(report.probe),
+        f"cell              {report.cell} ({report.cell_source})",
+        f"strategy          {s.title}: freeze {s.freeze_stages} of {report.num_stages} stages, "
+        f"head {s.head}, norm {s.norm_policy}, LR decay {s.lr_decay:g}",
+        "",
+        s.explanation,
+    ]
+    return "\n".join(lines)
+
+
+def _probe_line(probe) -> str:
+    if not probe.rows:
+        return probe.message or "not run"
+    cells = ", ".join(f"stage {r.stage} {r.pooling} {100 * r.accuracy:.0f}%" for r in probe.rows)
+    best = probe.best
+    return f"{cells}; best: stage {best.stage} {best.pooling} ({probe.folds}-fold)"
