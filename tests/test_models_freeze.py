@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from workbench.errors import UserError
-from workbench.models.transfer import TransferModel, build_model
+from workbench.models.transfer import TransferModel, build_model, suggest_norm_policy
 
 
 @pytest.fixture
@@ -136,3 +136,10 @@ def test_bn_layers_name_each_batchnorm_with_its_stage(model):
 
 def test_norm_type_reports_layernorm_backbones():
     assert build_model("swin_t", weights="random").norm_type == "layernorm"
+
+
+def test_frozen_bn_is_suggested_for_small_batches_of_batchnorm_backbones():
+    assert suggest_norm_policy("batchnorm", 8)[0] == "frozen_bn"
+    assert suggest_norm_policy("batchnorm", 32)[0] == "train_bn"
+    policy, reason = suggest_norm_policy("layernorm", 8)
+    assert policy == "train_bn" and "layernorm" in reason
