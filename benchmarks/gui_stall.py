@@ -92,15 +92,17 @@ def run(args: argparse.Namespace, out_dir: str) -> tuple[Heartbeat, TrainPanel, 
     panel.resize(1280, 800)
     panel.show()
     heartbeat = Heartbeat()
-    started = time.perf_counter()
+    timed_out = []
     panel.run_finished.connect(app.quit)
-    QTimer.singleShot(int(args.timeout * 1000), app.quit)
+    QTimer.singleShot(int(args.timeout * 1000), lambda: (timed_out.append(True), app.quit()))
+    app.processEvents()  # the window's first paint is start-up, not training: before the clock
+    started = time.perf_counter()
     heartbeat.start()
     panel.start()
     app.exec()
     heartbeat.stop()
     elapsed = time.perf_counter() - started
-    if panel.busy():  # the timeout fired: stop the run, and say so
+    if timed_out:
         panel.shutdown(5.0)
         raise SystemExit(f"the run did not end within {args.timeout:.0f} s")
     return heartbeat, panel, elapsed

@@ -212,6 +212,8 @@ class TrainPanel(QWidget):
         self.notice.show_error(explain_failure(message))
 
     def _on_worker_finished(self) -> None:
+        if self.run is not None:
+            self.run.worker.join(1.0)  # the thread is past its last event: this returns at once
         self.charts.flush()
         if self._skipped:
             note = (f"{self._skipped} unreadable images were skipped during training "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSizePolicy, QWidget
 
 from workbench.train.events import (
     BatchDone,
@@ -46,7 +46,10 @@ class ProgressView(QWidget):
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
         self.status = QLabel("Idle")
-        self.status.setMinimumWidth(380)
+        # A label that resized with its text would re-lay out the whole tab on every batch,
+        # repainting every plot; a fixed width keeps the per-batch update to this label.
+        self.status.setFixedWidth(440)
+        self.status.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.bar, 1)
