@@ -16,7 +16,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-COLUMNS = ("name", "family", "params", "ImageNet top-1", "GFLOPS", "weights")
+COLUMNS = ("name", "family", "params", "top-1 %", "GFLOPS", "weights")
+_WIDTHS = (112, 68, 58, 54, 58, 70)
+_HEADER_TIPS = ("torchvision model name", "architecture family", "parameters (millions)",
+                "ImageNet-1K top-1 accuracy of the default weights", "GFLOPS per image",
+                "ImageNet weights in the torch hub cache, or to download")
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CACHED_TEXT, DOWNLOAD_TEXT, NO_WEIGHTS_TEXT = "✓ on disk", "download", "none"
 
@@ -45,7 +49,7 @@ def _row_items(info: Any, on_disk: bool) -> list[QStandardItem]:
         _item(info.name, info.name.lower()),
         _item(info.family, info.family),
         _item(f"{params / 1e6:.1f} M", float(params)),
-        _item(f"{acc1:.1f} %" if acc1 >= 0 else "–", float(acc1)),
+        _item(f"{acc1:.1f}" if acc1 >= 0 else "–", float(acc1)),
         _item(f"{gflops:.2f}" if gflops >= 0 else "–", float(gflops)),
         weights,
     ]
@@ -83,7 +87,12 @@ class BackboneView(QWidget):
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.verticalHeader().setVisible(False)
         table.verticalHeader().setDefaultSectionSize(22)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in enumerate(_WIDTHS):
+            table.setColumnWidth(column, width)
+            self._model.horizontalHeaderItem(column).setToolTip(_HEADER_TIPS[column])
         table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         return table
 

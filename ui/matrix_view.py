@@ -22,7 +22,7 @@ CELL_GRID = {
     "dissimilar-large": (1, 1),
 }
 _SIZE_DECADES = 1.5  # the size axis spans threshold / 10**1.5 .. threshold * 10**1.5
-_MARGIN_LEFT, _MARGIN_BOTTOM, _MARGIN_TOP, _MARGIN_RIGHT = 34, 40, 8, 8
+_MARGIN_LEFT, _MARGIN_BOTTOM, _MARGIN_TOP, _MARGIN_RIGHT = 22, 40, 22, 8
 _CELL_COLOURS = {
     "similar-small": QColor("#e3f0fb"),
     "similar-large": QColor("#e6f4e6"),
@@ -102,6 +102,10 @@ class MatrixView(QWidget):
         """The cell matching the current settings, or None."""
         return self._selected
 
+    def unmeasurable_reason(self) -> str | None:
+        """The notice shown when similarity cannot be measured, or None."""
+        return self._unmeasurable
+
     def point_position(self) -> QPointF | None:
         """Where the dataset point is painted, in widget coordinates (None when not placed)."""
         if self._point is None:
@@ -165,10 +169,18 @@ class MatrixView(QWidget):
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
-        tags = [t for t, on in (("suggested", suggested), ("current", current)) if on]
-        head = cell.replace("-", " + ") + (f"  ({', '.join(tags)})" if tags else "")
         inner = rect.adjusted(10, 8, -10, -8)
-        painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft, head)
+        painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
+                         cell.replace("-", " + "))
+        bottom_right = Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight
+        if suggested:
+            painter.setPen(QColor("#d9480f"))
+            painter.drawText(inner, bottom_right, "★ suggested")
+        if current:
+            painter.setPen(QColor("#1c7ed6"))
+            shift = painter.fontMetrics().horizontalAdvance("★ suggested   ") if suggested else 0
+            painter.drawText(inner.adjusted(0, 0, -shift, 0), bottom_right, "✓ current settings")
+        painter.setPen(QColor("#1f2933"))
         painter.setFont(self.font())
         body = inner.adjusted(0, painter.fontMetrics().height() + 4, 0, 0)
         painter.drawText(body, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
@@ -178,29 +190,27 @@ class MatrixView(QWidget):
         plot = self._plot_rect()
         metrics = painter.fontMetrics()
         painter.setPen(QColor("#52606d"))
-        small = f"< {self._small_threshold:g}"
-        large = f">= {self._small_threshold:g}"
+        top_title = "rows: similarity to ImageNet (BN-statistics divergence)"
+        painter.drawText(QRectF(plot.left(), 2, plot.width(), _MARGIN_TOP - 4),
+                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         metrics.elidedText(top_title, Qt.TextElideMode.ElideRight,
+                                            int(plot.width())))
         base = plot.bottom() + metrics.ascent() + 2
-        painter.drawText(QPointF(plot.left() + 4, base), f"small ({small})")
-        painter.drawText(QPointF(plot.right() - metrics.horizontalAdvance(f"large ({large})") - 4,
-                                 base), f"large ({large})")
-        title = "dataset size (median images/class)"
+        small, large = (f"small (< {self._small_threshold:g})",
+                        f"large (>= {self._small_threshold:g})")
+        painter.drawText(QPointF(plot.left() + 4, base), small)
+        painter.drawText(QPointF(plot.right() - metrics.horizontalAdvance(large) - 4, base), large)
+        title = "columns: dataset size (median images/class)"
         painter.drawText(QPointF(plot.center().x() - metrics.horizontalAdvance(title) / 2,
                                  base + metrics.height() + 2), title)
-        painter.save()
-        painter.translate(plot.left() - 8, plot.center().y())
-        painter.rotate(-90)
-        axis = "similarity to ImageNet (BN-statistics divergence)"
-        painter.drawText(QPointF(-metrics.horizontalAdvance(axis) / 2, 0), axis)
-        painter.restore()
-        painter.save()
-        painter.translate(plot.left() - 22, plot.center().y())
-        painter.rotate(-90)
-        ends = f"dissimilar (> {self._divergence_threshold:g})"
-        painter.drawText(QPointF(-plot.height() / 2 + 4, 0), ends)
-        painter.drawText(QPointF(plot.height() / 2 - metrics.horizontalAdvance("similar") - 4, 0),
-                         "similar")
-        painter.restore()
+        limit = f"{self._divergence_threshold:g}"
+        for row, label in enumerate((f"similar (<= {limit})", f"dissimilar (> {limit})")):
+            centre_y = plot.top() + plot.height() * (0.25 + 0.5 * row)
+            painter.save()
+            painter.translate(plot.left() - 6, centre_y)
+            painter.rotate(-90)
+            painter.drawText(QPointF(-metrics.horizontalAdvance(label) / 2, 0), label)
+            painter.restore()
 
     def _paint_point(self, painter: QPainter) -> None:
         pos = self.point_position()
@@ -215,8 +225,14 @@ class MatrixView(QWidget):
             painter.drawLine(QPointF(pos.x(), plot.top()), QPointF(pos.x(), plot.bottom()))
             return
         painter.drawEllipse(pos, 7, 7)
+        label = "your dataset"
+        width = painter.fontMetrics().horizontalAdvance(label) + 8
+        box = QRectF(pos.x() - width / 2, pos.y() + 10, width, painter.fontMetrics().height() + 2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(255, 255, 255, 210))
+        painter.drawRoundedRect(box, 3, 3)
         painter.setPen(QColor("#1f2933"))
-        painter.drawText(pos + QPointF(10, -8), "your dataset")
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
     def _paint_notice(self, painter: QPainter) -> None:
         plot = self._plot_rect()

@@ -53,6 +53,7 @@ class AdviceView(QWidget):
         layout.addWidget(self.matrix, 3)
         layout.addLayout(self._threshold_row())
         layout.addLayout(self._measure_row())
+        layout.addWidget(self.numbers)
         layout.addWidget(self.explanation)
         layout.addWidget(self.evidence, 2)
 
@@ -60,11 +61,12 @@ class AdviceView(QWidget):
     def _build_controls(self) -> None:
         self.small_spin = QSpinBox(self)
         self.small_spin.setRange(1, 10**7)
-        self.small_spin.setSuffix(" img/class")
+        self.small_spin.setMaximumWidth(90)
         self.small_spin.setToolTip("Heuristic: no paper fixes what a small dataset is.")
         self.similarity_spin = QDoubleSpinBox(self)
         self.similarity_spin.setRange(0.0, 1e6)
         self.similarity_spin.setDecimals(2)
+        self.similarity_spin.setMaximumWidth(80)
         self.similarity_spin.setSingleStep(0.1)
         self.similarity_spin.setToolTip("Heuristic: mean BN divergence above this is dissimilar.")
         self.small_spin.valueChanged.connect(
@@ -79,17 +81,19 @@ class AdviceView(QWidget):
         self.progress_label = QLabel(self)
         self.explanation = QLabel(self)
         self.explanation.setWordWrap(True)
+        self.numbers = QLabel(self)
+        self.numbers.setWordWrap(True)
         self._set_busy(False)
 
     def _threshold_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        row.addWidget(QLabel("Small below", self))
-        row.addWidget(self.small_spin)
-        row.addWidget(QLabel("Dissimilar above", self))
-        row.addWidget(self.similarity_spin)
-        note = QLabel("<i>heuristic thresholds</i>", self)
+        note = QLabel("<i>Heuristic</i>:", self)
         note.setToolTip("No paper fixes these values; edit them (README explains the defaults).")
         row.addWidget(note)
+        row.addWidget(QLabel("small < images/class", self))
+        row.addWidget(self.small_spin)
+        row.addWidget(QLabel("dissimilar >", self))
+        row.addWidget(self.similarity_spin)
         row.addStretch(1)
         return row
 
@@ -135,6 +139,7 @@ class AdviceView(QWidget):
         self.probe_table.setRowCount(0)
         self.scores.setText("Measure similarity to see the evidence.")
         self.explanation.setText(reason)
+        self.numbers.setText("")
 
     def show_report(self, report: Any) -> None:
         """Place the dataset, highlight the suggested cell and fill the evidence tabs."""
@@ -148,8 +153,9 @@ class AdviceView(QWidget):
         strategy = report.strategy
         self.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}"
                                  if measurable else "")
+        self.numbers.setText(_numbers_text(report, measurable))
         self._plot_profile(profile, list(getattr(report, "stage_names", []) or []))
-        self._fill_probe(report.probe)
+        self._fill_probe(report.probe, list(getattr(report, "stage_names", []) or []))
         self._fill_scores(report)
 
     def _plot_profile(self, profile: Any, stage_names: list[str]) -> None:
@@ -168,15 +174,16 @@ class AdviceView(QWidget):
                                    label=f"mean {profile.mean:.2f}")
             self.profile_plot.addItem(line)
 
-    def _fill_probe(self, probe: Any) -> None:
+    def _fill_probe(self, probe: Any, stage_names: list[str]) -> None:
         rows = list(getattr(probe, "rows", None) or [])
         poolings = sorted({r.pooling for r in rows})
         stages = sorted({r.stage for r in rows})
         table = self.probe_table
         table.setColumnCount(len(poolings))
         table.setRowCount(len(stages))
-        table.setHorizontalHeaderLabels([f"{p} accuracy" for p in poolings])
-        table.setVerticalHeaderLabels([f"stage {s}" for s in stages])
+        table.setHorizontalHeaderLabels([f"{_POOLINGS.get(p, p)} accuracy" for p in poolings])
+        table.setVerticalHeaderLabels([stage_names[s] if s < len(stage_names) else f"stage {s}"
+                                       for s in stages])
         best = getattr(probe, "best", None)
         for r in rows:
             text = f"{100 * r.accuracy:.1f} %" + ("  ★ best" if r is best else "")
@@ -185,11 +192,11 @@ class AdviceView(QWidget):
 
     def _fill_scores(self, report: Any) -> None:
         sim = dict(report.similarity)
-        lines = [f"<b>{name}</b>: {value:.3f}" for name, value in sim.items()
+        lines = [f"<b>{_MEASURES.get(name, name)}</b>: {value:.3f}" for name, value in sim.items()
                  if isinstance(value, int | float)]
         ipc = report.images_per_class
-        lines.append(f"images per class: min {ipc['min']}, median {ipc['median']}, "
-                     f"max {ipc['max']}")
+        lines.append(f"Training images per class: min {ipc['min']:g}, median {ipc['median']:g}, "
+                     f"max {ipc['max']:g}")
         lines.append("<i>NCE and LEEP say how well ImageNet's labels predict yours; they track "
                      "the number of classes, so they are evidence, not the similarity axis.</i>")
         self.scores.setText("<br>".join(lines))
@@ -254,8 +261,32 @@ class AdviceView(QWidget):
             self.progress_label.setText("")
 
 
+_POOLINGS = {"gap": "global-average", "grid2x2": "2x2-grid"}
+_MEASURES = {"bn_divergence": "BN divergence (mean KL, similarity axis)",
+             "nce": "NCE (higher: ImageNet labels predict yours better)",
+             "leep": "LEEP (higher: better)",
+             "probe_best_acc": "best linear-probe accuracy (fraction)"}
+
+
 def _is_progress(event: Any) -> bool:
     return hasattr(event, "stage") and hasattr(event, "done") and hasattr(event, "total")
+
+
+def _numbers_text(report: Any, measurable: bool) -> str:
+    """One line with the measured numbers behind the point, next to their thresholds."""
+    limits = report.thresholds or {}
+    median = report.images_per_class["median"]
+    size = "small" if median < limits.get("small_images_per_class", float("inf")) else "large"
+    parts = [f"median <b>{median:g}</b> images/class (small below "
+             f"{limits.get('small_images_per_class', '?')}) → {size}"]
+    if measurable:
+        mean = report.bn_profile.mean
+        side = report.cell.split("-")[0]
+        parts.append(f"mean BN divergence <b>{mean:.2f}</b> (dissimilar above "
+                     f"{limits.get('similarity_threshold', '?')}) → {side}")
+    sample = report.sample or {}
+    parts.append(f"measured on {sample.get('images', '?')} images in {report.seconds:.0f} s")
+    return "; ".join(parts) + "."
 
 
 def _unmeasurable_text(profile: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QGroupBox,
     QMessageBox,
@@ -88,17 +89,23 @@ class ModelPanel(QWidget):
         left = QWidget(self)
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(_group("Backbone (torchvision)", self.backbones), 3)
+        column.addWidget(_group("Backbone (torchvision)", self.backbones), 1)
         column.addWidget(_group("Weights", self.weights))
+        middle = QWidget(self)
+        column = QVBoxLayout(middle)
+        column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(_group("Transfer", self.settings))
         stage_scroll = QScrollArea(self)
         stage_scroll.setWidgetResizable(True)
+        stage_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         stage_scroll.setWidget(self.stages)
+        column.addWidget(_group("Stages", stage_scroll), 1)
         splitter = QSplitter(self)
-        splitter.addWidget(left)
-        splitter.addWidget(_group("Stages", stage_scroll))
-        splitter.addWidget(_group("Rule-of-thumb matrix", self.advice))
-        splitter.setSizes([470, 250, 560])
+        for widget in (left, middle, _group("Rule-of-thumb matrix", self.advice)):
+            splitter.addWidget(widget)
+        left.setMinimumWidth(445)  # room for the table's numbers
+        middle.setMaximumWidth(310)
+        splitter.setStretchFactor(2, 1)  # the matrix takes what is left
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -128,7 +135,7 @@ class ModelPanel(QWidget):
                 self._edit("model", {"weights": preferred})
 
     # -- the user's intent --------------------------------------------------------------------
-    def _edit(self, section: str, changes: dict) -> None:
+    def _edit(self, section: str, changes: Any) -> None:
         try:
             self.state.update_config(**{section: changes})
         except UserError as exc:
@@ -141,7 +148,7 @@ class ModelPanel(QWidget):
             return
         probe = getattr(self.advice.report, "probe", None)
         strategy = strategy_for(cell, self.model.num_stages, probe=probe)
-        self.state.update_config(model=apply_strategy(strategy, self.state.config.model))
+        self._edit("model", apply_strategy(strategy, self.state.config.model))
         self.advice.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}")
 
     def measure(self) -> None:
@@ -180,14 +187,19 @@ class ModelPanel(QWidget):
         config = self.state.config
         name = config.model.backbone
         if self._info is None or self._info.name != name:
-            self._switch_backbone(name)
+            try:
+                self._switch_backbone(name)
+            except UserError as exc:  # e.g. a config naming a backbone this torchvision lacks
+                self.state.message.emit(str(exc))
+                self.stages.set_summary([], caption=str(exc))
+                return
         self.weights.show_weights(self._info, config.model.weights)
         self.advice.show_thresholds(config.advice)
         if self.model is not None:
             self._show_model()
 
     def _switch_backbone(self, name: str) -> None:
-        self._info = backbone_info(name)
+        self._info = backbone_info(name)  # UserError for an unknown name, before any change
         self.model = None
         self.backbones.select(name)
         self.advice.clear_report()

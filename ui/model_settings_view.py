@@ -26,15 +26,15 @@ from PySide6.QtWidgets import (
 from workbench.config import DEFAULT_LR_DECAY, ModelConfig
 
 NORM_CHOICES = (
-    ("train_bn", "train BatchNorm"),
-    ("frozen_bn", "frozen BatchNorm"),
-    ("group_norm", "GroupNorm (random init only)"),
+    ("train_bn", "train BN"),
+    ("frozen_bn", "frozen BN"),
+    ("group_norm", "GroupNorm (random init)"),
     ("sync_bn", "SyncBatchNorm (multi-GPU)"),
 )
 HEAD_CHOICES = (
-    ("linear", "linear layer (trained with the net)"),
-    ("logreg", "logistic regression on features"),
-    ("svm", "linear SVM on features"),
+    ("linear", "linear layer"),
+    ("logreg", "logistic regression"),
+    ("svm", "linear SVM"),
 )
 SMALL_BATCH = 16  # below this per device, batch statistics are too noisy to train BN on
 
@@ -181,8 +181,10 @@ class ModelSettingsView(QWidget):
             self.norm_hint.setText(f"<b>Batch per device is {batch_size} (&lt; {SMALL_BATCH}): "
                                    "freeze BN.</b> Its statistics would be too noisy to train.")
         else:
-            self.norm_hint.setText(f"Batch per device &lt; {SMALL_BATCH}: freeze BN. GroupNorm "
-                                   "only from random init (pretrained BN does not map onto it).")
+            self.norm_hint.setText(f"Batch per device &lt; {SMALL_BATCH}: freeze BN.")
+            self.norm_hint.setToolTip("GroupNorm only from random init: pretrained BatchNorm "
+                                      "weights do not map onto it. SyncBatchNorm is recorded "
+                                      "for multi-GPU runs.")
 
 
 def _norm_name(norm_type: str) -> str:

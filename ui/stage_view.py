@@ -74,7 +74,7 @@ class StageView(QWidget):
         self._rows: list[StageRow] = []
         self._caption = ""
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
-        self.setMinimumWidth(200)
+        self.setMinimumWidth(180)
 
     def set_summary(self, summary: Sequence[Any], caption: str = "") -> None:
         """Show a `stage_summary` (stem first, head last) with a caption such as the norm type."""

@@ -91,10 +91,8 @@ def imagenet_weights(backbone: str) -> list[WeightsEntry]:
 def preferred_weights(backbone: str) -> str:
     """The weights spec to start a backbone with: on disk if any, else the default ("DEFAULT")."""
     entries = imagenet_weights(backbone)
-    if not entries:
-        return "random"
     cached = [e for e in entries if e.cached]
-    if not cached or any(e.is_default for e in cached):
+    if not cached or any(e.is_default for e in cached):  # (also: no weights known at all)
         return "DEFAULT"
     return cached[0].name
 

@@ -96,3 +96,34 @@ def test_measuring_the_demo_places_the_dataset_on_the_matrix(panel, qtbot, demo_
     assert panel.matrix.highlighted_cell() == report.cell
     assert panel.matrix.cell_at(panel.matrix.point_position()) == report.cell
     assert panel.advice.probe_table.rowCount() > 0
+
+
+def test_layernorm_backbone_says_similarity_cannot_be_measured(panel, qtbot):
+    panel.backbones.filter_edit.setText("swin_t")
+    panel.backbones.table.selectRow(0)
+    assert panel.state.config.model.backbone == "swin_t"
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=20_000)
+    reason = panel.matrix.unmeasurable_reason()
+    assert reason and "LayerNorm" in reason.replace("layernorm", "LayerNorm")
+    assert not panel.settings.norm.isEnabled()
+    assert "LayerNorm" in panel.settings.norm_hint.text()
+    panel.matrix.cell_clicked.emit("dissimilar-large")  # the user's own pick still applies
+    assert panel.state.config.model.freeze_stages == 0
+    assert panel.matrix.selected_cell() == "dissimilar-large"
+
+
+def test_group_norm_is_offered_only_for_random_init(panel):
+    items = panel.settings.norm.model()
+    group_norm_row = panel.settings.norm.findData("group_norm")
+    assert not items.item(group_norm_row).isEnabled()
+    panel.weights.combo.setCurrentIndex(panel.weights.combo.findData("random"))
+    panel.weights.combo.activated.emit(panel.weights.combo.currentIndex())
+    assert panel.state.config.model.weights == "random"
+    assert items.item(group_norm_row).isEnabled()
+
+
+def test_a_config_with_an_unknown_backbone_is_reported_not_raised(panel):
+    messages: list[str] = []
+    panel.state.message.connect(messages.append)
+    panel.state.update_config(model={"backbone": "resnet9000"})
+    assert messages and "unknown backbone" in messages[0]
