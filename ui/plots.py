@@ -147,7 +147,8 @@ class CurvePlot(pg.PlotWidget):
         # "(x0.001)" scale prefixes on the axis confuse readers of a loss or an accuracy
         self.getAxis("left").enableAutoSIPrefix(False)
         self.setLogMode(x=False, y=log_y)
-        self.addLegend(offset=(-10, 10))
+        # a translucent legend box keeps the names readable over the curves
+        self.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210), pen="#ccc")
         self.setMouseEnabled(x=True, y=False)
         self._capacity = capacity
         self._series: dict[str, BoundedSeries] = {}
