@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 COLUMNS = ("name", "family", "params", "top-1 %", "GFLOPS", "weights")
-_WIDTHS = (112, 68, 58, 54, 58, 70)
+_WIDTHS = (104, 60, 58, 50, 54, 70)
 _HEADER_TIPS = ("torchvision model name", "architecture family", "parameters (millions)",
                 "ImageNet-1K top-1 accuracy of the default weights", "GFLOPS per image",
                 "ImageNet weights in the torch hub cache, or to download")
@@ -90,11 +90,19 @@ class BackboneView(QWidget):
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate(_WIDTHS):
-            table.setColumnWidth(column, width)
-            self._model.horizontalHeaderItem(column).setToolTip(_HEADER_TIPS[column])
+        for column, tip in enumerate(_HEADER_TIPS):
+            self._model.horizontalHeaderItem(column).setToolTip(tip)
+        self._fit_columns(table)
         table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         return table
+
+    def _fit_columns(self, table: QTableView) -> None:
+        # the stylesheet may enlarge the font: scale the widths chosen for a 7 px character
+        scale = max(table.fontMetrics().averageCharWidth() / 7.0, 1.0)
+        header = table.horizontalHeader().fontMetrics()
+        for column, width in enumerate(_WIDTHS):
+            title = header.horizontalAdvance(COLUMNS[column]) + 12  # the title must stay legible
+            table.setColumnWidth(column, max(int(width * scale), title))
 
     def set_backbones(self, backbones: Sequence[Any], on_disk: set[str] | None = None) -> None:
         """Fill the table from `BackboneInfo`s (the registry's list).
@@ -129,8 +137,9 @@ class BackboneView(QWidget):
         self.blockSignals(blocked)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
-        """Bring the selected backbone into view once the table has its real size."""
+        """Fit the columns to the final font and bring the selected backbone into view."""
         super().showEvent(event)
+        self._fit_columns(self.table)
         current = self.table.currentIndex()
         if current.isValid():
             self.table.scrollTo(current, QAbstractItemView.ScrollHint.PositionAtCenter)

@@ -172,14 +172,11 @@ class MatrixView(QWidget):
         inner = rect.adjusted(10, 8, -10, -8)
         painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
                          cell.replace("-", " + "))
-        bottom_right = Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight
-        if suggested:
-            painter.setPen(QColor("#d9480f"))
-            painter.drawText(inner, bottom_right, "★ suggested")
-        if current:
-            painter.setPen(QColor("#1c7ed6"))
-            shift = painter.fontMetrics().horizontalAdvance("★ suggested   ") if suggested else 0
-            painter.drawText(inner.adjusted(0, 0, -shift, 0), bottom_right, "✓ current settings")
+        tags = [t for t, on in (("★ suggested", suggested), ("✓ current", current)) if on]
+        if tags:
+            painter.setPen(QColor("#d9480f") if suggested else QColor("#1c7ed6"))
+            painter.drawText(inner, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
+                             "  ".join(tags))
         painter.setPen(QColor("#1f2933"))
         painter.setFont(self.font())
         body = inner.adjusted(0, painter.fontMetrics().height() + 4, 0, 0)
@@ -203,9 +200,9 @@ class MatrixView(QWidget):
         title = "columns: dataset size (median images/class)"
         painter.drawText(QPointF(plot.center().x() - metrics.horizontalAdvance(title) / 2,
                                  base + metrics.height() + 2), title)
-        limit = f"{self._divergence_threshold:g}"
-        for row, label in enumerate((f"similar (<= {limit})", f"dissimilar (> {limit})")):
+        for row, label in enumerate(("similar", "dissimilar")):
             centre_y = plot.top() + plot.height() * (0.25 + 0.5 * row)
+            label = metrics.elidedText(label, Qt.TextElideMode.ElideRight, int(plot.height() / 2))
             painter.save()
             painter.translate(plot.left() - 6, centre_y)
             painter.rotate(-90)

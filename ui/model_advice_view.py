@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
@@ -54,7 +54,6 @@ class AdviceView(QWidget):
         layout.addLayout(self._threshold_row())
         layout.addLayout(self._measure_row())
         layout.addWidget(self.numbers)
-        layout.addWidget(self.explanation)
         layout.addWidget(self.evidence, 2)
 
     # -- building -----------------------------------------------------------------------------
@@ -79,11 +78,13 @@ class AdviceView(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar(self)
         self.progress_label = QLabel(self)
-        self.explanation = QLabel(self)
+        self.explanation = QLabel("Click a cell to apply its strategy, or measure where your "
+                                  "dataset sits.", self)
         self.explanation.setWordWrap(True)
         self.numbers = QLabel(self)
         self.numbers.setWordWrap(True)
         self._set_busy(False)
+        self._set_numbers("")
 
     def _threshold_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -107,15 +108,18 @@ class AdviceView(QWidget):
 
     def _build_evidence(self) -> None:
         self.evidence = QTabWidget(self)
+        self.evidence.addTab(self.explanation, "Strategy")
+        self.explanation.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.explanation.setMargin(6)
         self.profile_plot = pg.PlotWidget(background="w")
         self.profile_plot.setLabel("bottom", "stage (stem → last)")
-        self.profile_plot.setLabel("left", "BN divergence")
+        self.profile_plot.setLabel("left", "BN divergence by depth")
         self.profile_plot.showGrid(y=True, alpha=0.3)
         self.profile_plot.setMouseEnabled(x=False, y=False)
-        self.evidence.addTab(self.profile_plot, "Divergence by depth")
+        self.evidence.addTab(self.profile_plot, "Divergence")
         self.probe_table = QTableWidget(0, 0, self)
         self.probe_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.evidence.addTab(self.probe_table, "Linear probe")
+        self.evidence.addTab(self.probe_table, "Probe")
         self.scores = QLabel("Measure similarity to see the evidence.", self)
         self.scores.setWordWrap(True)
         self.evidence.addTab(self.scores, "NCE / LEEP")
@@ -131,6 +135,11 @@ class AdviceView(QWidget):
         self.matrix.set_thresholds(advice_config.small_images_per_class,
                                    advice_config.similarity_threshold)
 
+    def show_strategy(self, title: str, explanation: str) -> None:
+        """Show why a strategy fits (after a click on a cell)."""
+        self.explanation.setText(f"<b>{title}.</b> {explanation}")
+        self.evidence.setCurrentWidget(self.explanation)
+
     def clear_report(self, reason: str = "") -> None:
         """Forget the last measurement (the backbone or the dataset changed)."""
         self.report = None
@@ -138,8 +147,9 @@ class AdviceView(QWidget):
         self.profile_plot.clear()
         self.probe_table.setRowCount(0)
         self.scores.setText("Measure similarity to see the evidence.")
-        self.explanation.setText(reason)
-        self.numbers.setText("")
+        if reason:
+            self.explanation.setText(reason)
+        self._set_numbers("")
 
     def show_report(self, report: Any) -> None:
         """Place the dataset, highlight the suggested cell and fill the evidence tabs."""
@@ -153,10 +163,11 @@ class AdviceView(QWidget):
         strategy = report.strategy
         self.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}"
                                  if measurable else "")
-        self.numbers.setText(_numbers_text(report, measurable))
+        self._set_numbers(_numbers_text(report, measurable))
         self._plot_profile(profile, list(getattr(report, "stage_names", []) or []))
         self._fill_probe(report.probe, list(getattr(report, "stage_names", []) or []))
         self._fill_scores(report)
+        self.evidence.setCurrentWidget(self.profile_plot)
 
     def _plot_profile(self, profile: Any, stage_names: list[str]) -> None:
         self.profile_plot.clear()
@@ -243,15 +254,19 @@ class AdviceView(QWidget):
             self.report_ready.emit(event)
 
     def _on_failed(self, message: str) -> None:
-        self.explanation.setText(f"<b>Could not measure:</b> {message}")
+        self._set_numbers(f"<b>Could not measure:</b> {message}")
 
     def _on_finished(self) -> None:
         worker, self._worker = self._worker, None
+        self._set_busy(False)
         if worker is not None:
             worker.join(1.0)
             if worker.stopped:
-                self.progress_label.setText("Cancelled.")
-        self._set_busy(False)
+                self._set_numbers("Measurement cancelled.")
+
+    def _set_numbers(self, text: str) -> None:
+        self.numbers.setText(text)
+        self.numbers.setVisible(bool(text))  # an empty label would still take a line
 
     def _set_busy(self, busy: bool) -> None:
         self.measure_button.setEnabled(not busy)

@@ -149,7 +149,7 @@ class ModelPanel(QWidget):
         probe = getattr(self.advice.report, "probe", None)
         strategy = strategy_for(cell, self.model.num_stages, probe=probe)
         self._edit("model", apply_strategy(strategy, self.state.config.model))
-        self.advice.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}")
+        self.advice.show_strategy(strategy.title, strategy.explanation)
 
     def measure(self) -> None:
         """Measure where the open dataset sits on the matrix (in a worker)."""

@@ -92,7 +92,7 @@ def test_measuring_the_demo_places_the_dataset_on_the_matrix(panel, qtbot, demo_
     assert panel.busy() and panel.advice.cancel_button.isVisibleTo(panel)
     qtbot.waitUntil(lambda: not panel.busy(), timeout=60_000)
     report = panel.advice.report
-    assert report is not None, panel.advice.explanation.text()
+    assert report is not None, panel.advice.numbers.text()
     assert panel.matrix.highlighted_cell() == report.cell
     assert panel.matrix.cell_at(panel.matrix.point_position()) == report.cell
     assert panel.advice.probe_table.rowCount() > 0
