@@ -245,6 +245,8 @@ class AdviceView(QWidget):
             self._worker.join(timeout)
 
     def _on_event(self, event: Any) -> None:
+        if self._worker is None or self._worker.stop_requested:
+            return  # cancelled: a late report must not place a stale point
         if _is_progress(event):
             self.progress_label.setText(_STAGE_WORDS.get(event.stage, event.stage))
             self.progress.setRange(0, event.total)

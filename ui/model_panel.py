@@ -178,6 +178,7 @@ class ModelPanel(QWidget):
 
     # -- watching the state -------------------------------------------------------------------
     def _on_dataset_changed(self, _index: Any) -> None:
+        self.advice.cancel()  # a report on the previous dataset would be misleading
         self.advice.clear_report()
         stats = self.state.stats
         median = stats.images_per_class["median"] if stats is not None else None
@@ -202,6 +203,7 @@ class ModelPanel(QWidget):
         self._info = backbone_info(name)  # UserError for an unknown name, before any change
         self.model = None
         self.backbones.select(name)
+        self.advice.cancel()  # the measurement was for the previous backbone
         self.advice.clear_report()
         self.matrix.set_selected(None)
         self.stages.set_summary([], caption=f"Building {name}…")

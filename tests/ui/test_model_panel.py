@@ -127,3 +127,16 @@ def test_a_config_with_an_unknown_backbone_is_reported_not_raised(panel):
     panel.state.message.connect(messages.append)
     panel.state.update_config(model={"backbone": "resnet9000"})
     assert messages and "unknown backbone" in messages[0]
+
+
+def test_cancel_stops_the_measurement_without_a_report(panel, qtbot, demo_root):
+    from workbench.data.scan import index_dataset
+
+    panel.state.set_dataset(index_dataset(demo_root))
+    panel.advice.measure_button.click()
+    panel.advice.cancel_button.click()
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=15_000)
+    assert panel.advice.report is None
+    assert panel.matrix.highlighted_cell() is None
+    assert "cancelled" in panel.advice.numbers.text().lower()
+    assert panel.advice.measure_button.isEnabled()
