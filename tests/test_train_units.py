@@ -148,3 +148,11 @@ def test_run_dir_records_events_and_truncates_on_resume(tmp_path: Path) -> None:
     assert steps == [1, 2]
     with pytest.raises(UserError, match="not a run folder"):
         RunDir.open(tmp_path / "nope")
+
+
+def test_run_in_a_chosen_folder_must_not_overwrite_another(tmp_path: Path) -> None:
+    rd = RunDir.create_at(tmp_path / "mine", RunConfig())
+    rd.close()
+    assert (tmp_path / "mine" / "config.toml").is_file()
+    with pytest.raises(UserError, match="not empty"):
+        RunDir.create_at(tmp_path / "mine", RunConfig())

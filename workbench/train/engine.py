@@ -208,14 +208,7 @@ class Trainer:
             assert self.run_dir is not None
             return RunDir.open(self.run_dir, step=progress.step, epoch=progress.epoch)
         if self.run_dir is not None:
-            if self.run_dir.exists() and any(self.run_dir.iterdir()):
-                raise UserError(f"run folder {self.run_dir} is not empty: resume it or pick "
-                                "another")
-            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            from workbench.config import save_config
-
-            save_config(self.config, self.run_dir / "config.toml")
-            return RunDir(self.run_dir)
+            return RunDir.create_at(self.run_dir, self.config)
         return RunDir.create(self.config)
 
     def _estimated_steps(self, s: _Session) -> int:

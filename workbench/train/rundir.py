@@ -56,6 +56,16 @@ class RunDir:
         return cls(path)
 
     @classmethod
+    def create_at(cls, path: str | Path, config: RunConfig) -> RunDir:
+        """Start a new run in exactly `path` (which must be missing or empty)."""
+        path = Path(path).expanduser()
+        if path.exists() and any(path.iterdir()):
+            raise UserError(f"run folder {path} is not empty: resume it or pick another")
+        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        save_config(config, path / CONFIG_NAME)
+        return cls(path)
+
+    @classmethod
     def open(cls, path: str | Path, step: int = 0, epoch: int = 0) -> RunDir:
         """Reopen an existing run to resume it after `step` / `epoch`; later records are dropped."""
         path = Path(path).expanduser()
