@@ -7,6 +7,7 @@ path is the LAST line of stdout, so scripts can pick it up with `tail -n 1`.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -213,5 +214,7 @@ def _finish(event: Finished | Stopped | Failed, bar, run_dir: str) -> int:
 def epoch_line(epoch: int, epochs: int, train_loss: float, m: EvalMetrics, seconds: float) -> str:
     """One summary line per epoch, for the terminal."""
     shots = " ".join(f"{band} {acc:.0%}" for band, acc in m.shot_acc.items() if acc is not None)
-    return (f"epoch {epoch}/{epochs}  train loss {train_loss:.3f}  val loss {m.loss:.3f}  "
+    # an sklearn head is fitted in one go: it has no per-batch training loss to show
+    train = "" if math.isnan(train_loss) else f"train loss {train_loss:.3f}  "
+    return (f"epoch {epoch}/{epochs}  {train}val loss {m.loss:.3f}  "
             f"top-1 {m.top1:.1%}  balanced {m.balanced_acc:.1%}  [{shots}]  ({seconds:.1f} s)")
