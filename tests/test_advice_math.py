@@ -31,8 +31,10 @@ def test_moments_merged_across_batches_equal_one_pass():
     for part in data.split([5, 20, 12]):
         moments.update(part)
     flat = data.permute(1, 0, 2, 3).reshape(3, -1).double()
-    torch.testing.assert_close(moments.mean, flat.mean(dim=1))
-    torch.testing.assert_close(moments.variance, flat.var(dim=1, correction=0))
+    # float32 partial sums, float64 totals: equal to a one-pass computation to float32 rounding
+    torch.testing.assert_close(moments.mean, flat.mean(dim=1), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(moments.variance, flat.var(dim=1, correction=0), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_bn_divergence_of_a_layer_is_the_hand_kl_averaged_over_channels():

@@ -55,6 +55,13 @@ def test_dissimilar_small_uses_the_probes_best_stage():
     assert s.feature_stage == 2 and "probe" in s.explanation
 
 
+def test_dissimilar_small_follows_the_pooling_training_uses():
+    # the 2x2 grid scores best at stage 6, but training pools with a global average
+    probe = ProbeResult(rows=[ProbeRow(3, "gap", 0.8, 0.0, 32), ProbeRow(6, "gap", 0.7, 0.0, 64),
+                              ProbeRow(6, "grid2x2", 0.95, 0.0, 256)])
+    assert strategy_for("dissimilar-small", 7, probe=probe).feature_stage == 3
+
+
 def test_apply_strategy_gives_a_valid_model_config():
     for cell in CELLS:
         strategy = strategy_for(cell, 5)

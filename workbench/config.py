@@ -79,7 +79,7 @@ class AdviceConfig:
     """Heuristic thresholds of the rule-of-thumb matrix; no paper fixes them, so they are editable."""
 
     small_images_per_class: int = 100  # median training images per class below this: "small"
-    similarity_threshold: float = 1.0  # mean BN-statistics divergence above this: "dissimilar"
+    similarity_threshold: float = 0.12  # mean BN KL divergence above this: "dissimilar"
     sample_size: int = 256  # training images used to measure similarity
 
     def validate(self) -> None:

@@ -72,12 +72,14 @@ def format_report(report) -> str:
     ]
     if not report.bn_profile.available:
         lines.append(f"                  {report.bn_profile.message}")
-    profile = " ".join("-" if v is None else f"{v:.2f}" for v in report.bn_profile.per_stage)
+    names = report.stage_names or [str(i) for i in range(report.num_stages)]
+    profile = ", ".join(f"{name} {'-' if v is None else format(v, '.2f')}"
+                        for name, v in zip(names, report.bn_profile.per_stage, strict=False))
     lines += [
         f"  by stage        {profile}",
         f"NCE / LEEP        {_num(sim['nce'])} / {_num(sim['leep'])} (evidence only: they track "
         "the number of classes)",
-        "linear probe      " + _probe_line(report.probe),
+        "linear probe      " + _probe_line(report.probe, names),
         f"cell              {report.cell} ({report.cell_source})",
         f"strategy          {s.title}: freeze {s.freeze_stages} of {report.num_stages} stages, "
         f"head {s.head}, norm {s.norm_policy}, LR decay {s.lr_decay:g}",
@@ -87,9 +89,14 @@ def format_report(report) -> str:
     return "\n".join(lines)
 
 
-def _probe_line(probe) -> str:
+def _probe_line(probe, names: list[str]) -> str:
     if not probe.rows:
         return probe.message or "not run"
-    cells = ", ".join(f"stage {r.stage} {r.pooling} {100 * r.accuracy:.0f}%" for r in probe.rows)
+    by_stage: dict[int, list[str]] = {}
+    for r in probe.rows:
+        by_stage.setdefault(r.stage, []).append(f"{r.pooling} {100 * r.accuracy:.0f}%")
+    parts = [f"{names[s] if s < len(names) else s}: {', '.join(v)}" for s, v in by_stage.items()]
     best = probe.best
-    return f"{cells}; best: stage {best.stage} {best.pooling} ({probe.folds}-fold)"
+    return (f"{probe.folds}-fold accuracy by stage; " + "; ".join(parts)
+            + f" (best {names[best.stage] if best.stage < len(names) else best.stage} "
+            f"{best.pooling})")

@@ -110,9 +110,11 @@ def _similar_large() -> Strategy:
 def _dissimilar_small(num_stages: int, probe: object | None, head: str) -> Strategy:
     if head not in LINEAR_HEADS:
         raise UserError(f"head {head!r} is not one of {', '.join(LINEAR_HEADS)}")
-    best = getattr(probe, "best", None)
+    # training pools the chosen stage with a global average, so the GAP rows decide
+    best = probe.best_for("gap") if hasattr(probe, "best_for") else getattr(probe, "best", None)
     stage = best.stage if best is not None else default_feature_stage(num_stages)
-    source = "where the linear probe scored best" if best is not None else "about two thirds up"
+    source = ("where the linear probe on average-pooled features scored best"
+              if best is not None else "about two thirds up")
     return Strategy(
         cell="dissimilar-small", title=_TITLES["dissimilar-small"], freeze_stages=num_stages,
         head=head, feature_stage=stage, norm_policy="frozen_bn", lr_decay=DEFAULT_LR_DECAY,

@@ -65,6 +65,11 @@ class ProbeResult:
             return None
         return max(self.rows, key=lambda r: (round(r.accuracy, 6), -r.stage))
 
+    def best_for(self, pooling: str) -> ProbeRow | None:
+        """The most accurate row with one pooling (training pools with "gap")."""
+        rows = [r for r in self.rows if r.pooling == pooling]
+        return max(rows, key=lambda r: (round(r.accuracy, 6), -r.stage)) if rows else None
+
     def to_dict(self) -> dict[str, object]:
         """JSON form: the table, the best row, the folds and the dropped classes."""
         best = self.best

@@ -33,37 +33,39 @@ def gaussian_kl(
 
 
 class ChannelMoments:
-    """Per-channel count, mean and sum of squared deviations, merged exactly across batches.
+    """Per-channel count, sum and sum of squares of a layer's input, accumulated over batches.
 
-    Each batch's moments come from one fused `torch.var_mean`; batches are merged with Chan et
-    al.'s parallel formula in float64, so the result equals a single pass over all images.
+    Per image and channel, the sum and the sum of squares come from two contiguous reductions
+    (a sum and a batched dot product: ~10% of the BN layer's own cost, where `torch.var_mean`
+    over (N, H, W) costs four times the layer); they are added up in float64, so the moments
+    are those of one pass over all images, whatever the batching.
     """
 
     def __init__(self) -> None:
         self.count = 0
-        self.mean: torch.Tensor | None = None
-        self.m2: torch.Tensor | None = None
+        self.sums: torch.Tensor | None = None  # [2, C] float64: sum, sum of squares
 
     def update(self, x: torch.Tensor) -> None:
         """Add a batch `[N, C, ...]` (channel on dim 1)."""
-        dims = [d for d in range(x.dim()) if d != 1]
-        n = x.numel() // x.shape[1]
-        var_b, mean_b = torch.var_mean(x.detach(), dim=dims, correction=0)
-        mean_b, m2_b = mean_b.double(), var_b.double() * n
-        if self.mean is None:
-            self.count, self.mean, self.m2 = n, mean_b, m2_b
-            return
-        total = self.count + n
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * (n / total)
-        self.m2 = self.m2 + m2_b + delta**2 * (self.count * n / total)
-        self.count = total
+        n, c = x.shape[:2]
+        flat = x.detach().reshape(n * c, 1, -1)
+        # few kernels per layer: this runs in every BN layer's forward (see the benchmark)
+        parts = torch.stack((flat.sum(dim=2), torch.bmm(flat, flat.transpose(1, 2)).view(-1, 1)))
+        batch = parts.view(2, n, c).sum(dim=1, dtype=torch.float64)
+        self.sums = batch if self.sums is None else self.sums.add_(batch)
+        self.count += flat.shape[2] * n
+
+    @property
+    def mean(self) -> torch.Tensor | None:
+        """Per-channel mean (None before the first batch)."""
+        return None if self.sums is None else self.sums[0] / self.count
 
     @property
     def variance(self) -> torch.Tensor:
         """The population variance (what BatchNorm normalizes with)."""
-        assert self.m2 is not None, "no batch seen"
-        return self.m2 / max(self.count, 1)
+        assert self.sums is not None, "no batch seen"
+        mean = self.sums[0] / self.count
+        return (self.sums[1] / self.count - mean**2).clamp_min(0.0)
 
 
 @dataclass(frozen=True)
