@@ -103,3 +103,41 @@ def test_stratified_sample_keeps_tail_classes_and_is_seeded():
     assert got.count(2) >= 3 and got.count(0) > got.count(1) > got.count(2)
     assert stratified_sample(labels, 100, seed=1) == picked
     assert stratified_sample(labels, 5000) == list(range(1000))
+
+
+def test_missing_weights_offline_is_a_user_error(demo_root, monkeypatch):
+    from workbench.data.scan import open_dataset
+    from workbench.models import weights
+
+    # resnet18's weights are not on this machine; pretend there is no network either
+    monkeypatch.setattr(weights, "weights_cached", lambda w: False)
+    monkeypatch.setattr(weights, "network_available", lambda url, timeout=2.0: False)
+    config = _config()
+    config.model.backbone = "resnet18"
+    with pytest.raises(UserError, match="no network"):
+        next(iter_advice(open_dataset(demo_root), config))
+
+
+def test_without_bn_statistics_the_users_cell_is_kept():
+    import numpy as np
+
+    from workbench.advice.advisor import FeaturePass, _report
+    from workbench.advice.probe import run_probe
+    from workbench.advice.similarity import unavailable
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 6)
+    features = {(0, "gap"): rng.normal(size=(12, 4)) + labels[:, None]}
+    passed = FeaturePass(bn=unavailable("LayerNorm"), features=features,
+                         logits=rng.normal(size=(12, 1000)), labels=labels, skipped=0)
+
+    class FakeModel:  # a LayerNorm backbone cut into 4 stages
+        num_stages, stage_names = 4, ["s0", "s1", "s2", "s3"]
+
+    config = _config()
+    config.model.freeze_stages, config.model.head = 4, "logreg"
+    report = _report(FakeModel(), config, {"min": 5.0, "median": 6.0, "max": 6.0}, passed,
+                     run_probe(features, labels), 1.0)
+    assert report.cell == "dissimilar-small" and report.cell_source == "your settings"
+    assert report.similarity["bn_divergence"] is None
+    assert "not available for LayerNorm" in report.to_json()["bn_divergence"]["message"]

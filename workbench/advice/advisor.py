@@ -223,6 +223,8 @@ def iter_advice(
 
     started = time.perf_counter()
     config.validate()
+    if stop is not None and stop.is_set():
+        return
     train_idx = index.indices(index.training_split())
     _check_classes(index, train_idx)
     picked = stratified_sample([index.labels[i] for i in train_idx], config.advice.sample_size,
