@@ -74,3 +74,14 @@ def test_stage_collector_pools_outputs_of_chosen_stages():
             model.stages[1](model.stages[0](x))
     features = collector.features()
     assert features[(0, "gap")].shape == (6, 4) and features[(1, "grid2x2")].shape == (6, 20)
+
+
+def test_token_and_nhwc_stage_outputs_are_pooled_as_maps():
+    from workbench.advice.probe import as_map
+
+    tokens = torch.randn(2, 1 + 16, 8)  # class token + a 4x4 grid of 8-dim tokens
+    fmap = as_map(tokens, "tokens")
+    assert fmap.shape == (2, 8, 4, 4)
+    torch.testing.assert_close(pool_features(fmap)["gap"], tokens[:, 1:].mean(dim=1))
+    nhwc = torch.randn(2, 4, 4, 8)
+    assert as_map(nhwc, "nhwc").shape == (2, 8, 4, 4)

@@ -85,6 +85,18 @@ def probe_stages(num_stages: int) -> list[int]:
     return sorted(s for s in picks if s >= 0)
 
 
+def as_map(x: torch.Tensor, layout: str = "nchw") -> torch.Tensor:
+    """A stage output as `[N, C, H, W]`: Swin's NHWC permuted, ViT's tokens (class token first,
+    left out) laid back on their square grid; like `TransferModel.stage_outputs`."""
+    if layout == "nhwc":
+        return x.permute(0, 3, 1, 2)
+    if layout == "tokens":
+        tokens = x[:, 1:]
+        side = int(round(tokens.shape[1] ** 0.5))
+        return tokens.transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
+    return x
+
+
 def pool_features(fmap: torch.Tensor) -> dict[str, torch.Tensor]:
     """Global average pooling `[N, C]` and a 2x2 grid of averages `[N, 4C]` of a feature map."""
     if fmap.dim() == 2:  # already pooled (a vector per image)
@@ -103,6 +115,7 @@ class StageFeatureCollector:
 
     def __init__(self, model: nn.Module, stages: Sequence[int]) -> None:
         self.model = model
+        self.layout = getattr(model, "layout", "nchw")
         self.stages = list(stages)
         self.pooled: dict[tuple[int, str], list[np.ndarray]] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -120,7 +133,7 @@ class StageFeatureCollector:
 
     def _hook(self, stage: int):
         def capture(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
-            for pooling, vec in pool_features(output.detach()).items():
+            for pooling, vec in pool_features(as_map(output.detach(), self.layout)).items():
                 self.pooled.setdefault((stage, pooling), []).append(vec.float().cpu().numpy())
 
         return capture
