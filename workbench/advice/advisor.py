@@ -24,7 +24,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from workbench.advice.events import AdviceProgress
-from workbench.advice.matrix import Strategy, cell_for_config, classify, strategy_for
+from workbench.advice.matrix import (
+    LINEAR_HEADS,
+    Strategy,
+    cell_for_config,
+    classify,
+    size_label,
+    strategy_for,
+)
 from workbench.advice.probe import (
     ProbeResult,
     StageFeatureCollector,
@@ -225,39 +232,45 @@ def iter_advice(
     config.validate()
     if stop is not None and stop.is_set():
         return
-    train_idx = index.indices(index.training_split())
-    _check_classes(index, train_idx)
-    picked = stratified_sample([index.labels[i] for i in train_idx], config.advice.sample_size,
-                               seed=config.data.split_seed)
-    sample_idx = [train_idx[i] for i in picked]
+    sample_idx = _sample(index, config)
     device = choose_device(config.train.device)
     model, weights = _build_pretrained(config)
-    model.to(device)
     loader = _loader(index, sample_idx, weights, config, input_size)
     stages = probe_stages(model.num_stages)
     try:
         with _cpu_threads(device):
-            result = None
-            for event in iter_feature_pass(model, loader, device, stages, len(loader), stop):
-                if isinstance(event, FeaturePass):
-                    result = event
-                else:
-                    yield event
-            probe = None
-            for event in iter_probe(result.features, result.labels, stop=stop):
-                if isinstance(event, ProbeResult):
-                    probe = event
-                else:
-                    yield event
+            passed = yield from _relay(
+                iter_feature_pass(model.to(device), loader, device, stages, len(loader), stop),
+                FeaturePass)
+            probe = yield from _relay(iter_probe(passed.features, passed.labels, stop=stop),
+                                      ProbeResult)
     except Cancelled:
         return
-    if stop is not None and stop.is_set():
+    if probe is None or (stop is not None and stop.is_set()):
         return
-    stats = dataset_stats(index)
-    report = _report(model, config, stats.images_per_class, result, probe,
-                     time.perf_counter() - started)
-    report.sample["input_size"] = input_size or _native_size(weights)
-    yield report
+    size = input_size or _native_size(weights)
+    yield _report(model, config, dataset_stats(index).images_per_class, passed, probe,
+                  time.perf_counter() - started, size)
+
+
+def _sample(index: DatasetIndex, config: RunConfig) -> list[int]:
+    """Positions (in the index) of the stratified, seeded sample of training images."""
+    train_idx = index.indices(index.training_split())
+    _check_classes(index, train_idx)
+    picked = stratified_sample([index.labels[i] for i in train_idx], config.advice.sample_size,
+                               seed=config.data.split_seed)
+    return [train_idx[i] for i in picked]
+
+
+def _relay(events: Iterator, result_type: type):
+    """Pass progress events on; return the one event of `result_type` (None if none came)."""
+    result = None
+    for event in events:
+        if isinstance(event, result_type):
+            result = event
+        else:
+            yield event
+    return result
 
 
 def _native_size(weights) -> int:
@@ -267,36 +280,46 @@ def _native_size(weights) -> int:
 
 
 def _report(model, config: RunConfig, ipc: dict[str, float], passed: FeaturePass,
-            probe: ProbeResult, seconds: float) -> AdviceReport:
-    probs = softmax(passed.logits)
+            probe: ProbeResult, seconds: float, input_size: int = 0) -> AdviceReport:
+    """The report from what was measured; the cell falls back to the user's without BN."""
     bn = passed.bn
-    best = probe.best
-    similarity = {
-        "bn_divergence": bn.mean,
-        "nce": nce(probs, passed.labels),
-        "leep": leep(probs, passed.labels),
-        "probe_best_acc": best.accuracy if best else None,
-    }
-    if bn.mean is not None:
-        cell, source = classify(ipc["median"], bn.mean, config.advice), "measured"
-    else:
-        # no BN statistics: keep the user's own choice when it is a cell, else assume similar
-        # (pretrained ImageNet weights were chosen); the report says so
-        mine = cell_for_config(config.model, model.num_stages)
-        size = "small" if ipc["median"] < config.advice.small_images_per_class else "large"
-        cell, source = mine or f"similar-{size}", "your settings"
-    head = config.model.head if config.model.head in ("svm", "logreg") else "logreg"
+    cell, source = _choose_cell(ipc["median"], bn.mean, config, model.num_stages)
+    head = config.model.head if config.model.head in LINEAR_HEADS else "logreg"
     strategy = strategy_for(cell, model.num_stages, probe=probe, head=head)
     return AdviceReport(
-        backbone=config.model.backbone, images_per_class=ipc, similarity=similarity,
+        backbone=config.model.backbone, images_per_class=ipc,
+        similarity=_similarity(passed, probe),
         bn_profile=bn, probe=probe, cell=cell, cell_source=source, strategy=strategy,
         num_stages=model.num_stages, stage_names=list(model.stage_names),
         thresholds={"small_images_per_class": config.advice.small_images_per_class,
                     "similarity_threshold": config.advice.similarity_threshold},
         sample={"images": int(len(passed.labels)), "skipped": passed.skipped,
-                "classes": int(len(np.unique(passed.labels)))},
+                "classes": int(len(np.unique(passed.labels))), "input_size": input_size},
         seconds=seconds,
     )
+
+
+def _similarity(passed: FeaturePass, probe: ProbeResult) -> dict[str, float | None]:
+    """Every measure by name: the similarity axis first, then the evidence beside it."""
+    probs = softmax(passed.logits)
+    best = probe.best
+    return {
+        "bn_divergence": passed.bn.mean,
+        "nce": nce(probs, passed.labels),
+        "leep": leep(probs, passed.labels),
+        "probe_best_acc": best.accuracy if best else None,
+    }
+
+
+def _choose_cell(median: float, divergence: float | None, config: RunConfig,
+                 num_stages: int) -> tuple[str, str]:
+    """(cell, where it came from): measured, or the user's settings when BN is unavailable."""
+    if divergence is not None:
+        return classify(median, divergence, config.advice), "measured"
+    # no BN statistics: keep the user's own cell when the settings are one; otherwise assume
+    # "similar" (they chose ImageNet weights) on the measured size axis; the report says so
+    mine = cell_for_config(config.model, num_stages)
+    return mine or f"similar-{size_label(median, config.advice)}", "your settings"
 
 
 def run_advice(index: DatasetIndex, config: RunConfig,
