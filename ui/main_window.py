@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.dataset_label)
         self.state.message.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         self.state.dataset_changed.connect(self._on_dataset_changed)
+        self._on_dataset_changed(self.state.index)  # a state may arrive with a dataset loaded
 
     # -- datasets ----------------------------------------------------------------------------
     def open_dataset(self, source: str | Path) -> None:

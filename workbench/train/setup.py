@@ -55,8 +55,10 @@ def seed_everything(seed: int, deterministic: bool) -> torch.Generator | None:
         # cuBLAS needs this to be deterministic; it must be set before the first CUDA matmul
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     # set both ways: the GUI trains many runs in one process. warn_only: a few CUDA kernels
-    # (adaptive pooling's backward) have no deterministic version, which must not end the run
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    # (adaptive pooling's backward) have no deterministic version, which must not end the run.
+    # Only when it changes: the first call imports torch._inductor (1-2 s that stall the GUI).
+    if torch.are_deterministic_algorithms_enabled() != deterministic:
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
     # fixed input sizes: let cuDNN pick the fastest kernels, unless results must repeat
     torch.backends.cudnn.benchmark = not deterministic
     if seed < 0:
