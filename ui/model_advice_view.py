@@ -64,9 +64,9 @@ class AdviceView(QWidget):
         self.small_spin.setToolTip("Heuristic: no paper fixes what a small dataset is.")
         self.similarity_spin = QDoubleSpinBox(self)
         self.similarity_spin.setRange(0.0, 1e6)
-        self.similarity_spin.setDecimals(2)
+        self.similarity_spin.setDecimals(3)
         self.similarity_spin.setMaximumWidth(80)
-        self.similarity_spin.setSingleStep(0.1)
+        self.similarity_spin.setSingleStep(0.01)
         self.similarity_spin.setToolTip("Heuristic: mean BN divergence above this is dissimilar.")
         self.small_spin.valueChanged.connect(
             lambda v: self.thresholds_edited.emit({"small_images_per_class": int(v)}))
