@@ -22,6 +22,8 @@ CELL_GRID = {
     "dissimilar-large": (1, 1),
 }
 _SIZE_DECADES = 1.5  # the size axis spans threshold / 10**1.5 .. threshold * 10**1.5
+_DIVERGENCE_DECADES = 1.0  # the similarity axis spans threshold / 10 .. threshold * 10
+_EDGE = 0.06  # keep the point (and its label) inside the plot when a value is off the scale
 _MARGIN_LEFT, _MARGIN_BOTTOM, _MARGIN_TOP, _MARGIN_RIGHT = 22, 40, 22, 8
 _CELL_COLOURS = {
     "similar-small": QColor("#e3f0fb"),
@@ -31,15 +33,24 @@ _CELL_COLOURS = {
 }
 
 
+def _log_fraction(value: float, threshold: float, decades: float) -> float:
+    """Position in [_EDGE, 1 - _EDGE] on a log axis centred on the threshold (0.5)."""
+    ratio = max(value, 1e-9) / max(threshold, 1e-9)
+    return min(max(0.5 + 0.5 * math.log10(ratio) / decades, _EDGE), 1.0 - _EDGE)
+
+
 def size_fraction(images_per_class: float, threshold: float) -> float:
-    """Horizontal position in [0, 1] of a median images-per-class count (log; 0.5 = threshold)."""
-    ratio = max(images_per_class, 1e-3) / max(threshold, 1e-3)
-    return min(max(0.5 + 0.5 * math.log10(ratio) / _SIZE_DECADES, 0.0), 1.0)
+    """Horizontal position of a median images-per-class count (log; 0.5 = threshold)."""
+    return _log_fraction(images_per_class, threshold, _SIZE_DECADES)
 
 
 def divergence_fraction(divergence: float, threshold: float) -> float:
-    """Vertical position in [0, 1] from the top of a divergence (linear, 0.5 = threshold)."""
-    return min(max(divergence / (2.0 * max(threshold, 1e-9)), 0.0), 1.0)
+    """Vertical position from the top of a BN divergence (log; 0.5 = threshold).
+
+    Log, like the size axis: divergences span orders of magnitude (0.06 for photos, 0.5 for
+    digits, 0.75 for noise with the calibrated threshold at 0.12).
+    """
+    return _log_fraction(divergence, threshold, _DIVERGENCE_DECADES)
 
 
 class MatrixView(QWidget):
@@ -224,7 +235,10 @@ class MatrixView(QWidget):
         painter.drawEllipse(pos, 7, 7)
         label = "your dataset"
         width = painter.fontMetrics().horizontalAdvance(label) + 8
-        box = QRectF(pos.x() - width / 2, pos.y() + 10, width, painter.fontMetrics().height() + 2)
+        height = painter.fontMetrics().height() + 2
+        below = pos.y() + 10 + height <= self._plot_rect().bottom()
+        box = QRectF(pos.x() - width / 2, pos.y() + 10 if below else pos.y() - 10 - height,
+                     width, height)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(255, 255, 255, 210))
         painter.drawRoundedRect(box, 3, 3)

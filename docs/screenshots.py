@@ -1,0 +1,81 @@
+"""Regenerate the README's screenshots from the real GUI on the demo dataset.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots.py [dataset model training]
+
+Each shot drives the window the way a user would (open the demo, measure similarity, train a
+few epochs at 64 px with everything fine-tuned) and grabs it at 1280x800 into docs/.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from ui.app import create_window  # noqa: E402
+
+DOCS = Path(__file__).resolve().parent
+
+
+def wait_until(app: QApplication, done, timeout: float = 300.0) -> None:
+    """Process events until `done()` is true (the GUI keeps running meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the GUI did not get there in time")
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # let throttled redraws land
+        app.processEvents()
+        time.sleep(0.03)
+
+
+def grab(window, name: str) -> None:
+    """Save the whole window as docs/NAME.png."""
+    path = DOCS / f"{name}.png"
+    window.grab().save(str(path))
+    print(path)
+
+
+def main(shots: list[str]) -> int:
+    """Open the demo and take the requested shots in order."""
+    app = QApplication.instance() or QApplication(sys.argv)
+    window = create_window("demo")
+    window.resize(1280, 800)
+    window.show()
+    state = window.state
+    wait_until(app, lambda: "checks done" in window.dataset_panel.summary.text())
+    if "dataset" in shots:
+        grab(window, "dataset")
+    model_panel = _panel(window, "ModelPanel")
+    train_panel = _panel(window, "TrainPanel")
+    if "model" in shots:
+        window.tabs.setCurrentWidget(model_panel)
+        wait_until(app, lambda: model_panel.model is not None)
+        model_panel.measure()
+        wait_until(app, lambda: not model_panel.busy() and model_panel.advice.report is not None)
+        model_panel.apply_cell(model_panel.advice.report.cell)  # as a click on the cell does
+        wait_until(app, lambda: not model_panel.busy())
+        grab(window, "model")
+    if "training" in shots:
+        state.update_config(model={"freeze_stages": 0, "head": "linear"},
+                            data={"input_size": 64}, train={"epochs": 4})
+        window.tabs.setCurrentWidget(train_panel)
+        train_panel.start()
+        wait_until(app, lambda: not train_panel.busy(), timeout=900)
+        grab(window, "training")
+    window.close()
+    return 0
+
+
+def _panel(window, class_name: str):
+    return next(p for p in window.panels if type(p).__name__ == class_name)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:] or ["dataset", "model", "training"]))
