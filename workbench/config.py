@@ -76,7 +76,10 @@ class ModelConfig:
 
 @dataclass
 class AdviceConfig:
-    """Heuristic thresholds of the rule-of-thumb matrix; no paper fixes them, so they are editable."""
+    """Heuristic thresholds of the rule-of-thumb matrix; no paper fixes them, so they are editable.
+
+    The defaults and how they were chosen: docs/advice-calibration.md.
+    """
 
     small_images_per_class: int = 100  # median training images per class below this: "small"
     similarity_threshold: float = 0.12  # mean BN KL divergence above this: "dissimilar"
@@ -144,13 +147,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
-        """Build and validate a config; unknown sections or keys are errors (typos must not pass)."""
+        """Build and validate; unknown sections or keys are errors (typos must not pass)."""
         sections = {f.name: f for f in fields(cls)}
         unknown = set(raw) - set(sections)
         if unknown:
             raise UserError(f"unknown config section [{sorted(unknown)[0]}]")
         hints = get_type_hints(cls)
-        parts = {name: _section_from_dict(name, hints[name], raw.get(name, {})) for name in sections}
+        parts = {
+            name: _section_from_dict(name, hints[name], raw.get(name, {})) for name in sections
+        }
         return cls(**parts).validate()
 
 
