@@ -51,7 +51,10 @@ def _open(data: bytes, name: str) -> Image.Image:
         img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # PIL's own guard (an error, or a warning that the test suite turns into one)
-        raise ImageError(name, f"too large to decode safely ({_short(exc)})", "too_large") from exc
+        reason = f"too large to decode safely (over the {MAX_PIXELS:,}-pixel limit)"
+        raise ImageError(name, reason, "too_large") from exc
+    except Image.UnidentifiedImageError as exc:  # PIL's message names a BytesIO object
+        raise ImageError(name, "not a recognised image format", "corrupt") from exc
     except Exception as exc:  # noqa: BLE001  a corrupt header raises many exception types
         raise ImageError(name, f"not a readable image ({_short(exc)})", "corrupt") from exc
     width, height = img.size
