@@ -200,7 +200,10 @@ class DatasetPanel(QWidget):
     def _on_failed(self, worker: GeneratorWorker, message: str) -> None:
         if worker is not self._worker:
             return
-        self.show_notice(f"Could not open {self._source}: {message}")
+        # the core's messages usually name the path already; do not say it twice
+        source = str(self._source)
+        prefix = "Could not open" if source in message else f"Could not open {source}:"
+        self.show_notice(f"{prefix} {message}")
         self.open_failed.emit(message)
 
     def _on_finished(self, worker: GeneratorWorker) -> None:
@@ -238,6 +241,9 @@ class DatasetPanel(QWidget):
         self.histogram.set_data(ordered, stats.bands)
         self.problems.set_problems(index.problems)
         self._update_summary()
+        shown = self.histogram.class_order()
+        if shown:  # an empty thumbnail grid teaches nothing: open on the first bar's class
+            self.show_class(shown[0])
 
     def _update_summary(self) -> None:
         index, stats = self.state.index, self.state.stats
