@@ -36,3 +36,4 @@ def test_bad_values_give_one_readable_line(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_config(tmp_path / "nope.toml")
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -24,8 +25,18 @@ COMMAND_MODULES = (
 )
 
 
+def _has_display() -> bool:
+    """False on a Linux server with no X or Wayland display, where Qt would abort the process."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _run_gui(args: argparse.Namespace) -> int:
     """Open the main window, optionally on a dataset path."""
+    if not _has_display():
+        raise UserError("no display to open the window on; the CLI works headless "
+                        "(workbench --help)")
     try:
         from ui.app import run_app
     except ImportError as exc:  # a headless install without PySide6
