@@ -6,6 +6,7 @@ batch, `step / steps_per_epoch`), so batch and epoch curves line up.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -106,6 +107,12 @@ class TrainChartsView(QWidget):
         self.class_acc.set_accuracy(names, accuracy, bands)
         self.shot_label.setText(format_shot_accuracy(metrics.shot_acc))
         self.confusion.set_matrix(metrics.confusion, names)
+
+    def replay(self, events: Iterable[Any]) -> None:
+        """Draw a recorded run's curves (a resumed run then continues them)."""
+        for event in events:
+            self.show_event(event)
+        self.flush()
 
     def flush(self) -> None:
         """Redraw pending points now (the throttle timer would do it within a few hundred ms)."""

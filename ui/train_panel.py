@@ -7,12 +7,15 @@ renders the engine's events; it computes nothing itself.
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -29,8 +32,13 @@ from ui.train_notice import NoticeBanner, explain_failure
 from ui.train_options import TrainOptionsView
 from ui.train_progress import ProgressView
 from ui.train_run import TrainerFactory, TrainingRun
+from workbench import paths
+from workbench.config import RunConfig
+from workbench.data.index import DatasetIndex
+from workbench.errors import UserError
 from workbench.train.events import (
     BatchDone,
+    EpochStarted,
     Failed,
     Finished,
     Paused,
@@ -38,6 +46,9 @@ from workbench.train.events import (
     RunStarted,
     Stopped,
 )
+from workbench.train.rundir import RunSummary, inspect_run
+
+SKLEARN_HEADS = {"svm": "a linear SVM", "logreg": "logistic regression"}
 
 
 class RunState(Enum):
@@ -71,6 +82,7 @@ class TrainPanel(QWidget):
         self.run_dir = ""
         self.device = ""  # where the last run trained, e.g. "cpu" or "cuda:0"
         self._skipped = 0
+        self._head = ""  # the running config's head ("svm" / "logreg" are fitted once)
         self._binder = ConfigBinder(state, self)
         self.options = TrainOptionsView(state, self._binder)
         self.imbalance = ImbalanceView(state, self._binder)
@@ -87,6 +99,11 @@ class TrainPanel(QWidget):
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
+        self.resume_run_button = QPushButton("Resume run…")
+        self.resume_run_button.setToolTip(
+            "Continue a stopped or finished run from its last epoch: its settings are loaded, "
+            "its curves redrawn, and training goes on in the same run folder")
+        self.resume_run_button.clicked.connect(self.choose_run_to_resume)
         self.open_folder_button = QPushButton("Open run folder")
         self.run_dir_label = QLabel("No run yet")
         self.run_dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -98,7 +115,8 @@ class TrainPanel(QWidget):
 
     def _build_layout(self) -> None:
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.pause_button, self.stop_button):
+        for button in (self.start_button, self.pause_button, self.stop_button,
+                       self.resume_run_button):
             buttons.addWidget(button)
         buttons.addWidget(self.progress, 1)
         folder = QHBoxLayout()
@@ -135,15 +153,68 @@ class TrainPanel(QWidget):
         if self._state.index is None and not config.data.path:
             self.notice.show_error("Open a dataset first (File > Open folder, or the demo).")
             return
+        self._launch(config, self._state.index)
+
+    def choose_run_to_resume(self) -> None:
+        """Ask for a run folder and continue it."""
+        start = self.run_dir or str(paths.default_runs_dir())
+        folder = QFileDialog.getExistingDirectory(self, "Resume run", start)
+        if folder:
+            self.resume_run(folder)
+
+    def resume_run(self, folder: str | Path, epochs: int | None = None) -> bool:
+        """Continue the run in `folder` from its last checkpoint; False when it did not start.
+
+        Its config is loaded into the form, its recorded curves are redrawn, and training goes
+        on to `epochs` in total (default: the run's own; asked for when the run reached them).
+        """
+        if self.busy():
+            return False
+        try:
+            summary = inspect_run(folder)
+            if epochs is None and summary.epochs_done >= summary.config.train.epochs:
+                epochs = self._ask_total_epochs(summary)
+                if epochs is None:
+                    return False
+            if epochs is not None:
+                summary.config.train.epochs = epochs
+            index = self._index_for(summary.config)
+            self._state.set_config(summary.config)
+        except UserError as exc:
+            self.notice.show_error(str(exc))
+            return False
+        self.charts.replay(summary.history)
+        self._launch(summary.config, index, resume_dir=str(summary.path))
+        return True
+
+    def _ask_total_epochs(self, summary: RunSummary) -> int | None:
+        done = summary.epochs_done
+        value, ok = QInputDialog.getInt(
+            self, "Resume run", f"{summary.path.name} already trained its {done} epochs.\n"
+            "Train on to how many epochs in total?", done * 2, done + 1, 100_000)
+        return value if ok else None
+
+    def _index_for(self, config: RunConfig) -> DatasetIndex | None:
+        """The open dataset when the run used it with the same split; else None (the engine
+        scans the run's own `data.path`, and says so when it no longer exists)."""
+        current = self._state.config.data
+        same = (config.data.path, config.data.val_fraction, config.data.split_seed) == (
+            current.path, current.val_fraction, current.split_seed)
+        return self._state.index if same else None
+
+    def _launch(self, config: RunConfig, index: DatasetIndex | None,
+                resume_dir: str | None = None) -> None:
         self.notice.clear()
         self._skipped = 0
-        self.run = TrainingRun(config, self._state.index, parent=self,
-                               trainer_factory=self._trainer_factory)
+        self.run = TrainingRun(config, index, parent=self, trainer_factory=self._trainer_factory,
+                               resume_dir=resume_dir)
+        self._head = config.model.head
         self.run.worker.event.connect(self._on_event)
         self.run.worker.failed.connect(self._on_failed)
         self.run.worker.finished.connect(self._on_worker_finished)
         self._set_run_state(RunState.STARTING)
-        self.progress.status.setText("Preparing the model and data…")
+        self.progress.status.setText("Resuming the run…" if resume_dir else
+                                     "Preparing the model and data…")
         self.run.start()
 
     def _toggle_pause(self) -> None:
@@ -195,12 +266,21 @@ class TrainPanel(QWidget):
                 self._set_run_state(RunState.RUNNING)
         elif isinstance(event, BatchDone):
             self._skipped = event.skipped_images
+        elif isinstance(event, EpochStarted) and self._head in SKLEARN_HEADS:
+            self._show_one_shot_fit(SKLEARN_HEADS[self._head])
         elif isinstance(event, Paused | Resumed):
             self._on_pause_event(event)
         elif isinstance(event, Failed):
             self.notice.show_error(explain_failure(event.message))
         elif isinstance(event, Finished | Stopped):
             self._show_run_dir(event.run_dir)
+
+    def _show_one_shot_fit(self, what: str) -> None:
+        self.progress.show_fitting(what)
+        self.notice.show_info(
+            f"The head is {what} from scikit-learn, fitted once on the cached features: there "
+            "are no per-batch loss, learning-rate or throughput curves; the validation metrics "
+            "appear when the fit is done.")
 
     def _on_pause_event(self, event: Any) -> None:
         if self.run_state is RunState.STOPPING:
@@ -234,6 +314,7 @@ class TrainPanel(QWidget):
         self.run_state = run_state
         idle = run_state is RunState.IDLE
         self.start_button.setEnabled(idle)
+        self.resume_run_button.setEnabled(idle)
         self.pause_button.setEnabled(run_state in (RunState.RUNNING, RunState.PAUSED))
         self.pause_button.setText("Resume" if run_state is RunState.PAUSED else "Pause")
         self.stop_button.setEnabled(not idle and run_state is not RunState.STOPPING)

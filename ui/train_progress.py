@@ -65,18 +65,36 @@ class ProgressView(QWidget):
         if isinstance(event, RunStarted):
             self._start(event)
         elif isinstance(event, FeaturesProgress):
-            source = "from cache" if event.cached else "computing"
-            self.status.setText(f"Features of the frozen backbone ({event.split}, {source}): "
-                                f"{event.done}/{event.total}")
+            self._features(event)
         elif isinstance(event, EpochStarted):
             self.status.setText(f"Epoch {event.epoch}/{self._epochs} starting")
         elif isinstance(event, BatchDone):
             self._batch(event)
         elif isinstance(event, EvalDone):
+            self._end_busy()
             self.status.setText(f"Epoch {event.epoch}/{self._epochs} evaluated: balanced "
                                 f"accuracy {100 * event.metrics.balanced_acc:.1f}%")
         else:
             self._control(event)
+
+    def _features(self, event: FeaturesProgress) -> None:
+        # the bar follows the images pushed through the frozen backbone, then the steps
+        self.bar.setRange(0, max(1, event.total))
+        self.bar.setValue(event.done)
+        self.bar.setFormat(f"features ({event.split}) %p%")
+        source = "from cache" if event.cached else "computing"
+        self.status.setText(f"Features of the frozen backbone ({event.split}, {source}): "
+                            f"{event.done}/{event.total}")
+
+    def show_fitting(self, what: str) -> None:
+        """A one-shot fit (a scikit-learn head) has no batches: a busy bar and what it does."""
+        self.bar.setRange(0, 0)  # Qt's busy indicator
+        self.status.setText(f"Fitting {what} on the cached features (one pass)…")
+
+    def _end_busy(self) -> None:
+        if self.bar.maximum() == 0:
+            self.bar.setRange(0, 1)
+        self.bar.setFormat("%p%")
 
     def _control(self, event: Any) -> None:
         if isinstance(event, Paused):
@@ -88,11 +106,14 @@ class ProgressView(QWidget):
             self._paused_since = None
             self.status.setText("Resumed")
         elif isinstance(event, Finished):
+            self._end_busy()
             self.bar.setValue(self.bar.maximum())
             self.status.setText(f"Finished: best balanced accuracy {100 * event.best_metric:.1f}%")
         elif isinstance(event, Stopped):
+            self._end_busy()
             self.status.setText("Stopped")
         elif isinstance(event, Failed):
+            self._end_busy()
             self.status.setText("Failed")
 
     def _start(self, event: RunStarted) -> None:
@@ -107,6 +128,8 @@ class ProgressView(QWidget):
                             f"{event.num_val} validation images")
 
     def _batch(self, event: BatchDone) -> None:
+        if self.bar.format() != "%p%":
+            self.bar.setFormat("%p%")
         self.bar.setMaximum(max(1, event.total_steps))
         self.bar.setValue(min(event.step, event.total_steps))
         batch = event.step - (event.epoch - 1) * self._steps_per_epoch
@@ -124,4 +147,5 @@ class ProgressView(QWidget):
         """Back to idle with an empty bar."""
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
+        self.bar.setFormat("%p%")
         self.status.setText("Idle")

@@ -23,23 +23,28 @@ from workbench.train.events import BatchDone
 BATCH_EVENT_INTERVAL_S = 0.02
 
 # Builds the object whose run() yields engine events and which has stop() / pause() / resume().
-TrainerFactory = Callable[[RunConfig, DatasetIndex | None], Any]
+# Called as factory(config, index), or factory(config, index, resume_dir=PATH) to continue a run.
+TrainerFactory = Callable[..., Any]
 
 
-def _engine_trainer(config: RunConfig, index: DatasetIndex | None) -> Any:
+def _engine_trainer(config: RunConfig, index: DatasetIndex | None,
+                    resume_dir: str | None = None) -> Any:
     from workbench.train.engine import Trainer  # torch-heavy; imported when a run starts
 
-    return Trainer(config, index)
+    return Trainer(config, index, run_dir=resume_dir, resume=resume_dir is not None)
 
 
 class TrainingRun(QObject):
-    """Runs `Trainer(config, index).run()` in a worker; `worker` carries its signals."""
+    """Runs `Trainer(config, index).run()` in a worker (or continues the run in `resume_dir`);
+    `worker` carries its signals."""
 
     def __init__(self, config: RunConfig, index: DatasetIndex | None,
                  parent: QObject | None = None, *,
-                 trainer_factory: TrainerFactory | None = None) -> None:
+                 trainer_factory: TrainerFactory | None = None,
+                 resume_dir: str | None = None) -> None:
         super().__init__(parent)
         self._config, self._index = config, index
+        self._resume_dir = resume_dir  # an existing run folder to continue from its last epoch
         self._factory = trainer_factory or _engine_trainer
         self._lock = threading.Lock()
         self._trainer: Any = None
@@ -50,7 +55,8 @@ class TrainingRun(QObject):
         )
 
     def _events(self) -> Iterator[Any]:
-        trainer = self._factory(self._config, self._index)
+        extra = {"resume_dir": self._resume_dir} if self._resume_dir else {}
+        trainer = self._factory(self._config, self._index, **extra)
         with self._lock:
             self._trainer = trainer
             if self._stop_requested:

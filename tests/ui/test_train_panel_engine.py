@@ -144,3 +144,56 @@ def test_corrupt_training_image_is_skipped_and_counted(qtbot, tmp_path,
         panel.start()
     assert "Finished" in panel.progress.status.text()
     assert "1 unreadable images were skipped" in panel.notice.text()
+
+
+def test_resume_run_from_the_gui_replays_curves_and_continues(qtbot, tmp_path, small_digits):
+    config = _config(tmp_path, small_digits, batch_size=10, limit_train_batches=0)
+    first = _panel(qtbot, config)
+    with qtbot.waitSignal(first.run_finished, timeout=60_000) as finished:
+        first.start()
+    run_dir = Path(finished.args[0])
+    # a fresh window (new state, nothing drawn) resumes the finished run for one more epoch
+    panel = _panel(qtbot, _config(tmp_path, small_digits, epochs=7))
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        assert panel.resume_run(run_dir, epochs=2)
+        # the recorded epoch is drawn before the engine reports anything
+        assert len(panel.charts.loss.series("val")) == 1
+    assert panel.notice.kind != "error", panel.notice.text()
+    assert panel.run_dir == str(run_dir) and panel._state.config.train.epochs == 2
+    assert len(panel.charts.loss.series("val")) == 2
+    assert len(panel.charts.loss.series("train")) == 6  # 3 batches an epoch, both epochs
+    x, _ = panel.charts.loss.series("train").arrays()
+    assert np.all(np.diff(x) > 0)  # the curve continues, it does not start over
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [e["start_epoch"] for e in events if e["event"] == "RunStarted"] == [0, 1]
+    assert 'epochs = 2' in (run_dir / "config.toml").read_text()
+
+
+def test_resume_of_a_folder_that_is_not_a_run_says_so(qtbot, tmp_path, small_digits):
+    panel = _panel(qtbot, _config(tmp_path, small_digits))
+    assert not panel.resume_run(tmp_path)
+    assert panel.notice.kind == "error" and "not a run folder" in panel.notice.text()
+    assert panel.run_state is RunState.IDLE and panel.resume_run_button.isEnabled()
+
+
+def test_sklearn_head_says_it_is_fitted_once(qtbot, tmp_path, small_digits):
+    config = _config(tmp_path, small_digits)
+    config.model.head, config.model.feature_stage = "logreg", 3
+    panel = _panel(qtbot, config)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        panel.start()
+    assert panel.notice.kind == "info" and "fitted once" in panel.notice.text()
+    assert "Finished" in panel.progress.status.text()
+    assert panel.progress.bar.maximum() > 0  # the busy indicator ended with the fit
+    assert len(panel.charts.class_acc.heights) == 3
+
+
+def test_config_whose_dataset_is_gone_is_reported(qtbot, tmp_path, small_digits):
+    config = _config(tmp_path, small_digits)
+    config.data.path = str(tmp_path / "moved-away")
+    panel = TrainPanel(AppState(config))
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        panel.start()
+    assert panel.notice.kind == "error" and "moved-away" in panel.notice.text()
+    assert panel.run_state is RunState.IDLE

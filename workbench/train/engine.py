@@ -163,7 +163,9 @@ class Trainer:
             yield Stopped(str(self._record.path))
             return
         if c.model.head in ("svm", "logreg"):
-            yield from self._fit_sklearn(s, progress)
+            # fitted once: a resumed run whose head is fitted has nothing left to do
+            yield from (self._fit_sklearn(s, progress) if progress.epoch == 0 else
+                        iter([Finished(str(self._record.path), progress.best)]))
             return
         self._build_optimisation(s)
         if checkpoint is not None:
@@ -206,7 +208,8 @@ class Trainer:
     def _open_record(self, progress: _Progress) -> RunDir:
         if self.resuming:
             assert self.run_dir is not None
-            return RunDir.open(self.run_dir, step=progress.step, epoch=progress.epoch)
+            return RunDir.open(self.run_dir, step=progress.step, epoch=progress.epoch,
+                               config=self.config)
         if self.run_dir is not None:
             return RunDir.create_at(self.run_dir, self.config)
         return RunDir.create(self.config)

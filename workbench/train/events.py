@@ -131,3 +131,25 @@ class Failed(Event):
 
 
 TERMINAL_EVENTS = (Finished, Stopped, Failed)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in (RunStarted, FeaturesProgress, EpochStarted, BatchDone, EvalDone,
+                                  CheckpointSaved, Paused, Resumed, Finished, Stopped, Failed)
+}
+
+
+def event_from_dict(record: dict[str, Any]) -> Event | None:
+    """The typed event of one metrics.jsonl line (`to_dict()`'s inverse); None when unknown."""
+    cls = EVENT_TYPES.get(str(record.get("event")))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in record.items() if k in names}
+    if cls is EvalDone and isinstance(values.get("metrics"), dict):
+        known = {f.name for f in dataclasses.fields(EvalMetrics)}
+        values["metrics"] = EvalMetrics(**{k: v for k, v in values["metrics"].items()
+                                           if k in known})
+    try:
+        return cls(**values)
+    except TypeError:  # a line written by another version, missing a field
+        return None

@@ -15,13 +15,21 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench import paths
 from workbench.config import RunConfig, load_config, save_config
 from workbench.errors import UserError
-from workbench.train.events import BatchDone, EvalDone, Event
+from workbench.train.events import (
+    BatchDone,
+    CheckpointSaved,
+    EpochStarted,
+    EvalDone,
+    Event,
+    event_from_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +74,20 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def open(cls, path: str | Path, step: int = 0, epoch: int = 0) -> RunDir:
-        """Reopen an existing run to resume it after `step` / `epoch`; later records are dropped."""
+    def open(cls, path: str | Path, step: int = 0, epoch: int = 0,
+             config: RunConfig | None = None) -> RunDir:
+        """Reopen an existing run to resume it after `step` / `epoch`; later records are dropped.
+
+        `config` (the one the run continues with, e.g. with more epochs) replaces config.toml,
+        so the folder keeps describing what produced it.
+        """
         path = Path(path).expanduser()
         if not (path / CONFIG_NAME).is_file():
             raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
         _truncate_log(path / METRICS_NAME, step, epoch)
         (path / "checkpoints").mkdir(exist_ok=True)
+        if config is not None:
+            save_config(config, path / CONFIG_NAME)
         return cls(path, purge_step=step)
 
     def config(self) -> RunConfig:
@@ -142,6 +157,32 @@ def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             log.warning("ignoring a torn line in %s", file)
     return events
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What resuming a run starts from: its config, epochs done and the events recorded up to
+    its last checkpoint (the curves a resumed run continues)."""
+
+    path: Path
+    config: RunConfig
+    epochs_done: int
+    history: list[Event]
+
+
+def inspect_run(run_dir: str | Path) -> RunSummary:
+    """Read a run folder for resuming; UserError when it is not one or has no checkpoint."""
+    path = Path(run_dir).expanduser()
+    if not (path / CONFIG_NAME).is_file():
+        raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
+    if not (path / "checkpoints" / "last.pt").is_file():
+        raise UserError(f"{path} has no checkpoint to resume from (no epoch finished)")
+    config = load_config(path / CONFIG_NAME)
+    events = [e for e in map(event_from_dict, read_events(path)) if e is not None]
+    saved = [i for i, e in enumerate(events) if isinstance(e, CheckpointSaved)]
+    history = events[: saved[-1] + 1] if saved else []
+    epochs = [e.epoch for e in history if isinstance(e, EpochStarted)]
+    return RunSummary(path, config, max(epochs, default=0), history)
 
 
 def _truncate_log(file: Path, step: int, epoch: int) -> None:
