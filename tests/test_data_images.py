@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,22 @@ def test_exif_rotated_photo_is_upright(tmp_path: Path) -> None:
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     photo = make.save(Image.new("RGB", (40, 20), (9, 9, 9)), tmp_path / "phone.jpg", exif=exif)
     assert load_image(photo).size == (20, 40)
+
+
+def test_pillow_bomb_warning_is_a_problem_not_a_printed_warning(tmp_path: Path) -> None:
+    """100 megapixels: over Pillow's warning limit, under its error limit. A user running the
+    checks (no pytest filter) must get one "too_large" error and nothing printed by Pillow."""
+    path = make.huge_png(tmp_path / "big.png", 10000, 10000)
+    code = (
+        "import sys\n"
+        "from workbench.data.images import ImageError, load_image\n"
+        "try:\n"
+        "    load_image(sys.argv[1])\n"
+        "except ImageError as exc:\n"
+        "    print(exc.kind, exc.reason)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=60, cwd=root, check=True)
+    assert done.stderr == ""
+    assert done.stdout.startswith("too_large 100,000,000 pixels is over the 64,000,000")
