@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 COLUMNS = ("name", "family", "params", "top-1 %", "GFLOPS", "weights")
-_WIDTHS = (104, 60, 58, 50, 54, 70)
+_WIDTHS = (136, 0, 58, 50, 58, 70)  # family: hidden (the name says it), filterable
 _HEADER_TIPS = ("torchvision model name", "architecture family", "parameters (millions)",
                 "ImageNet-1K top-1 accuracy of the default weights", "GFLOPS per image",
                 "ImageNet weights in the torch hub cache, or to download")
@@ -46,7 +46,8 @@ def _row_items(info: Any, on_disk: bool) -> list[QStandardItem]:
         size = f" ({info.file_size_mb:.0f} MB)" if info.file_size_mb else ""
         weights = _item(DOWNLOAD_TEXT, 1, f"{info.weights_name} must be downloaded{size}")
     return [
-        _item(info.name, info.name.lower()),
+        _item(info.name, info.name.lower(), f"{info.name}: {info.family} family, "
+              f"{info.norm_type}, {info.input_size} px"),
         _item(info.family, info.family),
         _item(f"{params / 1e6:.1f} M", float(params)),
         _item(f"{acc1:.1f}" if acc1 >= 0 else "–", float(acc1)),
@@ -92,6 +93,7 @@ class BackboneView(QWidget):
         header.setStretchLastSection(True)
         for column, tip in enumerate(_HEADER_TIPS):
             self._model.horizontalHeaderItem(column).setToolTip(tip)
+        table.setColumnHidden(COLUMNS.index("family"), True)
         self._fit_columns(table)
         table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         return table
@@ -101,7 +103,9 @@ class BackboneView(QWidget):
         scale = max(table.fontMetrics().averageCharWidth() / 7.0, 1.0)
         header = table.horizontalHeader().fontMetrics()
         for column, width in enumerate(_WIDTHS):
-            title = header.horizontalAdvance(COLUMNS[column]) + 12  # the title must stay legible
+            if table.isColumnHidden(column):
+                continue
+            title = header.horizontalAdvance(COLUMNS[column]) + 20  # the title must stay legible
             table.setColumnWidth(column, max(int(width * scale), title))
 
     def set_backbones(self, backbones: Sequence[Any], on_disk: set[str] | None = None) -> None:

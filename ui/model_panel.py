@@ -29,8 +29,10 @@ from ui.state import AppState
 from ui.weights_view import WeightsView, imagenet_weights, preferred_weights
 from ui.workers import GeneratorWorker
 from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
+from workbench.config import ModelConfig
 from workbench.errors import UserError
 from workbench.models.registry import backbone_info, list_backbones
+from workbench.models.weights import RANDOM_SPECS
 
 
 def build_skeleton(backbone: str) -> Iterator[Any]:
@@ -51,6 +53,27 @@ def build_skeleton(backbone: str) -> Iterator[Any]:
     yield model
 
 
+def config_fixes(model: ModelConfig, num_stages: int) -> tuple[dict[str, Any], list[str]]:
+    """Changes that make `model` fit a backbone of `num_stages` stages, and why, in words."""
+    changes: dict[str, Any] = {}
+    notes: list[str] = []
+    if model.freeze_stages > num_stages:
+        changes["freeze_stages"] = num_stages
+        notes.append(f"freeze_stages {model.freeze_stages} is out of range 0..{num_stages}, "
+                     f"set to {num_stages}")
+    if not -num_stages <= model.feature_stage < num_stages:
+        changes["feature_stage"] = -1
+        notes.append(f"feature_stage {model.feature_stage} is out of range "
+                     f"0..{num_stages - 1}, set to the last stage")
+    elif model.feature_stage < -1:  # -2 is the stage below the last: show it by its number
+        changes["feature_stage"] = model.feature_stage + num_stages
+    if model.norm_policy == "group_norm" and model.weights.lower() not in RANDOM_SPECS:
+        changes["norm_policy"] = "train_bn"
+        notes.append("group_norm needs random initialization (pretrained BatchNorm weights do "
+                     "not map onto GroupNorm), set to train_bn")
+    return changes, notes
+
+
 def _group(title: str, widget: QWidget) -> QGroupBox:
     box = QGroupBox(title)
     layout = QVBoxLayout(box)
@@ -68,6 +91,7 @@ class ModelPanel(QWidget):
         self.model: Any = None  # the TransferModel skeleton of the current backbone
         self._info: Any = None
         self._build_worker: GeneratorWorker | None = None
+        self._picked: str | None = None  # a backbone the user just picked in the table
         self._make_views()
         self._lay_out()
         self._connect()
@@ -161,11 +185,12 @@ class ModelPanel(QWidget):
     def _on_backbone_selected(self, name: str) -> None:
         if name == self.state.config.model.backbone:
             return
+        self._picked = name  # its settings are adapted to it quietly (the slider shows it)
         self._edit("model", {"backbone": name, "weights": preferred_weights(name)})
 
     def _on_weights_chosen(self, spec: str) -> None:
         changes: dict[str, Any] = {"weights": spec}
-        if spec != "random" and self.state.config.model.norm_policy == "group_norm":
+        if spec not in RANDOM_SPECS and self.state.config.model.norm_policy == "group_norm":
             changes["norm_policy"] = "train_bn"  # pretrained BN weights do not map onto GN
         self._edit("model", changes)
 
@@ -191,13 +216,36 @@ class ModelPanel(QWidget):
             try:
                 self._switch_backbone(name)
             except UserError as exc:  # e.g. a config naming a backbone this torchvision lacks
-                self.state.message.emit(str(exc))
-                self.stages.set_summary([], caption=str(exc))
+                self._reject_backbone(str(exc))
                 return
         self.weights.show_weights(self._info, config.model.weights)
         self.advice.show_thresholds(config.advice)
-        if self.model is not None:
+        if self.model is not None and not self._fit_config_to_model(quiet=False):
             self._show_model()
+
+    def _reject_backbone(self, reason: str) -> None:
+        """A config named a backbone that cannot be built: say so, and keep the previous one."""
+        keep = self._info.name if self._info is not None else ModelConfig().backbone
+        self.state.message.emit(reason)
+        QMessageBox.warning(self, "Unknown backbone", f"{reason}. Keeping {keep}.")
+        self._edit("model", {"backbone": keep})
+
+    def _fit_config_to_model(self, quiet: bool) -> bool:
+        """Bring settings the backbone cannot take back into range; True when it changed any.
+
+        Out-of-range values come from an opened config (a dialog says what changed) or from a
+        backbone the user just picked with fewer stages (the status bar says it).
+        """
+        changes, notes = config_fixes(self.state.config.model, self.model.num_stages)
+        if not changes:
+            return False
+        if notes:
+            note = f"{self._info.name}: " + "; ".join(notes)
+            self.state.message.emit(note)
+            if not quiet:
+                QMessageBox.warning(self, "Config adjusted", note)
+        self._edit("model", changes)
+        return True
 
     def _switch_backbone(self, name: str) -> None:
         self._info = backbone_info(name)  # UserError for an unknown name, before any change
@@ -224,9 +272,8 @@ class ModelPanel(QWidget):
             return  # the user picked another backbone meanwhile
         self.model = model
         self.matrix.set_titles({c: strategy_for(c, model.num_stages).title for c in CELLS})
-        if self.state.config.model.freeze_stages > model.num_stages:
-            self._edit("model", {"freeze_stages": model.num_stages})
-        else:
+        picked, self._picked = self._picked == name, None
+        if not self._fit_config_to_model(quiet=picked):
             self._show_model()
 
     def _on_build_finished(self, worker: GeneratorWorker) -> None:

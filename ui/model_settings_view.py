@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.config import DEFAULT_LR_DECAY, ModelConfig
+from workbench.models.weights import RANDOM_SPECS
 
 NORM_CHOICES = (
     ("train_bn", "train BN"),
@@ -44,6 +45,13 @@ def _combo(choices: tuple[tuple[str, str], ...], parent: QWidget) -> QComboBox:
     for value, text in choices:
         combo.addItem(text, value)
     return combo
+
+
+def _hint(text: str, tooltip: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setObjectName("hint")  # grey, from the stylesheet
+    label.setToolTip(tooltip)
+    return label
 
 
 def _select(combo: QComboBox, value: Any) -> None:
@@ -94,25 +102,27 @@ class ModelSettingsView(QWidget):
         self._lay_out()
 
     def _lay_out(self) -> None:
+        # the slider gets the whole width: its end labels no longer fight the form's label column
         ends = QHBoxLayout()
-        ends.addWidget(QLabel("fine-tune all", self))
+        ends.setContentsMargins(0, 0, 0, 0)
+        ends.addWidget(_hint("◂ fine-tune all", "0: every stage trains", self))
         ends.addStretch(1)
-        ends.addWidget(QLabel("linear probe", self))
+        ends.addWidget(_hint("linear probe ▸", "all stages frozen: only the head trains", self))
         slider_box = QVBoxLayout()
         slider_box.setSpacing(0)
         slider_box.addWidget(self.slider)
         slider_box.addLayout(ends)
-        slider_box.addWidget(self.slider_label)
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Input size", self.input_size)
-        form.addRow("Freeze stages", slider_box)
+        form.addRow("Freeze stages", self.slider_label)
+        form.addRow(slider_box)
         form.addRow("Per-stage LR factor", self.lr_decay)
         form.addRow("Base LR (head)", self.base_lr)
         form.addRow("Head", self.head)
         form.addRow("Feature stage", self.feature_stage)
         form.addRow("Normalization", self.norm)
-        form.addRow("", self.norm_hint)
+        form.addRow(self.norm_hint)
 
     def _connect(self) -> None:
         self.input_size.valueChanged.connect(self._on_input_size)
@@ -168,23 +178,29 @@ class ModelSettingsView(QWidget):
         has_bn = "batch" in norm_type.lower()
         items = self.norm.model()
         assert isinstance(items, QStandardItemModel)
-        random_init = model.weights == "random"
+        random_init = model.weights.lower() in RANDOM_SPECS
         for row, (value, _text) in enumerate(NORM_CHOICES):
             allowed = has_bn and (value != "group_norm" or random_init)
             items.item(row).setEnabled(allowed)
         _select(self.norm, model.norm_policy)
         self.norm.setEnabled(has_bn)
-        if not has_bn:
-            self.norm_hint.setText(f"{_norm_name(norm_type)} backbone: no BatchNorm statistics "
-                                   "to train or freeze.")
-        elif batch_size < SMALL_BATCH:
-            self.norm_hint.setText(f"<b>Batch per device is {batch_size} (&lt; {SMALL_BATCH}): "
-                                   "freeze BN.</b> Its statistics would be too noisy to train.")
-        else:
-            self.norm_hint.setText(f"Batch per device &lt; {SMALL_BATCH}: freeze BN.")
-            self.norm_hint.setToolTip("GroupNorm only from random init: pretrained BatchNorm "
-                                      "weights do not map onto it. SyncBatchNorm is recorded "
-                                      "for multi-GPU runs.")
+        self.norm_hint.setText(_norm_hint(norm_type, has_bn, model.norm_policy, batch_size))
+        self.norm_hint.setToolTip("GroupNorm only from random init: pretrained BatchNorm weights "
+                                  "do not map onto it. SyncBatchNorm is recorded for multi-GPU "
+                                  "runs." if has_bn else "")
+
+
+def _norm_hint(norm_type: str, has_bn: bool, policy: str, batch_size: int) -> str:
+    """The line under the policy: why BN should be frozen with this batch size, or why not."""
+    if not has_bn:
+        return f"{_norm_name(norm_type)} backbone: no BatchNorm statistics to train or freeze."
+    if batch_size >= SMALL_BATCH:
+        return (f"Batch per device is {batch_size}: enough to train BN "
+                f"(freeze it below {SMALL_BATCH}).")
+    if policy == "frozen_bn":
+        return f"Batch per device is {batch_size} (&lt; {SMALL_BATCH}): BN frozen, as it should be."
+    return (f"<b>Batch per device is {batch_size} (&lt; {SMALL_BATCH}): freeze BN.</b> "
+            "Its statistics would be too noisy to train.")
 
 
 def _norm_name(norm_type: str) -> str:

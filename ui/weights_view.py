@@ -88,6 +88,13 @@ def imagenet_weights(backbone: str) -> list[WeightsEntry]:
                          w is default) for w in enum]
 
 
+def _default_name(backbone: str) -> str:
+    """What "DEFAULT" resolves to in the core (the cached entry when torchvision's is not)."""
+    from workbench.models.weights import default_weights
+
+    return default_weights(backbone).name
+
+
 def preferred_weights(backbone: str) -> str:
     """The weights spec to start a backbone with: on disk if any, else the default ("DEFAULT")."""
     entries = imagenet_weights(backbone)
@@ -138,7 +145,7 @@ class WeightsView(QWidget):
     def show_weights(self, backbone: Any, spec: str) -> None:
         """Show the choices for a `BackboneInfo` with `spec` (config.model.weights) selected."""
         self._backbone, self._entries = backbone, imagenet_weights(backbone.name)
-        default = next((e.name for e in self._entries if e.is_default), "")
+        default = _default_name(backbone.name) if self._entries else ""
         self._spec = default if spec == "DEFAULT" and default else spec
         blocked = self.combo.blockSignals(True)
         self.combo.clear()

@@ -122,11 +122,18 @@ def test_group_norm_is_offered_only_for_random_init(panel):
     assert items.item(group_norm_row).isEnabled()
 
 
-def test_a_config_with_an_unknown_backbone_is_reported_not_raised(panel):
+def test_a_config_with_an_unknown_backbone_is_reported_not_raised(panel, monkeypatch):
     messages: list[str] = []
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda _parent, _title, text, *a: shown.append(text)))
     panel.state.message.connect(messages.append)
     panel.state.update_config(model={"backbone": "resnet9000"})
     assert messages and "unknown backbone" in messages[0]
+    assert shown and "resnet9000" in shown[0] and "Keeping mobilenet_v2" in shown[0]
+    # the config and every view still agree on the backbone that can be built
+    assert panel.state.config.model.backbone == "mobilenet_v2"
+    assert panel.stages.rows()
 
 
 def test_cancel_stops_the_measurement_without_a_report(panel, qtbot, demo_root):
