@@ -17,13 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
-from PySide6.QtWidgets import QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
 REDRAW_INTERVAL_MS = 250  # a plot redraws at most four times a second: smooth for slow curves
 REDRAW_TICK_MS = 40  # the queue redraws one plot per tick, spreading repaints over time
 DEFAULT_CAPACITY = 4096
 CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf")
+LEGEND_SPACING = 8  # pixels between legend entries
 BAND_COLORS = {"many": "#1f77b4", "medium": "#ff7f0e", "few": "#d62728"}
 
 
@@ -137,7 +139,7 @@ class CurvePlot(pg.PlotWidget):
     """A plot of named live curves; `add_point` is cheap, the redraw happens on a timer."""
 
     def __init__(self, title: str, y_label: str, parent: QWidget | None = None, *,
-                 x_label: str = "epoch", log_y: bool = False,
+                 x_label: str = "epoch", log_y: bool = False, legend: bool = True,
                  capacity: int = DEFAULT_CAPACITY) -> None:
         super().__init__(parent=parent, title=title)
         self.setBackground("w")
@@ -147,8 +149,8 @@ class CurvePlot(pg.PlotWidget):
         # "(x0.001)" scale prefixes on the axis confuse readers of a loss or an accuracy
         self.getAxis("left").enableAutoSIPrefix(False)
         self.setLogMode(x=False, y=log_y)
-        # a translucent legend box keeps the names readable over the curves
-        self.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210), pen="#ccc")
+        self._legend = self._legend_below()
+        self._legend.setVisible(legend)  # a one-curve plot is named by its title
         self.setMouseEnabled(x=True, y=False)
         self._capacity = capacity
         self._series: dict[str, BoundedSeries] = {}
@@ -156,6 +158,45 @@ class CurvePlot(pg.PlotWidget):
         self._dirty: set[str] = set()
         self.redraw_count = 0
         self._queue = redraw_queue()
+
+    def _legend_below(self) -> pg.LegendItem:
+        # Below the x axis, in the plot's own layout: a legend inside the view box hides the
+        # curves it names (an LR plot's groups fill its whole width), wherever it is anchored.
+        legend = pg.LegendItem(offset=None, horSpacing=LEGEND_SPACING, verSpacing=-6,
+                               labelTextSize="8pt")
+        legend.layout.setContentsMargins(0, 0, 0, 0)
+        # its rows wrap to the plot's width (`_fit_legend`); it must never widen the plot
+        legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        item = self.getPlotItem()
+        item.layout.addItem(legend, 4, 1)
+        item.legend = legend  # plot(name=...) adds its curve to this legend
+        return legend
+
+    def _fit_legend(self) -> None:
+        """As many legend entries per row as the plot's width holds."""
+        legend = self.__dict__.get("_legend")  # resizeEvent comes during pyqtgraph's __init__
+        if legend is None or not legend.items or self.getPlotItem() is None:  # or after close
+            return
+        widest = max(s.boundingRect().width() + lab.item.boundingRect().width()
+                     for s, lab in legend.items) + 2 * LEGEND_SPACING
+        width = self.getPlotItem().vb.width() or self.width()
+        legend.setColumnCount(max(1, min(len(legend.items), int(width // widest))))
+
+    def close(self) -> bool:
+        """Take the legend out of the scene first: pyqtgraph's close clears the scene, and
+        PySide crashes deleting a widget still held in a layout (PlotItem.close does the same
+        for its axes and view box)."""
+        item = self.getPlotItem()
+        legend = self.__dict__.get("_legend")
+        if item is not None and legend is not None and legend.scene() is not None:
+            item.layout.removeItem(legend)
+            legend.scene().removeItem(legend)
+        return super().close()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        """Re-wrap the legend to the new width."""
+        super().resizeEvent(event)
+        self._fit_legend()
 
     def add_point(self, name: str, x: float, y: float, *, symbol: str | None = None) -> None:
         """Append a point to curve `name` (created on first use) and schedule a redraw."""
@@ -175,6 +216,7 @@ class CurvePlot(pg.PlotWidget):
         curve.setClipToView(True)
         self._series[name] = BoundedSeries(self._capacity)
         self._curves[name] = curve
+        self._fit_legend()
 
     def flush(self) -> None:
         """Redraw the curves that got points since the last redraw."""
@@ -217,6 +259,7 @@ class ClassAccuracyView(pg.PlotWidget):
         self.showGrid(y=True, alpha=0.3)
         self._bars: pg.BarGraphItem | None = None
         self.heights = np.zeros(0)
+        self.getAxis("bottom").setTicks([[]])  # no class, no tick (not 0.2 ... 0.8)
 
     def set_accuracy(self, class_names: Sequence[str], accuracy: Sequence[float],
                      bands: Sequence[str]) -> None:
@@ -255,6 +298,10 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.color_bar.setImageItem(self.image)
         self.addItem(self.color_bar)  # its own layout column, so the plot cannot squeeze it out
         self.matrix = np.zeros((0, 0))
+        for side in ("bottom", "left"):  # before the first epoch: an empty frame, no "(x0.001)"
+            self.plot_item.getAxis(side).enableAutoSIPrefix(False)
+            self.plot_item.getAxis(side).setTicks([[]])
+        self.plot_item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
 
     def set_matrix(self, confusion: Sequence[Sequence[float]], class_names: Sequence[str]) -> None:
         """Show counts `confusion[true][pred]` as per-row fractions."""

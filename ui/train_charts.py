@@ -35,7 +35,7 @@ class TrainChartsView(QWidget):
         self.accuracy = CurvePlot("Accuracy (val)", "fraction")
         self.accuracy.setYRange(0.0, 1.0)
         self.lr = CurvePlot("Learning rate per group", "lr", log_y=True)
-        self.throughput = CurvePlot("Throughput", "images / s")
+        self.throughput = CurvePlot("Throughput", "images / s", legend=False)
         self.class_acc = ClassAccuracyView()
         self.confusion = ConfusionView()
         self.shot_label = QLabel(format_shot_accuracy({}))

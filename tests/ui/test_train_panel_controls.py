@@ -261,3 +261,17 @@ def test_closing_the_main_window_mid_training_stops_and_joins(qtbot, tmp_path, m
     assert asked, "closing during training must ask first"
     assert time.monotonic() - started < 2.0
     assert not panel.busy() and not live_workers()
+
+
+def test_feature_extraction_moves_the_progress_bar(qtbot):
+    from ui.train_progress import ProgressView
+    from workbench.train.events import FeaturesProgress
+
+    view = ProgressView()
+    qtbot.addWidget(view)
+    view.show_event(RunStarted("/tmp/run-x", "cpu", 60, 30, 2, 4, fast_path=True))
+    view.show_event(FeaturesProgress("train", 30, 60))
+    assert (view.bar.value(), view.bar.maximum()) == (30, 60)
+    assert "features (train)" in view.bar.format() and "computing" in view.status.text()
+    view.show_event(BatchDone(1, 1, 8, 0.5, {"head": 0.1}, 100.0))
+    assert (view.bar.value(), view.bar.maximum(), view.bar.format()) == (1, 8, "%p%")

@@ -74,3 +74,23 @@ def test_confusion_matrix_is_row_normalised(qtbot):
     view.set_matrix([[8, 2], [0, 0]], ["cat", "dog"])
     assert view.matrix.tolist() == [[0.8, 0.2], [0.0, 0.0]]
     assert view.image.image.shape == (2, 2)
+
+
+def test_legend_sits_below_the_plot_and_wraps_to_its_width(qtbot):
+    plot = CurvePlot("Learning rate per group", "lr", log_y=True)
+    qtbot.addWidget(plot)
+    plot.resize(420, 260)
+    plot.show()
+    groups = ["head", "stage4:block4", "stage3:block3", "stage2:block2", "stage1:block1"]
+    for i, group in enumerate(groups):
+        plot.add_point(group, 0.0, 0.01 * 0.4**i)
+        plot.add_point(group, 1.0, 0.005 * 0.4**i)
+    plot.flush()
+    qtbot.wait(50)
+    item = plot.getPlotItem()
+    view = item.vb.sceneBoundingRect()
+    legend = item.legend.sceneBoundingRect()
+    assert legend.top() >= view.bottom()  # never over the curves it names
+    assert 1 < item.legend.columnCount < len(groups)  # wrapped into rows that fit
+    assert view.right() <= plot.width() + 4  # and it did not widen the plot
+    plot.close()  # pyqtgraph clears the scene: the legend must not crash it
