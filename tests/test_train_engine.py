@@ -225,6 +225,10 @@ def test_sklearn_head_on_earlier_stage_features(tiny_root: Path, tmp_path: Path,
     assert metrics.balanced_acc > 0.6  # colour patches are separable even at random init
     state = load_checkpoint(Path(events[0].run_dir) / "checkpoints" / "best.pt")
     assert state["feature_stage"] == 2 and state["probe_head"]["weight"].shape[0] == 3
+    # fitted once: resuming the finished run fits nothing again and records no second epoch
+    again = list(Trainer(config, run_dir=events[0].run_dir, resume=True).run())
+    assert kinds(again)[-1] == "Finished" and not any(isinstance(e, EvalDone | EpochStarted)
+                                                       for e in again)
 
 
 def test_unseeded_random_backbone_is_never_cached(tiny_root: Path, tmp_path: Path) -> None:

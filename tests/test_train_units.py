@@ -156,3 +156,28 @@ def test_run_in_a_chosen_folder_must_not_overwrite_another(tmp_path: Path) -> No
     assert (tmp_path / "mine" / "config.toml").is_file()
     with pytest.raises(UserError, match="not empty"):
         RunDir.create_at(tmp_path / "mine", RunConfig())
+
+
+def test_recorded_events_read_back_typed_up_to_the_last_checkpoint(tmp_path: Path) -> None:
+    from workbench.train.events import CheckpointSaved, EpochStarted, RunStarted, event_from_dict
+    from workbench.train.rundir import inspect_run
+
+    metrics = compute_metrics(np.array([0, 1, 1]), np.array([0, 1, 0]), 0.5,
+                              ["a", "b"], [150, 10])
+    rd = RunDir.create_at(tmp_path / "run", RunConfig())
+    with pytest.raises(UserError, match="no checkpoint"):
+        inspect_run(rd.path)
+    (rd.path / "checkpoints" / "last.pt").write_bytes(b"")
+    for event in (RunStarted(str(rd.path), "cpu", 3, 3, 2, 1), EpochStarted(1),
+                  BatchDone(1, 1, 2, 0.7, {"head": 0.1}, 5.0), EvalDone(1, metrics),
+                  CheckpointSaved("last.pt", True), EpochStarted(2),
+                  BatchDone(2, 2, 2, 0.6, {"head": 0.1}, 5.0)):
+        rd.record(event)
+    rd.close()
+    summary = inspect_run(rd.path)
+    assert summary.epochs_done == 1 and isinstance(summary.history[-1], CheckpointSaved)
+    evaluated = next(e for e in summary.history if isinstance(e, EvalDone))
+    assert evaluated.metrics == metrics  # balanced and shot-band accuracy come back typed
+    assert event_from_dict({"event": "NoSuchEvent"}) is None
+    with pytest.raises(UserError, match="not a run folder"):
+        inspect_run(tmp_path)
