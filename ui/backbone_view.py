@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-COLUMNS = ("name", "family", "params", "top-1 %", "GFLOPS", "weights")
+COLUMNS = ("name", "family", "params", "top-1", "GFLOPS", "weights")
 _WIDTHS = (136, 0, 58, 50, 58, 70)  # family: hidden (the name says it), filterable
 _HEADER_TIPS = ("torchvision model name", "architecture family", "parameters (millions)",
-                "ImageNet-1K top-1 accuracy of the default weights", "GFLOPS per image",
+                "ImageNet-1K top-1 accuracy (%) of the default weights", "GFLOPS per image",
                 "ImageNet weights in the torch hub cache, or to download")
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CACHED_TEXT, DOWNLOAD_TEXT, NO_WEIGHTS_TEXT = "✓ on disk", "download", "none"
@@ -46,8 +46,7 @@ def _row_items(info: Any, on_disk: bool) -> list[QStandardItem]:
         size = f" ({info.file_size_mb:.0f} MB)" if info.file_size_mb else ""
         weights = _item(DOWNLOAD_TEXT, 1, f"{info.weights_name} must be downloaded{size}")
     return [
-        _item(info.name, info.name.lower(), f"{info.name}: {info.family} family, "
-              f"{info.norm_type}, {info.input_size} px"),
+        _item(info.name, info.name.lower(), f"{info.name}: {info.family} family"),
         _item(info.family, info.family),
         _item(f"{params / 1e6:.1f} M", float(params)),
         _item(f"{acc1:.1f}" if acc1 >= 0 else "–", float(acc1)),

@@ -67,6 +67,7 @@ class MatrixView(QWidget):
         self._highlight: str | None = None
         self._selected: str | None = None
         self._unmeasurable: str | None = None
+        self._tag_rects: list[QRectF] = []  # the cells' tags, where the point's label must not go
         self.setMinimumSize(300, 220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -151,6 +152,7 @@ class MatrixView(QWidget):
         """Paint cells, grid lines, axis labels and the point."""
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self._tag_rects = []
         for cell in CELL_GRID:
             self._paint_cell(painter, cell)
         self._paint_axes(painter)
@@ -186,8 +188,10 @@ class MatrixView(QWidget):
         tags = [t for t, on in (("★ suggested", suggested), ("✓ current", current)) if on]
         if tags:
             painter.setPen(QColor("#d9480f") if suggested else QColor("#1c7ed6"))
-            painter.drawText(inner, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight,
-                             "  ".join(tags))
+            flags = Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight
+            text = "  ".join(tags)
+            painter.drawText(inner, flags, text)
+            self._tag_rects.append(painter.boundingRect(inner, flags, text))
         painter.setPen(QColor("#1f2933"))
         painter.setFont(self.font())
         body = inner.adjusted(0, painter.fontMetrics().height() + 4, 0, 0)
@@ -234,16 +238,41 @@ class MatrixView(QWidget):
             return
         painter.drawEllipse(pos, 7, 7)
         label = "your dataset"
-        width = painter.fontMetrics().horizontalAdvance(label) + 8
-        height = painter.fontMetrics().height() + 2
-        below = pos.y() + 10 + height <= self._plot_rect().bottom()
-        box = QRectF(pos.x() - width / 2, pos.y() + 10 if below else pos.y() - 10 - height,
-                     width, height)
+        box = self._label_box(pos, painter.fontMetrics().horizontalAdvance(label) + 8,
+                              painter.fontMetrics().height() + 2)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(255, 255, 255, 210))
         painter.drawRoundedRect(box, 3, 3)
         painter.setPen(QColor("#1f2933"))
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+
+    def _label_box(self, pos: QPointF, width: float, height: float) -> QRectF:
+        """Where the point's label goes: below, above, left or right of it, the first place
+        inside the plot that hides no cell's "suggested" / "current" tag."""
+        plot = self._plot_rect()
+        x, y = pos.x(), pos.y()
+        candidates = [QRectF(x - width / 2, y + 10, width, height),
+                      QRectF(x - width / 2, y - 10 - height, width, height),
+                      QRectF(x - 12 - width, y - height / 2, width, height),
+                      QRectF(x + 12, y - height / 2, width, height)]
+        for box in candidates:
+            clear = not any(box.intersects(tag) for tag in self._tag_rects)
+            if clear and plot.contains(box):
+                return box
+        return next((box for box in candidates if plot.contains(box)), candidates[0])
+
+    def label_rect(self) -> QRectF | None:
+        """Where "your dataset" was last drawn (for tests), or None."""
+        pos = self.point_position()
+        if pos is None or self._point is None or self._point[1] is None:
+            return None
+        metrics = self.fontMetrics()
+        return self._label_box(pos, metrics.horizontalAdvance("your dataset") + 8,
+                               metrics.height() + 2)
+
+    def tag_rects(self) -> list[QRectF]:
+        """Where the cells' "suggested" / "current" tags were last drawn."""
+        return list(self._tag_rects)
 
     def _paint_notice(self, painter: QPainter) -> None:
         plot = self._plot_rect()

@@ -92,3 +92,32 @@ def test_backbone_table_sorts_numerically_and_filters(qtbot):
     assert blocker.args[0] in {"resnet18", "resnet152"}
     view.set_cached("resnet18", True)
     assert view.cell_text("resnet18", "weights") == CACHED_TEXT
+
+
+def test_backbone_names_fit_and_the_hidden_family_still_filters(qtbot):
+    view = BackboneView()
+    qtbot.addWidget(view)
+    info = SimpleNamespace(name="mobilenet_v3_large", family="mobilenet_v3", params=5_483_032,
+                           acc1=75.3, gflops=0.22, file_size_mb=21.0,
+                           weights_name="IMAGENET1K_V2", weights_cached=False)
+    view.set_backbones([info])
+    view.show()
+    needed = view.table.fontMetrics().horizontalAdvance(info.name)
+    assert view.table.columnWidth(0) > needed  # "mobilenet_v3_l…" told the two apart badly
+    view.filter_edit.setText("mobilenet_v3")
+    assert view.row_count() == 1
+
+
+def test_matrix_label_never_covers_the_cell_tags(qtbot):
+    view = MatrixView()
+    qtbot.addWidget(view)
+    view.resize(470, 300)
+    view.set_thresholds(100, 0.12)
+    view.set_selected("dissimilar-small")
+    view.set_highlight("dissimilar-small")
+    for median, divergence in [(58, 0.54), (90, 0.9), (10, 0.13), (99, 0.2)]:
+        view.set_point(median, divergence)
+        view.grab()  # paints, recording where the tags went
+        label = view.label_rect()
+        assert label is not None
+        assert not any(label.intersects(tag) for tag in view.tag_rects()), (median, divergence)
