@@ -61,3 +61,12 @@ def test_weights_download_offline_exits_2_with_the_hint(tmp_hub, capsys, monkeyp
 def test_weights_download_of_an_unknown_backbone_exits_2(tmp_hub, capsys):
     assert main(["weights", "--download", "resnet19"]) == 2
     assert "unknown backbone 'resnet19'" in capsys.readouterr().err
+
+
+def test_train_config_with_too_many_frozen_stages_says_which_key(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('[data]\npath = "demo"\n[model]\nfreeze_stages = 9\n')
+    assert main(["train", "--config", str(config), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["workbench: model.freeze_stages = 9 is out of range 0..5: mobilenet_v2 has "
+                   "5 stages"]

@@ -284,7 +284,7 @@ class ModelPanel(QWidget):
     def _show_model(self) -> None:
         config, model = self.state.config, self.model
         stages = model.num_stages
-        self.settings.show_config(config, self._info, stages)
+        self.settings.show_config(config, self._info, stages, list(model.stage_names))
         model.freeze(min(config.model.freeze_stages, stages))
         summary = model.stage_summary(config.train.lr, config.model.lr_decay)
         self.stages.set_summary(summary, caption=self._caption())

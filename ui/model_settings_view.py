@@ -94,8 +94,9 @@ class ModelSettingsView(QWidget):
         self.base_lr.setSingleStep(0.001)
         self.base_lr.setToolTip("The head's learning rate; stages below get less.")
         self.head = _combo(HEAD_CHOICES, self)
-        self.feature_stage = QSpinBox(self)
-        self.feature_stage.setSpecialValueText("last stage")
+        self.feature_stage = QComboBox(self)  # "last stage", then "3 · block3", ...
+        self.feature_stage.setToolTip("The stage whose pooled features feed a logistic "
+                                      "regression / SVM head.")
         self.norm = _combo(NORM_CHOICES, self)
         self.norm_hint = QLabel(self)
         self.norm_hint.setWordWrap(True)
@@ -133,8 +134,9 @@ class ModelSettingsView(QWidget):
         self.base_lr.valueChanged.connect(lambda v: self.edited.emit("train", {"lr": float(v)}))
         self.head.currentIndexChanged.connect(
             lambda _i: self.edited.emit("model", {"head": self.head.currentData()}))
-        self.feature_stage.valueChanged.connect(
-            lambda v: self.edited.emit("model", {"feature_stage": int(v)}))
+        self.feature_stage.currentIndexChanged.connect(
+            lambda _i: self.edited.emit("model",
+                                        {"feature_stage": self.feature_stage.currentData()}))
         self.norm.currentIndexChanged.connect(
             lambda _i: self.edited.emit("model", {"norm_policy": self.norm.currentData()}))
 
@@ -143,13 +145,16 @@ class ModelSettingsView(QWidget):
         self.edited.emit("data", {"input_size": 0 if value == self._default_size else value})
 
     # -- showing ------------------------------------------------------------------------------
-    def show_config(self, config: Any, backbone: Any, num_stages: int) -> None:
-        """Show a `RunConfig` for a backbone (`BackboneInfo`) with `num_stages` stages."""
+    def show_config(self, config: Any, backbone: Any, num_stages: int,
+                    stage_names: list[str] | None = None) -> None:
+        """Show a `RunConfig` for a backbone (`BackboneInfo`) with `num_stages` stages
+        (named `stage_names`, bottom to top, when known)."""
         widgets = (self.input_size, self.slider, self.lr_decay, self.base_lr, self.head,
                    self.feature_stage, self.norm)
         blocked = [w.blockSignals(True) for w in widgets]
         try:
             self._show(config, backbone, num_stages)
+            self._show_feature_stage(config.model, num_stages, stage_names or [])
         finally:
             for widget, was in zip(widgets, blocked, strict=True):
                 widget.blockSignals(was)
@@ -168,10 +173,17 @@ class ModelSettingsView(QWidget):
         self.lr_decay.setValue(model.lr_decay)
         self.base_lr.setValue(config.train.lr)
         _select(self.head, model.head)
-        self.feature_stage.setRange(-1, max(0, num_stages - 1))
-        self.feature_stage.setValue(model.feature_stage)
-        self.feature_stage.setEnabled(model.head != "linear")
         self._show_norm(model, backbone, config.train.batch_size)
+
+    def _show_feature_stage(self, model: ModelConfig, num_stages: int,
+                            names: list[str]) -> None:
+        self.feature_stage.clear()
+        self.feature_stage.addItem("last stage", -1)
+        for index in range(num_stages):
+            name = names[index] if index < len(names) else ""
+            self.feature_stage.addItem(f"{index} · {name}" if name else str(index), index)
+        _select(self.feature_stage, model.feature_stage)
+        self.feature_stage.setEnabled(model.head != "linear")
 
     def _show_norm(self, model: ModelConfig, backbone: Any, batch_size: int) -> None:
         norm_type = str(getattr(backbone, "norm_type", "batch_norm"))

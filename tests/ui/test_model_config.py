@@ -39,7 +39,7 @@ def dialogs(monkeypatch) -> list[tuple[str, str]]:
 def _widget_values(panel: ModelPanel) -> dict[str, object]:
     s = panel.settings
     return {"slider": s.slider.value(), "head": s.head.currentData(),
-            "feature_stage": s.feature_stage.value(), "norm": s.norm.currentData(),
+            "feature_stage": s.feature_stage.currentText(), "norm": s.norm.currentData(),
             "input_size": s.input_size.value(), "lr_decay": s.lr_decay.value(),
             "base_lr": s.base_lr.value(), "small": panel.advice.small_spin.value(),
             "threshold": panel.advice.similarity_spin.value()}
@@ -50,7 +50,7 @@ def test_every_model_tab_setting_survives_save_and_open(panel, tmp_path, dialogs
     s.input_size.setValue(96)
     s.slider.setValue(5)
     s.head.setCurrentIndex(s.head.findData("svm"))
-    s.feature_stage.setValue(2)
+    s.feature_stage.setCurrentIndex(s.feature_stage.findData(2))
     s.norm.setCurrentIndex(s.norm.findData("frozen_bn"))
     s.lr_decay.setValue(0.5)
     s.base_lr.setValue(0.02)
@@ -62,6 +62,7 @@ def test_every_model_tab_setting_survives_save_and_open(panel, tmp_path, dialogs
     assert _widget_values(panel) != chosen
     panel.state.set_config(load_config(path))  # ... and the file brings it all back
     assert _widget_values(panel) == chosen
+    assert panel.state.config.model.feature_stage == 2 and chosen["feature_stage"] == "2 · block2"
     assert panel.matrix.selected_cell() == "dissimilar-small"
     assert panel.stages.frozen_count() == 5
     assert not dialogs

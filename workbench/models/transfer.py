@@ -136,8 +136,8 @@ class TransferModel(nn.Module):
     def freeze(self, k: int) -> None:
         """Freeze the bottom k stages (k == num_stages: the whole backbone, a linear probe)."""
         if not 0 <= k <= self.num_stages:
-            raise UserError(f"freeze position {k} is out of range 0..{self.num_stages} for "
-                            f"{self.backbone}")
+            raise UserError(f"model.freeze_stages = {k} is out of range 0..{self.num_stages}: "
+                            f"{self.backbone} has {self.num_stages} stages")
         self.frozen_stages = k
         self._sync_requires_grad()
         self.train(self.training)
