@@ -25,6 +25,17 @@ SELECTED_COLORS = ((214, 100, 0), (245, 170, 90), (200, 140, 90))  # the clicked
 LOG_FLOOR = -0.3
 MIN_TICK_SPACING_PX = 42
 MAX_LABEL_CHARS = 12
+TICK_OVERHANG_PX = 48  # half of the widest (elided) class label
+
+
+class CountAxis(pg.AxisItem):
+    """A y axis of image counts: in log mode, no tick below one image (0.5 images means
+    nothing; the space under 1 is only there to make a class of one image visible)."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 - pyqtgraph
+        """pyqtgraph's log ticks, without those under a count of one."""
+        levels = super().logTickValues(minVal, maxVal, size, stdTicks)
+        return [(spacing, [v for v in values if v >= -1e-9]) for spacing, values in levels]
 
 
 class HistogramView(QWidget):
@@ -61,7 +72,9 @@ class HistogramView(QWidget):
         controls.addWidget(self.log_check)
         controls.addStretch(1)
         controls.addWidget(self.hint)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"left": CountAxis("left")})
+        # let the first and last class names reach past the plot's edges instead of vanishing
+        self.plot.getPlotItem().getAxis("bottom").setStyle(hideOverlappingLabels=TICK_OVERHANG_PX)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
