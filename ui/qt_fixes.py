@@ -1,14 +1,16 @@
 """Work-arounds for bugs of the Qt binding, applied once when `ui` is imported.
 
-PySide6 6.12.0's `SignalInstance.disconnect()` returns True or False without taking a reference
-to it. Each call therefore takes one reference away from the bool singletons; pyqtgraph
-disconnects dozens of signals whenever a plot is cleared (`PlotItem.clear`), so after a few
-hundred redraws the count of `True` reaches zero and CPython aborts with "Fatal Python error:
-bool_dealloc". (From Python 3.12 on, True and False are immortal and nothing is lost.)
+PySide6 6.12.0 returns None, True and False to Python without taking a reference to them: every
+call of a method that returns nothing (`setObjectName`, `resize`, ...) takes one reference
+away from None, and every `SignalInstance.disconnect()` one from True or False. A GUI makes
+such calls by the thousand (pyqtgraph alone disconnects dozens of signals per redraw), so after
+a few minutes of clicking the count of None or True reaches zero and CPython aborts with
+"Fatal Python error: none_dealloc" (or "bool_dealloc"). From Python 3.12 on, these three
+objects are immortal and nothing is lost.
 
-The leak is not only in `disconnect` (shiboken loses bools on other paths pyqtgraph takes too),
-so the fix does what CPython 3.12 does: it makes True and False immortal, by giving them 2**40
-extra references. It runs only when a leak is measured on a private signal, so a sound binding
+The leak is in shiboken's generated wrappers, not in one method that could be wrapped, so the
+fix does what CPython 3.12 does: it makes None, True and False immortal by giving them 2**40
+extra references. It runs only when a leak is measured on a private object, so a sound binding
 or a newer Python is left untouched.
 """
 
@@ -21,7 +23,7 @@ import warnings
 from PySide6.QtCore import QObject, Signal
 
 _PROBE_CALLS = 8
-# References added to True and False: at the ~100 a plot redraw loses, 10^10 redraws.
+# References added to each singleton: at the ~1,000 a busy redraw loses, 10^9 redraws.
 _PIN = 1 << 40
 
 
@@ -33,16 +35,18 @@ def _noop() -> None:
     """A slot for the probe."""
 
 
-def disconnect_leak() -> int:
-    """References to True and False that one connect + disconnect loses (0 on a sound binding)."""
+def binding_leak() -> int:
+    """References to None, True and False that a few ordinary calls lose (0 when sound)."""
     probe = _Probe()
-    before = sys.getrefcount(True) + sys.getrefcount(False)
-    with warnings.catch_warnings():  # disconnecting a slot never connected warns
+    singletons = (None, True, False)
+    before = sum(sys.getrefcount(obj) for obj in singletons)
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _ in range(_PROBE_CALLS):
+            probe.setObjectName("probe")  # returns None
             probe.fired.connect(_noop)
-            probe.fired.disconnect(_noop)
-    lost = before - sys.getrefcount(True) - sys.getrefcount(False)
+            probe.fired.disconnect(_noop)  # returns True
+    lost = before - sum(sys.getrefcount(obj) for obj in singletons)
     return max(0, round(lost / _PROBE_CALLS))
 
 
@@ -56,9 +60,9 @@ def _pin(obj: object) -> bool:
 
 
 def apply() -> bool:
-    """Make True and False immortal when the running binding leaks them; True when done."""
-    if sys.version_info >= (3, 12) or sys.getrefcount(True) > _PIN:
+    """Make None, True and False immortal when the binding leaks them; True when done."""
+    if sys.version_info >= (3, 12) or sys.getrefcount(None) > _PIN:
         return True  # immortal already (3.12+), or pinned by an earlier call
-    if not disconnect_leak():
+    if not binding_leak():
         return False
-    return _pin(True) and _pin(False)
+    return all([_pin(None), _pin(True), _pin(False)])
