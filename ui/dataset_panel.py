@@ -34,6 +34,7 @@ from workbench.config import DataConfig
 from workbench.data.index import DatasetIndex
 
 CHECK_EVENT_INTERVAL_S = 0.1  # progress redraws at most ten times a second
+CHECKING = "checking images…"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class DatasetPanel(QWidget):
         self._retired: list[GeneratorWorker] = []  # replaced scans, still ending
         self._source = ""
         self._checks_state = ""
+        self._listed_by: GeneratorWorker | None = None  # the worker whose dataset is shown
         self._build()
         state.dataset_changed.connect(self._show_dataset)
         self._show_dataset(state.index)
@@ -175,16 +177,20 @@ class DatasetPanel(QWidget):
     def _retire_worker(self) -> None:
         # no join here: a listing cannot be interrupted, and the GUI must not wait for it
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.stop()
-            self._retired.append(worker)
+        if worker is None:
+            return
+        worker.stop()
+        self._retired.append(worker)
+        if self._checks_state == CHECKING:  # the shown dataset's checks end here, unfinished
+            self._checks_state = "checks cancelled"
+            self._update_summary()
 
     # -- worker events (GUI thread) ----------------------------------------------------------
     def _on_event(self, worker: GeneratorWorker, event: Any) -> None:
         if worker is not self._worker:
             return  # a late event from a scan the user replaced
         if isinstance(event, Listed):
-            self._checks_state = "checking images…"
+            self._checks_state, self._listed_by = CHECKING, worker
             self.state.set_dataset(event.index, source=event.source)
             self.opened.emit(event.source)
             self.state.message.emit(
@@ -200,6 +206,9 @@ class DatasetPanel(QWidget):
     def _on_failed(self, worker: GeneratorWorker, message: str) -> None:
         if worker is not self._worker:
             return
+        if self._listed_by is worker:  # the dataset is shown: only the checks went wrong
+            self.show_notice(f"Checking the images stopped: {message}")
+            return
         # the core's messages usually name the path already; do not say it twice
         source = str(self._source)
         prefix = "Could not open" if source in message else f"Could not open {source}:"
@@ -214,14 +223,15 @@ class DatasetPanel(QWidget):
             return
         self._worker = None
         self.progress_row.hide()
-        if self._checks_state and worker.error is None:
-            self._checks_state = "checks cancelled" if worker.stopped else "checks done"
-            self._update_summary()
-            found = len(self.problems.model.problems)
-            self.state.message.emit(f"Image checks {self._checks_state.split()[1]}: "
-                                    f"{found} problem(s) listed.")
-        elif worker.stopped:
-            self.state.message.emit("Opening cancelled.")
+        if self._listed_by is not worker:  # it never got as far as showing a dataset
+            if worker.stopped:
+                self.state.message.emit("Opening cancelled.")
+            return
+        outcome = "failed" if worker.error else "cancelled" if worker.stopped else "done"
+        self._checks_state = f"checks {outcome}"
+        self._update_summary()
+        found = len(self.problems.model.problems)
+        self.state.message.emit(f"Image checks {outcome}: {found} problem(s) listed.")
 
     def show_notice(self, text: str) -> None:
         """An inline message above the views (errors that leave the current dataset shown)."""
@@ -255,8 +265,9 @@ class DatasetPanel(QWidget):
             f"<b>{_display_name(self._source or str(index.root), index)}</b>",
             f"{stats.num_images:,} images", f"{stats.num_classes} classes", splits,
             f"imbalance {stats.imbalance_ratio:.1f}×", val,
-            f"{index.skipped_files} non-image file(s) skipped",
         ]
+        if index.skipped_files:
+            parts.append(f"{index.skipped_files:,} non-image file(s) skipped")
         if self._checks_state:
             parts.append(self._checks_state)
         self.summary.setText(" · ".join(parts))

@@ -174,3 +174,18 @@ def test_many_long_class_names_get_short_distinct_labels(qtbot, panel):
     labels = hist.tick_labels()
     assert 1 < len(labels) < 60  # thinned to fit the width
     assert labels[0] == "00"  # the shared prefix and suffix are dropped
+
+
+def test_a_second_open_during_the_checks_ends_them_visibly(qtbot, panel, demo_root, tmp_path):
+    with qtbot.waitSignal(panel.opened, timeout=30_000):
+        panel.open_path(demo_root)
+    assert "checking images" in panel.summary.text()
+    with qtbot.waitSignal(panel.open_failed, timeout=10_000):
+        panel.open_path(tmp_path / "gone")  # replaces the running checks, then fails
+    qtbot.waitUntil(lambda: not panel.is_scanning(), timeout=5000)
+    # the demo stays shown, and no longer claims to be checking forever
+    assert len(panel.histogram.bar_heights("train")) == 10
+    assert "checks cancelled" in panel.summary.text()
+    assert "checking images" not in panel.summary.text()
+    assert "non-image" not in panel.summary.text()  # nothing skipped: nothing said
+    assert not panel.progress_row.isVisible()
