@@ -98,13 +98,18 @@ class ProblemsModel(QAbstractTableModel):
 
 def decode_preview(path: str) -> Iterator[tuple[str, QImage | None, str]]:
     """One event: (path, preview image, "") or (path, None, why it cannot be shown)."""
-    from workbench.data.images import load_thumbnail
+    from workbench.data.images import ImageError, load_thumbnail
 
     if Path(path).is_dir():
         yield path, None, "a folder (open it to look inside)"
         return
+    if not Path(path).is_file():  # a missing file, or a CSV row ("manifest.csv:12")
+        yield path, None, "no such file"
+        return
     try:
         yield path, pil_to_qimage(load_thumbnail(path, PREVIEW_SIZE)), ""
+    except ImageError as exc:
+        yield path, None, exc.reason  # the name is shown above the reason already
     except (UserError, OSError) as exc:
         yield path, None, str(exc)
 
@@ -120,6 +125,7 @@ class ProblemsView(QWidget):
         self.proxy.setFilterKeyColumn(0)
         self._workers: list[GeneratorWorker] = []
         self._shown_path = ""
+        self._shown_detail = ""
         self._build()
 
     def _build(self) -> None:
@@ -257,8 +263,11 @@ class ProblemsView(QWidget):
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             return
-        path = self.model.problems[self.proxy.mapToSource(current).row()].path
+        problem = self.model.problems[self.proxy.mapToSource(current).row()]
+        path = problem.path
         self._shown_path = path
+        self._shown_detail = f"{problem.kind.replace('_', ' ')}: {problem.detail}" \
+            if problem.detail else ""
         self.preview.setText(f"Loading {Path(path).name}…")
         self.show_button.setEnabled(Path(path).exists())
         worker = GeneratorWorker(decode_preview, path, parent=self)
@@ -277,8 +286,10 @@ class ProblemsView(QWidget):
         if path != self._shown_path:
             return  # the user has moved on to another row
         if image is None:
+            # the problem's own detail says more than "no such file" for a CSV row or a class
+            detail = self._shown_detail or f"cannot be shown: {reason}"
             self.preview.setPixmap(QPixmap())
-            self.preview.setText(f"{Path(path).name}\ncannot be shown: {reason}")
+            self.preview.setText(f"{Path(path).name}\n{detail}")
         else:
             self.preview.setPixmap(QPixmap.fromImage(image))
         self.preview.setToolTip(path)

@@ -118,7 +118,7 @@ def test_problems_list_shows_the_corrupt_files_and_previews_them(qtbot, panel, b
     assert problems.visible_rows() == problems.model.rowCount()
     row = next(i for i, p in enumerate(problems.model.problems) if p.path.endswith("notes.jpg"))
     problems.select_row(row)
-    qtbot.waitUntil(lambda: "cannot be shown" in problems.preview.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "corrupt: " in problems.preview.text(), timeout=5000)
     assert problems.show_button.isEnabled()
     good = bad_tree / "cats" / "cat1.png"
     problems.add_problems([Problem("duplicate", str(good), "same content as another")])
@@ -189,3 +189,24 @@ def test_a_second_open_during_the_checks_ends_them_visibly(qtbot, panel, demo_ro
     assert "checking images" not in panel.summary.text()
     assert "non-image" not in panel.summary.text()  # nothing skipped: nothing said
     assert not panel.progress_row.isVisible()
+
+
+def test_a_csv_with_splits_missing_files_and_duplicate_rows(qtbot, panel, tmp_path):
+    for i in range(6):
+        write_png(tmp_path / "img" / f"a{i}.png", 10 * i)
+        write_png(tmp_path / "img" / f"b{i}.png", 100 + 10 * i)
+    rows = ["path,label,split"]
+    rows += [f"img/{c}{i}.png,{c},{'val' if i < 2 else 'test' if i == 2 else 'train'}"
+             for c in "ab" for i in range(6)]
+    rows += ["img/gone.png,a,train", "img/a3.png,b,train", "img/a4.png,a,holdout"]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    open_and_wait(qtbot, panel, tmp_path / "data.csv")
+    assert panel.histogram.splits() == ["train", "val", "test"]  # test shown, not trained on
+    assert panel.histogram.bar_heights("train") == [3.0, 3.0]
+    assert panel.problems.counts() == {"small_class": 2, "missing_file": 1, "duplicate_row": 1,
+                                       "bad_row": 1}
+    row = next(i for i, p in enumerate(panel.problems.model.problems) if p.kind == "bad_row")
+    panel.problems.select_row(row)
+    text = panel.problems.preview.text
+    qtbot.waitUntil(lambda: "unknown split 'holdout'" in text(), timeout=5000)
+    assert text().startswith("data.csv:") and "bad row: " in text()
