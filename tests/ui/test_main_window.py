@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ui import workers
 from ui.main_window import MAX_RECENT, RECENT_KEY, MainWindow
@@ -108,6 +108,22 @@ def test_dropping_a_folder_opens_it(qtbot, window, demo_root):
         window.dropEvent(drop)
     assert opened.args == [str(demo_root)]
     assert drop.isAccepted()
+
+
+def test_a_drag_over_the_histogram_or_the_lists_is_accepted(qtbot, window, demo_root):
+    """Drag events reach the window through its children; a move that nobody accepts shows
+    the "forbidden" cursor over most of the window."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(demo_root))])
+    panel = window.dataset_panel
+    for target in (panel.histogram.plot.viewport(), panel.thumbnails.list.viewport(),
+                   panel.problems.table.viewport()):
+        enter, move = (
+            kind(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                 Qt.KeyboardModifier.NoModifier) for kind in (QDragEnterEvent, QDragMoveEvent))
+        QApplication.sendEvent(target, enter)
+        QApplication.sendEvent(target, move)
+        assert enter.isAccepted() and move.isAccepted()
 
 
 def test_a_busy_panel_asks_before_quitting(qtbot, monkeypatch):
