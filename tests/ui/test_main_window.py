@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -119,7 +119,7 @@ def test_a_drag_over_the_histogram_or_the_lists_is_accepted(qtbot, window, demo_
     for target in (panel.histogram.plot.viewport(), panel.thumbnails.list.viewport(),
                    panel.problems.table.viewport()):
         enter, move = (
-            kind(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            kind(QPoint(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                  Qt.KeyboardModifier.NoModifier) for kind in (QDragEnterEvent, QDragMoveEvent))
         QApplication.sendEvent(target, enter)
         QApplication.sendEvent(target, move)
