@@ -34,7 +34,9 @@ from PySide6.QtWidgets import (
 
 from ui import workers
 from ui.dataset_panel import DatasetPanel
+from ui.model_panel import ModelPanel
 from ui.state import AppState
+from ui.train_panel import TrainPanel
 from workbench.config import load_config, save_config
 from workbench.errors import UserError
 
@@ -55,12 +57,15 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.dataset_panel = DatasetPanel(state, self)
         self.dataset_panel.opened.connect(self._on_dataset_opened)
+        state.open_requested.connect(lambda source: self.open_dataset(source, show=False))
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.dataset_panel, "Dataset")
         self.panels: list[QWidget] = [self.dataset_panel]
-        self._add_optional_panel("ui.model_panel", "ModelPanel", "Model")
-        self._add_optional_panel("ui.train_panel", "TrainPanel", "Train")
+        for panel_cls, title in ((ModelPanel, "Model"), (TrainPanel, "Train")):
+            panel = panel_cls(state, self)
+            self.panels.append(panel)
+            self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_menus()
@@ -69,19 +74,6 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
 
     # -- construction ------------------------------------------------------------------------
-    def _add_optional_panel(self, module: str, cls: str, title: str) -> None:
-        try:
-            panel_cls = getattr(__import__(module, fromlist=[cls]), cls)
-        except (ImportError, AttributeError) as exc:
-            # the panel is not installed in this build: say so instead of failing to start
-            placeholder = QLabel(f"The {title} panel is not available ({exc}).")
-            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.tabs.addTab(placeholder, title)
-            return
-        panel = panel_cls(self.state, self)
-        self.panels.append(panel)
-        self.tabs.addTab(panel, title)
-
     def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None,
                 icon: QStyle.StandardPixmap | None = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -143,9 +135,10 @@ class MainWindow(QMainWindow):
         self._on_dataset_changed(self.state.index)  # a state may arrive with a dataset loaded
 
     # -- datasets ----------------------------------------------------------------------------
-    def open_dataset(self, source: str | Path) -> None:
-        """Open a folder, a CSV manifest or "demo" (in a worker) and show the Dataset tab."""
-        self.tabs.setCurrentWidget(self.dataset_panel)
+    def open_dataset(self, source: str | Path, show: bool = True) -> None:
+        """Open a folder, a CSV manifest or "demo" (in a worker); `show`: go to the Dataset tab."""
+        if show:
+            self.tabs.setCurrentWidget(self.dataset_panel)
         self.dataset_panel.open_path(source)
 
     def open_initial(self, path: str | Path | None = None) -> None:

@@ -25,11 +25,14 @@ class AppState(QObject):
         dataset_changed(object): the new `DatasetIndex` (or None when closed).
         config_changed(): `config` was replaced or edited.
         message(str): a short line for the status bar, from any panel.
+        open_requested(str): a panel asks for a dataset to be opened (e.g. a resumed run's),
+            without taking the user away from the panel.
     """
 
     dataset_changed = Signal(object)
     config_changed = Signal()
     message = Signal(str)
+    open_requested = Signal(str)
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -185,6 +185,9 @@ class TrainPanel(QWidget):
             return False
         self.charts.replay(summary.history)
         self._launch(summary.config, index, resume_dir=str(summary.path))
+        if index is None and summary.config.data.path:
+            # the run trains on its own dataset: show that one on the Dataset tab too
+            self._state.open_requested.emit(summary.config.data.path)
         return True
 
     def _ask_total_epochs(self, summary: RunSummary) -> int | None:

@@ -169,6 +169,19 @@ def test_resume_run_from_the_gui_replays_curves_and_continues(qtbot, tmp_path, s
     assert 'epochs = 2' in (run_dir / "config.toml").read_text()
 
 
+def test_resuming_a_run_on_another_dataset_asks_to_open_it(qtbot, tmp_path, small_digits,
+                                                         demo_root):
+    config = _config(tmp_path, small_digits, batch_size=10, limit_train_batches=1)
+    first = _panel(qtbot, config)
+    with qtbot.waitSignal(first.run_finished, timeout=60_000) as finished:
+        first.start()
+    panel = _panel(qtbot, _config(tmp_path, demo_root))  # the demo is open in this window
+    with qtbot.waitSignal(panel._state.open_requested, timeout=5_000) as requested:
+        assert panel.resume_run(Path(finished.args[0]), epochs=2)
+    assert requested.args == [str(small_digits)]  # the Dataset tab follows the resumed run
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=60_000)
+
+
 def test_resume_of_a_folder_that_is_not_a_run_says_so(qtbot, tmp_path, small_digits):
     panel = _panel(qtbot, _config(tmp_path, small_digits))
     assert not panel.resume_run(tmp_path)
