@@ -53,3 +53,22 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[None]
 
         stop_all(5.0)
     assert not dangling, "QThread left running, started at:\n" + "\n---\n".join(dangling)
+
+
+@pytest.fixture
+def model_panel(qtbot):
+    """A Model panel at 1280x800 on a default config (64 px input, a 16-image advice sample),
+    with its skeleton model built; shut down after the test."""
+    from ui.model_panel import ModelPanel
+    from ui.state import AppState
+    from workbench.config import RunConfig
+
+    config = RunConfig()
+    config.data.input_size = 64  # demo digits are 28 px: no need for 224
+    config.advice.sample_size = 16
+    widget = ModelPanel(AppState(config))
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    qtbot.waitUntil(lambda: widget.model is not None, timeout=10_000)
+    yield widget
+    widget.shutdown()

@@ -10,21 +10,12 @@ import torch
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ui.model_panel import ModelPanel, config_fixes
-from ui.state import AppState
 from workbench.config import ModelConfig, RunConfig, load_config, save_config
 
 
 @pytest.fixture
-def panel(qtbot):
-    config = RunConfig()
-    config.data.input_size = 64
-    state = AppState(config)
-    widget = ModelPanel(state)
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    qtbot.waitUntil(lambda: widget.model is not None, timeout=10_000)
-    yield widget
-    widget.shutdown()
+def panel(model_panel):
+    return model_panel
 
 
 @pytest.fixture

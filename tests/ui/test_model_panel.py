@@ -9,24 +9,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ui.backbone_view import CACHED_TEXT
-from ui.model_panel import ModelPanel
-from ui.state import AppState
 from workbench.advice.matrix import CELLS, strategy_for
-from workbench.config import RunConfig
 
 
 @pytest.fixture
-def panel(qtbot):
-    config = RunConfig()
-    config.data.input_size = 64  # demo digits are 28 px: no need for 224
-    config.advice.sample_size = 16
-    state = AppState(config)
-    widget = ModelPanel(state)
-    qtbot.addWidget(widget)
-    widget.resize(1280, 800)
-    qtbot.waitUntil(lambda: widget.model is not None, timeout=10_000)
-    yield widget
-    widget.shutdown()
+def panel(model_panel):
+    return model_panel
 
 
 def test_backbone_table_lists_the_zoo_with_mobilenet_cached(panel):
