@@ -12,6 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow
+from ui.platform_check import display_problem
 from ui.state import AppState
 from workbench.config import RunConfig, load_config
 from workbench.errors import UserError
@@ -59,6 +60,9 @@ def create_window(path: str | Path | None = None) -> MainWindow:
 
 def run_app(path: str | Path | None = None) -> int:
     """Open the workbench window (on `path` if given) and run until it closes; the exit code."""
+    problem = display_problem()
+    if problem and QApplication.instance() is None:
+        raise UserError(problem)  # instead of Qt's plugin error and an abort
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
     window = create_window(path)
