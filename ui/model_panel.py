@@ -200,11 +200,15 @@ class ModelPanel(QWidget):
 
     def _on_report(self, report: Any) -> None:
         self.state.message.emit(f"Suggested cell: {report.cell} ({report.strategy.title})")
+        self.settings.measured_divergence = report.similarity.get("bn_divergence")
+        if self.model is not None:
+            self._show_model()  # the norm hint now knows how far the data is from ImageNet
 
     # -- watching the state -------------------------------------------------------------------
     def _on_dataset_changed(self, _index: Any) -> None:
         self.advice.cancel()  # a report on the previous dataset would be misleading
         self.advice.clear_report()
+        self.settings.measured_divergence = None
         stats = self.state.stats
         median = stats.images_per_class["median"] if stats is not None else None
         self.matrix.set_point(median, None)
@@ -253,6 +257,7 @@ class ModelPanel(QWidget):
         self.backbones.select(name)
         self.advice.cancel()  # the measurement was for the previous backbone
         self.advice.clear_report()
+        self.settings.measured_divergence = None
         self.matrix.set_selected(None)
         self.stages.set_summary([], caption=f"Building {name}…")
         self._start_build(name)

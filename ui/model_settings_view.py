@@ -7,6 +7,7 @@ beyond what is shown: which choices are allowed comes from the backbone and the 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.advice.norm import norm_hint
 from workbench.config import DEFAULT_LR_DECAY, ModelConfig
 from workbench.models.weights import RANDOM_SPECS
 
@@ -37,7 +39,6 @@ HEAD_CHOICES = (
     ("logreg", "logistic regression"),
     ("svm", "linear SVM"),
 )
-SMALL_BATCH = 16  # below this per device, batch statistics are too noisy to train BN on
 
 
 def _combo(choices: tuple[tuple[str, str], ...], parent: QWidget) -> QComboBox:
@@ -69,6 +70,9 @@ class ModelSettingsView(QWidget):
         super().__init__(parent)
         self._default_size = 224
         self._num_stages = 1
+        # the dataset's measured BN divergence (None until measured): frozen BN is a poor fit
+        # for fine-tuning on data far from ImageNet, and the hint says so
+        self.measured_divergence: float | None = None
         self._build()
         self._connect()
 
@@ -173,7 +177,7 @@ class ModelSettingsView(QWidget):
         self.lr_decay.setValue(model.lr_decay)
         self.base_lr.setValue(config.train.lr)
         _select(self.head, model.head)
-        self._show_norm(model, backbone, config.train.batch_size)
+        self._show_norm(config, backbone)
 
     def _show_feature_stage(self, model: ModelConfig, num_stages: int,
                             names: list[str]) -> None:
@@ -185,8 +189,9 @@ class ModelSettingsView(QWidget):
         _select(self.feature_stage, model.feature_stage)
         self.feature_stage.setEnabled(model.head != "linear")
 
-    def _show_norm(self, model: ModelConfig, backbone: Any, batch_size: int) -> None:
-        norm_type = str(getattr(backbone, "norm_type", "batch_norm"))
+    def _show_norm(self, config: Any, backbone: Any) -> None:
+        model: ModelConfig = config.model
+        norm_type = str(getattr(backbone, "norm_type", "batchnorm"))
         has_bn = "batch" in norm_type.lower()
         items = self.norm.model()
         assert isinstance(items, QStandardItemModel)
@@ -196,27 +201,12 @@ class ModelSettingsView(QWidget):
             items.item(row).setEnabled(allowed)
         _select(self.norm, model.norm_policy)
         self.norm.setEnabled(has_bn)
-        self.norm_hint.setText(_norm_hint(norm_type, has_bn, model.norm_policy, batch_size))
+        hint = norm_hint(norm_type, model.norm_policy, config.train.batch_size,
+                         trains_backbone=model.freeze_stages < self._num_stages,
+                         divergence=self.measured_divergence,
+                         threshold=config.advice.similarity_threshold)
+        text = html.escape(hint.text)
+        self.norm_hint.setText(f"<b>{text}</b>" if hint.warning else text)
         self.norm_hint.setToolTip("GroupNorm only from random init: pretrained BatchNorm weights "
                                   "do not map onto it. SyncBatchNorm is recorded for multi-GPU "
                                   "runs." if has_bn else "")
-
-
-def _norm_hint(norm_type: str, has_bn: bool, policy: str, batch_size: int) -> str:
-    """The line under the policy: why BN should be frozen with this batch size, or why not."""
-    if not has_bn:
-        return f"{_norm_name(norm_type)} backbone: no BatchNorm statistics to train or freeze."
-    if batch_size >= SMALL_BATCH:
-        return (f"Batch per device is {batch_size}: enough to train BN "
-                f"(freeze it below {SMALL_BATCH}).")
-    if policy == "frozen_bn":
-        return f"Batch per device is {batch_size} (&lt; {SMALL_BATCH}): BN frozen, as it should be."
-    return (f"<b>Batch per device is {batch_size} (&lt; {SMALL_BATCH}): freeze BN.</b> "
-            "Its statistics would be too noisy to train.")
-
-
-def _norm_name(norm_type: str) -> str:
-    low = norm_type.lower()
-    if "layer" in low:
-        return "LayerNorm"
-    return "No-normalization" if low in {"none", ""} else norm_type

@@ -84,6 +84,11 @@ def test_measuring_the_demo_places_the_dataset_on_the_matrix(panel, qtbot, demo_
     assert panel.matrix.highlighted_cell() == report.cell
     assert panel.matrix.cell_at(panel.matrix.point_position()) == report.cell
     assert panel.advice.probe_table.rowCount() > 0
+    # digits are far from ImageNet: fine-tuning through frozen ImageNet BN statistics is warned
+    panel.state.update_config(model={"freeze_stages": 0, "norm_policy": "frozen_bn"})
+    assert "can collapse" in panel.settings.norm_hint.text()
+    panel.state.update_config(model={"norm_policy": "train_bn"})
+    assert "can collapse" not in panel.settings.norm_hint.text()
 
 
 def test_layernorm_backbone_says_similarity_cannot_be_measured(panel, qtbot):
