@@ -241,8 +241,7 @@ class AdviceView(QWidget):
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop and join the measurement (on close)."""
         if self._worker is not None:
-            self._worker.stop()
-            self._worker.join(timeout)
+            self._worker.shutdown(timeout)
 
     def _on_event(self, event: Any) -> None:
         if self._worker is None or self._worker.stop_requested:

@@ -318,5 +318,4 @@ class ModelPanel(QWidget):
         self.advice.shutdown(timeout)
         self.weights.shutdown(timeout)
         if self._build_worker is not None:
-            self._build_worker.stop()
-            self._build_worker.join(timeout)
+            self._build_worker.shutdown(timeout)

@@ -216,8 +216,7 @@ class ProblemsView(QWidget):
     def shutdown(self) -> None:
         """Wait for any preview still decoding."""
         for worker in self._workers:
-            worker.stop()
-            worker.join(5.0)
+            worker.shutdown(5.0)
         self._workers.clear()
 
     # -- internals ---------------------------------------------------------------------------

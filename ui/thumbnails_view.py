@@ -203,8 +203,7 @@ class ThumbnailsView(QWidget):
     def shutdown(self) -> None:
         """Stop the decoding worker and wait for it."""
         if self._worker is not None:
-            self._worker.stop()
-            self._worker.join(5.0)
+            self._worker.shutdown(5.0)
             self._worker = None
 
     def _request(self, path: str) -> None:

@@ -89,8 +89,7 @@ class TrainingRun(QObject):
     def shutdown(self, timeout: float = 2.0) -> bool:
         """Stop the engine and the worker and wait; True when the thread has ended."""
         self.stop()
-        self.worker.stop()
-        return self.worker.join(timeout)
+        return self.worker.shutdown(timeout)
 
     def is_running(self) -> bool:
         """True while the worker thread runs."""

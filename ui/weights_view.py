@@ -229,8 +229,7 @@ class WeightsView(QWidget):
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop and join the worker (on close)."""
         if self._worker is not None:
-            self._worker.stop()
-            self._worker.join(timeout)
+            self._worker.shutdown(timeout)
 
     # -- worker plumbing ----------------------------------------------------------------------
     def _start(self, source: Any, *args: Any, throttle_s: float = 0.0) -> GeneratorWorker:

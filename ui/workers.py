@@ -105,6 +105,11 @@ class GeneratorWorker(QObject):
             _LIVE.discard(self)
         return done
 
+    def shutdown(self, timeout: float | None = 5.0) -> bool:
+        """Stop and join: what every panel does with its workers on close."""
+        self.stop()
+        return self.join(timeout)
+
     def is_running(self) -> bool:
         """True while the worker thread runs."""
         return self._thread.isRunning()
