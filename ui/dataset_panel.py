@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.dataset_split_view import SplitOptionsView
 from ui.histogram_view import HistogramView
 from ui.problems_view import ProblemsView
 from ui.state import AppState
@@ -32,6 +33,7 @@ from ui.thumbnails_view import ThumbnailsView
 from ui.workers import GeneratorWorker
 from workbench.config import DataConfig
 from workbench.data.index import DatasetIndex
+from workbench.errors import UserError
 
 CHECK_EVENT_INTERVAL_S = 0.1  # progress redraws at most ten times a second
 CHECKING = "checking images…"
@@ -84,6 +86,8 @@ class DatasetPanel(QWidget):
         self._listed_by: GeneratorWorker | None = None  # the worker whose dataset is shown
         self._build()
         state.dataset_changed.connect(self._show_dataset)
+        state.config_changed.connect(lambda: self.split_options.show_config(state.config.data))
+        self.split_options.show_config(state.config.data)
         self._show_dataset(state.index)
 
     def _build(self) -> None:
@@ -106,6 +110,8 @@ class DatasetPanel(QWidget):
         self.progress_row.setLayout(bar)
         bar.setContentsMargins(0, 0, 0, 0)
         self.progress_row.hide()
+        self.split_options = SplitOptionsView()
+        self.split_options.applied.connect(self.resplit)
         self.histogram = HistogramView()
         self.histogram.class_clicked.connect(self.show_class)
         self.thumbnails = ThumbnailsView()
@@ -125,6 +131,7 @@ class DatasetPanel(QWidget):
         main.setSizes([420, 340])  # stretch factors apply only to later resizes
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.split_options)
         layout.addWidget(self.notice)
         layout.addWidget(self.progress_row)
         layout.addWidget(main, 1)
@@ -149,6 +156,17 @@ class DatasetPanel(QWidget):
         self._worker = worker
         self.state.message.emit(f"Opening {self._source}…")
         worker.start()
+
+    def resplit(self, data_changes: dict) -> None:
+        """Store new split / small-class settings and list the open dataset again with them."""
+        try:
+            self.state.update_config(data=data_changes)
+        except UserError as exc:
+            self.show_notice(str(exc))
+            return
+        source = self._source or self.state.config.data.path
+        if source:
+            self.open_path(source)
 
     def is_scanning(self) -> bool:
         """True while a listing or the checks run."""
@@ -249,6 +267,7 @@ class DatasetPanel(QWidget):
         stats = self.state.stats
         ordered = {s: stats.class_counts[s] for s in _splits_training_first(stats)}
         self.histogram.set_data(ordered, stats.bands)
+        self.split_options.set_split_given("val" in index.splits and not index.val_generated)
         self.problems.set_problems(index.problems)
         self._update_summary()
         shown = self.histogram.class_order()

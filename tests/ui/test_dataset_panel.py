@@ -210,3 +210,21 @@ def test_a_csv_with_splits_missing_files_and_duplicate_rows(qtbot, panel, tmp_pa
     text = panel.problems.preview.text
     qtbot.waitUntil(lambda: "unknown split 'holdout'" in text(), timeout=5000)
     assert text().startswith("data.csv:") and "bad row: " in text()
+
+
+def test_resplit_draws_a_new_validation_split_with_the_chosen_fraction(qtbot, panel, tmp_path):
+    root = tmp_path / "nosplit"
+    for name, seed in (("red", 1), ("blue", 2)):
+        (root / name).mkdir(parents=True)
+        for i in range(20):
+            Image.new("RGB", (8, 8), (seed * 40, i * 10, 0)).save(root / name / f"{i}.png")
+    open_and_wait(qtbot, panel, root)
+    assert panel.state.index.split_counts() == {"train": 32, "val": 8}  # the default 0.2
+    panel.split_options.val_fraction.setValue(0.5)
+    panel.split_options.min_count.setValue(25)
+    with qtbot.waitSignal(panel.opened, timeout=30_000):
+        panel.split_options.apply_button.click()
+    qtbot.waitUntil(lambda: not panel.is_scanning(), timeout=30_000)
+    assert panel.state.config.data.val_fraction == 0.5
+    assert panel.state.index.split_counts() == {"train": 20, "val": 20}
+    assert {p.kind for p in panel.state.index.problems} >= {"small_class"}  # 10 < 25 each
