@@ -114,6 +114,9 @@ class AdviceView(QWidget):
         self.profile_plot = pg.PlotWidget(background="w")
         self.profile_plot.setLabel("bottom", "stage (stem → last)")
         self.profile_plot.setLabel("left", "BN divergence by depth")
+        # divergences sit in 0..1: pyqtgraph would show them x1000 with a "(x0.001)" that the
+        # axis clips, so the bars read 500 where the numbers above say 0.5
+        self.profile_plot.getAxis("left").enableAutoSIPrefix(False)
         self.profile_plot.showGrid(y=True, alpha=0.3)
         self.profile_plot.setMouseEnabled(x=False, y=False)
         self.evidence.addTab(self.profile_plot, "Divergence")

@@ -74,6 +74,11 @@ def config_fixes(model: ModelConfig, num_stages: int) -> tuple[dict[str, Any], l
     return changes, notes
 
 
+def _norm_name(norm_type: str) -> str:
+    """How the stage caption and the matrix name a backbone's normalization layers."""
+    return {"batchnorm": "BatchNorm", "layernorm": "LayerNorm"}.get(norm_type, "no norm layers")
+
+
 def _group(title: str, widget: QWidget) -> QGroupBox:
     box = QGroupBox(title)
     layout = QVBoxLayout(box)
@@ -208,6 +213,10 @@ class ModelPanel(QWidget):
     def _on_dataset_changed(self, _index: Any) -> None:
         self.advice.cancel()  # a report on the previous dataset would be misleading
         self.advice.clear_report()
+        self._forget_divergence()
+
+    def _forget_divergence(self) -> None:
+        """The dataset's size still places it; its measured similarity no longer does."""
         self.settings.measured_divergence = None
         stats = self.state.stats
         median = stats.images_per_class["median"] if stats is not None else None
@@ -256,8 +265,9 @@ class ModelPanel(QWidget):
         self.model = None
         self.backbones.select(name)
         self.advice.cancel()  # the measurement was for the previous backbone
-        self.advice.clear_report()
-        self.settings.measured_divergence = None
+        self.advice.clear_report(f"{name}: click a cell to apply its strategy, or measure "
+                                 "where your dataset sits.")
+        self._forget_divergence()  # the dot must not keep another backbone's similarity
         self.matrix.set_selected(None)
         self.stages.set_summary([], caption=f"Building {name}…")
         self._start_build(name)
@@ -296,17 +306,17 @@ class ModelPanel(QWidget):
         self.matrix.set_selected(cell_for_config(config.model, stages))
         no_bn = "batch" not in self._info.norm_type
         if no_bn and self.advice.report is None:
-            self.matrix.set_unmeasurable(f"{self._info.name} uses {self._info.norm_type}, not "
-                                         "BatchNorm: similarity cannot be measured; pick a cell.")
+            norm = _norm_name(self._info.norm_type)
+            not_bn = "" if norm.startswith("no ") else ", not BatchNorm"
+            self.matrix.set_unmeasurable(f"{self._info.name} has {norm}{not_bn}: similarity "
+                                         "cannot be measured; pick a cell.")
         elif not no_bn and self.advice.report is None:
             self.matrix.set_unmeasurable(None)
 
     def _caption(self) -> str:
         info, model = self._info, self.state.config.model
         frozen = min(model.freeze_stages, self.model.num_stages)
-        norm = {"batchnorm": "BatchNorm", "layernorm": "LayerNorm"}.get(info.norm_type,
-                                                                        "no norm layers")
-        return f"{frozen}/{self.model.num_stages} frozen · {norm}"
+        return f"{frozen}/{self.model.num_stages} frozen · {_norm_name(info.norm_type)}"
 
     # -- main window hooks --------------------------------------------------------------------
     def busy(self) -> bool:

@@ -140,3 +140,36 @@ def test_cancel_stops_the_measurement_without_a_report(panel, qtbot, demo_root):
     assert panel.matrix.highlighted_cell() is None
     assert "cancelled" in panel.advice.numbers.text().lower()
     assert panel.advice.measure_button.isEnabled()
+
+
+def test_another_backbone_forgets_the_measured_similarity(panel, qtbot, demo_root):
+    """After measuring with mobilenet_v2, picking alexnet (no BN) must not leave the dot at
+    mobilenet's divergence, nor the last cell's strategy text, on the matrix."""
+    from workbench.data.scan import index_dataset
+
+    panel.state.set_dataset(index_dataset(demo_root))
+    panel.measure()
+    qtbot.waitUntil(lambda: not panel.busy() and panel.advice.report is not None,
+                    timeout=60_000)
+    panel.apply_cell(panel.advice.report.cell)
+    applied = panel.advice.report.strategy.title
+    assert applied in panel.advice.explanation.text()
+    assert panel.matrix.label_rect() is not None  # a measured dot
+    panel.backbones.filter_edit.setText("alexnet")
+    panel.backbones.table.selectRow(0)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=20_000)
+    assert panel.matrix.label_rect() is None  # size only: a dashed line, not a measured dot
+    assert panel.matrix.point_position() is not None
+    assert panel.settings.measured_divergence is None
+    assert applied not in panel.advice.explanation.text()
+    assert "alexnet" in panel.advice.explanation.text()
+    reason = panel.matrix.unmeasurable_reason()
+    assert "no norm layers" in reason and "uses none" not in reason
+
+
+def test_divergence_axis_shows_the_values_themselves(panel):
+    """Divergences around 0.5 must read 0.5 on the axis, not 500 with a clipped "(x0.001)"."""
+    axis = panel.advice.profile_plot.getAxis("left")
+    axis.setRange(0.0, 0.9)
+    assert axis.autoSIPrefixScale == 1.0
+    assert "x0.001" not in axis.labelString()
