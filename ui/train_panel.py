@@ -299,8 +299,9 @@ class TrainPanel(QWidget):
             self.run.worker.join(1.0)  # the thread is past its last event: this returns at once
         self.charts.flush()
         if self._skipped:
-            note = (f"{self._skipped} unreadable images were skipped during training "
-                    "(see the Dataset tab's problems).")
+            # the engine counts failed loads, and an unreadable file fails again every epoch
+            note = (f"Unreadable images were skipped {self._skipped} time(s) during training "
+                    "(each unreadable file once per epoch; see the Dataset tab's problems).")
             if self.notice.kind == "error":  # keep the error visible, add the count to it
                 self.notice.show_error(f"{self.notice.text()}  {note}")
             else:

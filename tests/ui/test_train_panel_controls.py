@@ -127,7 +127,7 @@ def test_charts_fill_from_events(qtbot, tmp_path):
     assert len(charts.class_acc.heights) == 3
     assert "many 100.0%" in charts.shot_label.text()
     # the scripted run reports one unreadable image: the user is told it was skipped
-    assert "1 unreadable images were skipped" in panel.notice.text()
+    assert "skipped 1 time(s)" in panel.notice.text()
 
 
 def test_pause_then_resume(qtbot, tmp_path):

@@ -143,7 +143,18 @@ def test_corrupt_training_image_is_skipped_and_counted(qtbot, tmp_path,
     with qtbot.waitSignal(panel.run_finished, timeout=60_000):
         panel.start()
     assert "Finished" in panel.progress.status.text()
-    assert "1 unreadable images were skipped" in panel.notice.text()
+    assert "skipped 1 time(s)" in panel.notice.text()
+
+
+def test_one_corrupt_image_over_two_epochs_is_not_called_two_images(
+        qtbot, tmp_path, digits_with_a_corrupt_file):
+    config = _config(tmp_path, digits_with_a_corrupt_file, limit_train_batches=0, epochs=2)
+    panel = _panel(qtbot, config)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000):
+        panel.start()
+    text = panel.notice.text()
+    assert "skipped 2 time(s)" in text and "once per epoch" in text
+    assert "2 unreadable images" not in text  # there is one broken file, read twice
 
 
 def test_resume_run_from_the_gui_replays_curves_and_continues(qtbot, tmp_path, small_digits):
