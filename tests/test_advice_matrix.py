@@ -55,6 +55,13 @@ def test_dissimilar_small_uses_the_probes_best_stage():
     assert s.feature_stage == 2 and "probe" in s.explanation
 
 
+def test_dissimilar_small_says_so_when_the_probe_picks_the_last_stage():
+    probe = ProbeResult(rows=[ProbeRow(2, "gap", 0.6, 0.0, 32), ProbeRow(6, "gap", 0.9, 0.0, 64)])
+    s = strategy_for("dissimilar-small", 7, probe=probe)
+    assert s.feature_stage == 6 and "last stage" in s.explanation
+    assert "more generic" not in s.explanation  # not called "earlier" when it is the top
+
+
 def test_dissimilar_small_follows_the_pooling_training_uses():
     # the 2x2 grid scores best at stage 6, but training pools with a global average
     probe = ProbeResult(rows=[ProbeRow(3, "gap", 0.8, 0.0, 32), ProbeRow(6, "gap", 0.7, 0.0, 64),

@@ -35,6 +35,11 @@ def test_train_from_config_prints_run_dir_last(
     assert code == 0 and Path(out[-1]) == run_dir
     assert [line.split()[1] for line in out if line.startswith("epoch")] == ["3/3"]
 
+    # the run has reached its epochs: resuming without asking for more says how to go on
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already trained its 3 epochs" in err[0] and "--epochs 6" in err[0]
+
 
 def test_bad_config_value_is_one_readable_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -115,14 +115,18 @@ def _dissimilar_small(num_stages: int, probe: object | None, head: str) -> Strat
     stage = best.stage if best is not None else default_feature_stage(num_stages)
     source = ("where the linear probe on average-pooled features scored best"
               if best is not None else "about two thirds up")
+    if stage < num_stages - 1:
+        where = f"pooled features of stage {stage} ({source}), which are more generic"
+    else:  # the probe found the top stage best after all: say so rather than call it earlier
+        where = (f"pooled features of the last stage, {stage} ({source}: on this data the top "
+                 "stage still separates the classes best)")
     return Strategy(
         cell="dissimilar-small", title=_TITLES["dissimilar-small"], freeze_stages=num_stages,
         head=head, feature_stage=stage, norm_policy="frozen_bn", lr_decay=DEFAULT_LR_DECAY,
         explanation=(
             "Your images differ from ImageNet and there are few per class: the top stages encode "
             "ImageNet-specific parts, and there is too little data to retrain them. A linear "
-            f"classifier ({head}) is trained on pooled features of stage {stage} ({source}), "
-            "which are more generic; the backbone stays frozen."
+            f"classifier ({head}) is trained on {where}; the backbone stays frozen."
         ),
     )
 

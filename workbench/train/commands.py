@@ -63,8 +63,20 @@ def _train(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config)
     _apply_overrides(config, args)
+    if args.resume:
+        _check_epochs_left(run_dir, config)
     trainer = Trainer(config, index=index, run_dir=args.resume, resume=bool(args.resume))
     return _consume(trainer)
+
+
+def _check_epochs_left(run_dir: Path, config: RunConfig) -> None:
+    """A resumed run that already reached its epochs would train nothing: say how to go on."""
+    from workbench.train.rundir import inspect_run
+
+    done = inspect_run(run_dir).epochs_done
+    if done >= config.train.epochs:
+        raise UserError(f"{run_dir} already trained its {done} epochs; to continue, ask for "
+                        f"more in total, e.g. --epochs {done * 2}")
 
 
 def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
