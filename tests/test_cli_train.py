@@ -61,3 +61,14 @@ def test_missing_dataset_and_missing_run_are_user_errors(
     assert not (tmp_path / "runs").exists()
     assert main(["train", "--resume", str(tmp_path / "no-run")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_skipped_images_are_reported_in_the_epoch_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_tiny_dataset(tmp_path / "data", corrupt=True)
+    config_file = save_config(tiny_config(root, tmp_path / "runs", batch_size=37),
+                              tmp_path / "run.toml")
+    assert main(["train", "--config", str(config_file), "--epochs", "1"]) == 0
+    epoch = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert "1 failed image load(s) skipped" in epoch[0]

@@ -165,6 +165,7 @@ def _consume(trainer) -> int:  # trainer: engine.Trainer
     bar = None
     epoch_start = time.perf_counter()
     last_loss = float("nan")
+    skipped = 0
     run_dir = ""
     try:
         for event in trainer.run():
@@ -182,10 +183,12 @@ def _consume(trainer) -> int:  # trainer: engine.Trainer
                 bar = _bar(bar, tqdm, event.total_steps, "train", event.step)
                 bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}",
                                 refresh=False)
-                last_loss = event.loss
+                last_loss, skipped = event.loss, event.skipped_images
             elif isinstance(event, EvalDone):
                 line = epoch_line(event.epoch, trainer.config.train.epochs, last_loss,
                                   event.metrics, time.perf_counter() - epoch_start)
+                if skipped:  # say it, or a corrupt file goes unnoticed in a headless run
+                    line += f"  ({skipped} failed image load(s) skipped so far)"
                 (bar.write(line, file=sys.stdout) if bar else print(line))
             elif isinstance(event, Finished | Stopped | Failed):
                 return _finish(event, bar, run_dir)

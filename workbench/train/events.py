@@ -74,7 +74,9 @@ class BatchDone(Event):
     lrs: dict[str, float]
     images_per_s: float
     gpu_mem_mb: float = 0.0
-    skipped_images: int = 0  # images that failed to load so far in this run (skipped, not fatal)
+    # failed image loads so far in this run (skipped, not fatal): an unreadable file counts once
+    # per epoch it is drawn in
+    skipped_images: int = 0
 
 
 @dataclass(frozen=True)
