@@ -157,14 +157,17 @@ class MatrixView(QWidget):
             self._paint_cell(painter, cell)
         self._paint_axes(painter)
         self._paint_point(painter)
-        if self._unmeasurable:
-            self._paint_notice(painter)
         painter.end()
 
     # -- painting helpers ---------------------------------------------------------------------
+    def _top_margin(self) -> int:
+        # a notice (similarity not measurable) takes the title's place, on two lines
+        return _MARGIN_TOP + (_MARGIN_TOP if self._unmeasurable else 0)
+
     def _plot_rect(self) -> QRectF:
-        return QRectF(_MARGIN_LEFT, _MARGIN_TOP, self.width() - _MARGIN_LEFT - _MARGIN_RIGHT,
-                      self.height() - _MARGIN_TOP - _MARGIN_BOTTOM)
+        top = self._top_margin()
+        return QRectF(_MARGIN_LEFT, top, self.width() - _MARGIN_LEFT - _MARGIN_RIGHT,
+                      self.height() - top - _MARGIN_BOTTOM)
 
     def _paint_cell(self, painter: QPainter, cell: str) -> None:
         rect = self.cell_rect(cell).adjusted(2, 2, -2, -2)
@@ -201,12 +204,18 @@ class MatrixView(QWidget):
     def _paint_axes(self, painter: QPainter) -> None:
         plot = self._plot_rect()
         metrics = painter.fontMetrics()
+        title_box = QRectF(plot.left(), 2, plot.width(), self._top_margin() - 4)
         painter.setPen(QColor("#52606d"))
-        top_title = "rows: similarity to ImageNet (BN-statistics divergence)"
-        painter.drawText(QRectF(plot.left(), 2, plot.width(), _MARGIN_TOP - 4),
-                         Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                         metrics.elidedText(top_title, Qt.TextElideMode.ElideRight,
-                                            int(plot.width())))
+        if self._unmeasurable:  # in place of the title, so that no cell text is covered
+            painter.setPen(QColor("#b35c00"))
+            painter.drawText(title_box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+                             | Qt.TextFlag.TextWordWrap, self._unmeasurable)
+            painter.setPen(QColor("#52606d"))
+        else:
+            painter.drawText(title_box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             metrics.elidedText(
+                                 "rows: similarity to ImageNet (BN-statistics divergence)",
+                                 Qt.TextElideMode.ElideRight, int(plot.width())))
         base = plot.bottom() + metrics.ascent() + 2
         small, large = (f"small (< {self._small_threshold:g})",
                         f"large (>= {self._small_threshold:g})")
@@ -274,12 +283,3 @@ class MatrixView(QWidget):
         """Where the cells' "suggested" / "current" tags were last drawn."""
         return list(self._tag_rects)
 
-    def _paint_notice(self, painter: QPainter) -> None:
-        plot = self._plot_rect()
-        box = QRectF(plot.left() + 20, plot.center().y() - 24, plot.width() - 40, 48)
-        painter.setPen(QColor("#9aa5b1"))
-        painter.setBrush(QColor(255, 255, 255, 230))
-        painter.drawRoundedRect(box, 6, 6)
-        painter.setPen(QColor("#1f2933"))
-        painter.drawText(box.adjusted(8, 4, -8, -4), Qt.AlignmentFlag.AlignCenter
-                         | Qt.TextFlag.TextWordWrap, self._unmeasurable or "")
