@@ -268,7 +268,7 @@ class DatasetPanel(QWidget):
         ordered = {s: stats.class_counts[s] for s in _splits_training_first(stats)}
         self.histogram.set_data(ordered, stats.bands)
         self.split_options.set_split_given("val" in index.splits and not index.val_generated)
-        self.problems.set_problems(index.problems)
+        self.problems.set_problems(index.problems, index.unlisted_problems)
         self._update_summary()
         shown = self.histogram.class_order()
         if shown:  # an empty thumbnail grid teaches nothing: open on the first bar's class

@@ -8,7 +8,7 @@ its folder in the system file manager.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class ProblemsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = ProblemsModel(self)
+        self._unlisted: dict[str, int] = {}  # per kind, problems found but not listed
         self.proxy = QSortFilterProxyModel(self)  # the kind filter and column sorting
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterKeyColumn(0)
@@ -177,8 +178,10 @@ class ProblemsView(QWidget):
         layout.addWidget(splitter, 1)
 
     # -- public API --------------------------------------------------------------------------
-    def set_problems(self, problems: Sequence[Problem]) -> None:
-        """Show exactly these problems."""
+    def set_problems(self, problems: Sequence[Problem],
+                     unlisted: Mapping[str, int] | None = None) -> None:
+        """Show exactly these problems; `unlisted` counts, per kind, those left off the list."""
+        self._unlisted = dict(unlisted or {})
         self.model.clear()
         self.kind_filter.setCurrentIndex(0)
         while self.kind_filter.count() > 1:
@@ -193,8 +196,10 @@ class ProblemsView(QWidget):
         self._update_counts()
 
     def counts(self) -> dict[str, int]:
-        """Problems per kind, most frequent first."""
-        return dict(Counter(p.kind for p in self.model.problems).most_common())
+        """Problems per kind (listed or not), most frequent first."""
+        counts = Counter(p.kind for p in self.model.problems)
+        counts.update(self._unlisted)
+        return dict(counts.most_common())
 
     def select_row(self, row: int) -> None:
         """Select the problem at `row` of `model.problems`, as a click would."""
@@ -251,7 +256,9 @@ class ProblemsView(QWidget):
             return
         parts = [f"{kind.replace('_', ' ')}: {n}" for kind, n in counts.items()]
         total = sum(counts.values())
-        self.counts_label.setText(f"{total} problem(s) · " + " · ".join(parts))
+        unlisted = sum(self._unlisted.values())
+        more = f" ({unlisted} not listed)" if unlisted else ""
+        self.counts_label.setText(f"{total} problem(s){more} · " + " · ".join(parts))
 
     def _reset_preview(self) -> None:
         self._shown_path = ""

@@ -228,3 +228,16 @@ def test_resplit_draws_a_new_validation_split_with_the_chosen_fraction(qtbot, pa
     assert panel.state.config.data.val_fraction == 0.5
     assert panel.state.index.split_counts() == {"train": 20, "val": 20}
     assert {p.kind for p in panel.state.index.problems} >= {"small_class"}  # 10 < 25 each
+
+
+def test_problems_beyond_the_listed_ones_are_counted(qtbot, panel, tmp_path):
+    root = tmp_path / "many_notes"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), (i * 30, 0, 0)).save(root / name / f"{i}.png")
+    for i in range(70):
+        (root / "a" / f"note{i}.txt").write_text("x", encoding="utf-8")
+    open_and_wait(qtbot, panel, root)
+    assert panel.problems.counts()["not_image"] == 70
+    assert "(20 not listed)" in panel.problems.counts_label.text()

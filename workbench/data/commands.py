@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from typing import Any
 
 from workbench.config import DataConfig
@@ -96,6 +95,7 @@ def scan_json(index: DatasetIndex, stats: DatasetStats, usable: bool = True) -> 
         "imbalance_ratio": round(stats.imbalance_ratio, 4),
         "splits": index.split_counts(),
         "problems": [p.to_dict() for p in index.problems],
+        "unlisted_problems": index.unlisted_problems,  # per kind, beyond the capped list
         "usable": usable,
         "root": str(index.root),
         "source": index.source,
@@ -154,10 +154,10 @@ def scan_table(index: DatasetIndex, stats: DatasetStats) -> str:
 
 def _problem_lines(index: DatasetIndex) -> list[str]:
     """A summary by kind, then the first few problems."""
-    if not index.problems:
+    counts = index.problem_counts()
+    if not counts:
         return ["problems         none"]
-    kinds = Counter(p.kind for p in index.problems)
-    lines = ["problems         " + ", ".join(f"{n} {k}" for k, n in kinds.most_common())]
+    lines = ["problems         " + ", ".join(f"{n} {k}" for k, n in counts.items())]
     for p in index.problems[:MAX_TABLE_PROBLEMS]:
         lines.append(f"  {p.kind:<18} {p.path}" + (f"  ({p.detail})" if p.detail else ""))
     if len(index.problems) > MAX_TABLE_PROBLEMS:

@@ -44,6 +44,8 @@ class DatasetIndex:
     splits: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     skipped_files: int = 0  # non-image files ignored while listing
+    # problems found while listing but left off `problems` (each kind's list is capped), by kind
+    unlisted_problems: dict[str, int] = field(default_factory=dict)
     val_generated: bool = False
 
     def __len__(self) -> int:
@@ -53,6 +55,12 @@ class DatasetIndex:
     def num_classes(self) -> int:
         """Number of classes, including empty ones."""
         return len(self.class_names)
+
+    def problem_counts(self) -> dict[str, int]:
+        """Problems per kind, listed or not, most frequent first."""
+        counts = Counter(p.kind for p in self.problems)
+        counts.update(self.unlisted_problems)
+        return dict(counts.most_common())
 
     def split_names(self) -> list[str]:
         """The splits present, in the canonical order train, val, test."""

@@ -61,12 +61,10 @@ class _Listing:
         """How many problems of `kind` were found (listed or not)."""
         return self._per_kind.get(kind, 0)
 
-    def summarize_overflow(self, root: str) -> None:
-        """One extra problem per kind saying how many were left off the list."""
-        for kind, seen in self._per_kind.items():
-            if seen > MAX_LISTED_PROBLEMS:
-                more = seen - MAX_LISTED_PROBLEMS
-                self.problems.append(Problem(kind, root, f"and {more} more not listed"))
+    def unlisted(self) -> dict[str, int]:
+        """Per kind, how many problems were found beyond the listed ones."""
+        return {kind: seen - MAX_LISTED_PROBLEMS for kind, seen in self._per_kind.items()
+                if seen > MAX_LISTED_PROBLEMS}
 
 
 def _subdirs(folder: str) -> list[os.DirEntry[str]]:
@@ -165,6 +163,7 @@ def _build_index(
         root=root, source=source, class_names=names, paths=out.paths,
         labels=[position[c] for c in out.class_of], splits=out.splits,
         problems=list(out.problems), skipped_files=out.skipped,
+        unlisted_problems=out.unlisted(),
     )
     if "val" not in index.splits and val_fraction > 0:
         _generate_val(index, val_fraction, split_seed)
@@ -219,7 +218,6 @@ def index_dataset(
     else:
         source = "folder"
         _list_folder_checked(root, out)
-    out.summarize_overflow(str(root))
     if not out.paths:
         raise UserError(_no_images_message(root, out))
     index = _build_index(root, source, out, val_fraction, split_seed)
