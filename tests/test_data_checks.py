@@ -16,7 +16,7 @@ from workbench.data.scan import index_dataset
 
 @pytest.fixture
 def bad_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """train/ and val/ with one file of every bad kind among good ones."""
+    """train/, val/ and test/ with one file of every bad kind among good ones."""
     for split, offset in (("train", 0), ("val", 100)):
         for k, name in enumerate(("cat", "dog")):
             for i in range(3):
@@ -28,6 +28,9 @@ def bad_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     make.huge_png(train_cat / "bomb.png")
     shutil.copy(train_cat / "0.png", train_cat / "copy of 0.png")
     shutil.copy(train_cat / "1.png", tmp_path / "val" / "cat" / "leaked.png")
+    (tmp_path / "test" / "cat").mkdir(parents=True)
+    make.noise_png(tmp_path / "test" / "cat" / "t.png", seed=500)
+    shutil.copy(tmp_path / "val" / "cat" / "0.png", tmp_path / "test" / "cat" / "twin.png")
     make.make_unreadable(make.noise_png(train_cat / "locked.png", seed=999), images, monkeypatch)
     return tmp_path
 
@@ -39,6 +42,7 @@ def test_every_bad_file_is_a_problem_of_its_kind(bad_tree: Path) -> None:
         "truncated.jpg": "corrupt", "zero.jpg": "corrupt", "text.jpg": "corrupt",
         "bomb.png": "too_large", "locked.png": "unreadable",
         "copy of 0.png": "duplicate", "leaked.png": "train_val_overlap",
+        "0.png": "split_overlap",  # val/cat/0.png, copied into test/ as twin.png
     }
     assert all(p.detail for p in index.problems)
     assert len([p for p in index.problems if p.kind == "corrupt"]) == 3

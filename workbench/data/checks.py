@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from workbench.data.images import ImageError, read_bytes, verify_image
 from workbench.data.index import DatasetIndex, Problem
 
-CHECK_KINDS = frozenset({"corrupt", "unreadable", "too_large", "duplicate", "train_val_overlap"})
+CHECK_KINDS = frozenset({"corrupt", "unreadable", "too_large", "duplicate", "train_val_overlap",
+                         "split_overlap"})
 CHUNK = 32  # files per progress event: frequent enough for a progress bar, cheap to emit
 
 
@@ -60,7 +61,10 @@ class _Duplicates:
         other = next((e for e in earlier[:-1] if splits[e] != splits[position]), None)
         if other is not None:
             detail = f"same image in {splits[other]} ({paths[other]}) and {splits[position]}"
-            return Problem("train_val_overlap", paths[position], detail)
+            # training data leaking into evaluation, or two evaluation splits sharing an image
+            leak = "train" in (splits[other], splits[position])
+            return Problem("train_val_overlap" if leak else "split_overlap", paths[position],
+                           detail)
         return Problem("duplicate", paths[position], f"same content as {paths[earlier[0]]}")
 
 
