@@ -8,6 +8,7 @@ and says why in an inline notice.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -299,7 +300,7 @@ class DatasetPanel(QWidget):
         label = index.class_names.index(name)
         order = {s: k for k, s in enumerate(_splits_training_first_index(index))}
         chosen = [i for i, lab in enumerate(index.labels) if lab == label]
-        chosen.sort(key=lambda i: order.get(index.splits[i], 99))
+        chosen.sort(key=lambda i: (order.get(index.splits[i], 99), _natural(index.paths[i])))
         self.histogram.select_class(name)
         splits = ", ".join(_splits_training_first_index(index))
         self.thumbnails.show_class(name, [index.paths[i] for i in chosen], splits)
@@ -330,3 +331,9 @@ def _boxed(title: str, widget: QWidget) -> QWidget:
     layout.addWidget(heading)
     layout.addWidget(widget, 1)
     return box
+
+
+def _natural(path: str) -> list[Any]:
+    """Sort key that puts img2 before img10, as a file browser does."""
+    return [int(part) if part.isdigit() else part.lower()
+            for part in re.split(r"(\d+)", Path(path).name)]

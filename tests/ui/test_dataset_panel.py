@@ -241,3 +241,15 @@ def test_problems_beyond_the_listed_ones_are_counted(qtbot, panel, tmp_path):
     open_and_wait(qtbot, panel, root)
     assert panel.problems.counts()["not_image"] == 70
     assert "(20 not listed)" in panel.problems.counts_label.text()
+
+
+def test_thumbnails_follow_numbers_in_file_names(qtbot, panel, tmp_path):
+    root = tmp_path / "numbered"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in (1, 2, 10):
+            Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(root / name / f"img{i}.png")
+    panel.state.set_dataset(open_dataset(root, val_fraction=0), source=str(root))
+    panel.show_class("a")
+    names = [panel.thumbnails.model.index(row, 0).data() for row in range(3)]
+    assert names == ["img1.png", "img2.png", "img10.png"]
