@@ -245,6 +245,10 @@ class CurvePlot(pg.PlotWidget):
         self._series.clear()
         self._curves.clear()
         self._dirty.clear()
+        # forget the previous run's axis ranges: a run with no points here (an svm head has
+        # no batches) must not show the last run's empty frame
+        self.getPlotItem().getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.getPlotItem().enableAutoRange()
 
 
 class ClassAccuracyView(pg.PlotWidget):

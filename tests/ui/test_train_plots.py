@@ -94,3 +94,18 @@ def test_legend_sits_below_the_plot_and_wraps_to_its_width(qtbot):
     assert 1 < item.legend.columnCount < len(groups)  # wrapped into rows that fit
     assert view.right() <= plot.width() + 4  # and it did not widen the plot
     plot.close()  # pyqtgraph clears the scene: the legend must not crash it
+
+
+def test_clearing_forgets_the_previous_runs_range(qtbot):
+    plot = CurvePlot("Throughput", "images / s")
+    qtbot.addWidget(plot)
+    plot.show()
+    qtbot.waitExposed(plot)
+    for x, y in ((0.0, 500.0), (1.0, 800.0), (2.0, 900.0)):
+        plot.add_point("images/s", x, y)
+    plot.flush()
+    box = plot.getPlotItem().getViewBox()
+    qtbot.waitUntil(lambda: box.viewRange()[1][1] > 100, timeout=2000)
+    plot.clear_curves()
+    qtbot.wait(50)
+    assert box.viewRange()[1][1] <= 1.0 + 1e-9  # not the 500-900 of the last run
