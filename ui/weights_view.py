@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -150,8 +150,12 @@ class WeightsView(QWidget):
         blocked = self.combo.blockSignals(True)
         self.combo.clear()
         for entry in self._entries:
-            mark = "✓ on disk" if entry.cached else f"download {entry.size_mb:.0f} MB"
-            self.combo.addItem(f"ImageNet {entry.name} ({entry.acc1:.1f} %, {mark})", entry.name)
+            mark = "✓ on disk" if entry.cached else f"{entry.size_mb:.0f} MB to download"
+            self.combo.addItem(f"{entry.name} · {entry.acc1:.1f} % · {mark}", entry.name)
+            self.combo.setItemData(self.combo.count() - 1,
+                                   f"ImageNet weights {entry.name}: top-1 {entry.acc1:.1f} %, "
+                                   f"{entry.size_mb:.0f} MB, {mark}",
+                                   Qt.ItemDataRole.ToolTipRole)
         self.combo.addItem("Random init (train from scratch)", "random")
         if self.combo.findData(self._spec) < 0:
             self.combo.addItem(f"File: {Path(self._spec).name}", self._spec)
