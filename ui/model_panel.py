@@ -32,46 +32,13 @@ from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, stra
 from workbench.config import ModelConfig
 from workbench.errors import UserError
 from workbench.models.registry import backbone_info, list_backbones
+from workbench.models.transfer import build_skeleton, config_fixes
 from workbench.models.weights import RANDOM_SPECS
 
 
-def build_skeleton(backbone: str) -> Iterator[Any]:
-    """Build the backbone's `TransferModel` without weights, to read its stages and parameters.
-
-    Parameters are created on the meta device when the architecture allows it: nothing is
-    allocated or initialised, so even a ViT-H is ready at once; otherwise it is built normally.
-    """
-    import torch
-
-    from workbench.models.transfer import build_model
-
-    try:
-        with torch.device("meta"):
-            model = build_model(backbone, weights="random", num_classes=None)
-    except Exception:  # some constructors compute on tensors (e.g. drop-path rates)
-        model = build_model(backbone, weights="random", num_classes=None)
-    yield model
-
-
-def config_fixes(model: ModelConfig, num_stages: int) -> tuple[dict[str, Any], list[str]]:
-    """Changes that make `model` fit a backbone of `num_stages` stages, and why, in words."""
-    changes: dict[str, Any] = {}
-    notes: list[str] = []
-    if model.freeze_stages > num_stages:
-        changes["freeze_stages"] = num_stages
-        notes.append(f"freeze_stages {model.freeze_stages} is out of range 0..{num_stages}, "
-                     f"set to {num_stages}")
-    if not -num_stages <= model.feature_stage < num_stages:
-        changes["feature_stage"] = -1
-        notes.append(f"feature_stage {model.feature_stage} is out of range "
-                     f"0..{num_stages - 1}, set to the last stage")
-    elif model.feature_stage < -1:  # -2 is the stage below the last: show it by its number
-        changes["feature_stage"] = model.feature_stage + num_stages
-    if model.norm_policy == "group_norm" and model.weights.lower() not in RANDOM_SPECS:
-        changes["norm_policy"] = "train_bn"
-        notes.append("group_norm needs random initialization (pretrained BatchNorm weights do "
-                     "not map onto GroupNorm), set to train_bn")
-    return changes, notes
+def build_skeleton_events(backbone: str) -> Iterator[Any]:
+    """The worker's generator: the weightless model, for the stage diagram."""
+    yield build_skeleton(backbone)
 
 
 def _norm_name(norm_type: str) -> str:
@@ -275,7 +242,7 @@ class ModelPanel(QWidget):
     def _start_build(self, name: str) -> None:
         if self._build_worker is not None:
             self._build_worker.stop()
-        worker = GeneratorWorker(build_skeleton, name, parent=self)
+        worker = GeneratorWorker(build_skeleton_events, name, parent=self)
         worker.event.connect(lambda model, n=name: self._on_built(n, model))
         worker.failed.connect(lambda msg: self.stages.set_summary([], caption=msg))
         worker.finished.connect(lambda w=worker: self._on_build_finished(w))

@@ -9,8 +9,9 @@ import pytest
 import torch
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ui.model_panel import ModelPanel, config_fixes
+from ui.model_panel import ModelPanel
 from workbench.config import ModelConfig, RunConfig, load_config, save_config
+from workbench.models.transfer import config_fixes
 
 
 @pytest.fixture

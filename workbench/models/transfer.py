@@ -21,11 +21,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import get_model
 
+from workbench.config import ModelConfig
 from workbench.errors import UserError
 from workbench.models import weights as wt
 from workbench.models.adapters import layout_for
@@ -354,3 +357,38 @@ def _build_kwargs(backbone: str, weights: object, input_size: int) -> dict:
                             "for another size")
         kwargs["image_size"] = input_size
     return kwargs
+
+
+def build_skeleton(backbone: str) -> TransferModel:
+    """Build the backbone's `TransferModel` without weights, to read its stages and parameters.
+
+    Parameters are created on the meta device when the architecture allows it: nothing is
+    allocated or initialised, so even a ViT-H is ready at once; otherwise it is built normally.
+    """
+    try:
+        with torch.device("meta"):
+            model = build_model(backbone, weights="random", num_classes=None)
+    except Exception:  # some constructors compute on tensors (e.g. drop-path rates)
+        model = build_model(backbone, weights="random", num_classes=None)
+    return model
+
+
+def config_fixes(model: ModelConfig, num_stages: int) -> tuple[dict[str, Any], list[str]]:
+    """Changes that make `model` fit a backbone of `num_stages` stages, and why, in words."""
+    changes: dict[str, Any] = {}
+    notes: list[str] = []
+    if model.freeze_stages > num_stages:
+        changes["freeze_stages"] = num_stages
+        notes.append(f"freeze_stages {model.freeze_stages} is out of range 0..{num_stages}, "
+                     f"set to {num_stages}")
+    if not -num_stages <= model.feature_stage < num_stages:
+        changes["feature_stage"] = -1
+        notes.append(f"feature_stage {model.feature_stage} is out of range "
+                     f"0..{num_stages - 1}, set to the last stage")
+    elif model.feature_stage < -1:  # -2 is the stage below the last: show it by its number
+        changes["feature_stage"] = model.feature_stage + num_stages
+    if model.norm_policy == "group_norm" and model.weights.lower() not in wt.RANDOM_SPECS:
+        changes["norm_policy"] = "train_bn"
+        notes.append("group_norm needs random initialization (pretrained BatchNorm weights do "
+                     "not map onto GroupNorm), set to train_bn")
+    return changes, notes
