@@ -8,7 +8,6 @@ and says why in an inline notice.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.dataset_split_view import SplitOptionsView
-from ui.histogram_view import HistogramView
+from ui.histogram_view import HistogramView, natural_key
 from ui.problems_view import ProblemsView
 from ui.state import AppState
 from ui.thumbnails_view import ThumbnailsView
@@ -300,7 +299,8 @@ class DatasetPanel(QWidget):
         label = index.class_names.index(name)
         order = {s: k for k, s in enumerate(_splits_training_first_index(index))}
         chosen = [i for i, lab in enumerate(index.labels) if lab == label]
-        chosen.sort(key=lambda i: (order.get(index.splits[i], 99), _natural(index.paths[i])))
+        chosen.sort(key=lambda i: (order.get(index.splits[i], 99),
+                                   natural_key(Path(index.paths[i]).name)))
         self.histogram.select_class(name)
         splits = ", ".join(_splits_training_first_index(index))
         self.thumbnails.show_class(name, [index.paths[i] for i in chosen], splits)
@@ -332,8 +332,3 @@ def _boxed(title: str, widget: QWidget) -> QWidget:
     layout.addWidget(widget, 1)
     return box
 
-
-def _natural(path: str) -> list[Any]:
-    """Sort key that puts img2 before img10, as a file browser does."""
-    return [int(part) if part.isdigit() else part.lower()
-            for part in re.split(r"(\d+)", Path(path).name)]

@@ -167,9 +167,9 @@ class HistogramView(QWidget):
     def _sorted_names(self) -> list[str]:
         names = self.class_names()
         if self.sort_combo.currentData() == "name":
-            return sorted(names, key=_natural_key)
+            return sorted(names, key=natural_key)
         first = next(iter(self._counts.values()), {})
-        return sorted(names, key=lambda n: (-first.get(n, 0), _natural_key(n)))
+        return sorted(names, key=lambda n: (-first.get(n, 0), natural_key(n)))
 
     def _value(self, count: int) -> float:
         if not self.log_check.isChecked():
@@ -259,8 +259,8 @@ def _runs(values: Sequence[str]) -> list[tuple[str, int, int]]:
     return runs
 
 
-def _natural_key(name: str) -> tuple:
-    """Sort "class2" before "class10"."""
+def natural_key(name: str) -> tuple:
+    """Sort "class2" before "class10", as a file browser does."""
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", name))
 
 
