@@ -26,14 +26,14 @@ from ui.model_advice_view import AdviceView
 from ui.model_settings_view import ModelSettingsView
 from ui.stage_view import StageView
 from ui.state import AppState
-from ui.weights_view import WeightsView, imagenet_weights, preferred_weights
+from ui.weights_view import WeightsView
 from ui.workers import GeneratorWorker
 from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
 from workbench.config import ModelConfig
 from workbench.errors import UserError
 from workbench.models.registry import backbone_info, list_backbones
 from workbench.models.transfer import build_skeleton, config_fixes
-from workbench.models.weights import RANDOM_SPECS
+from workbench.models.weights import RANDOM_SPECS, imagenet_weights, preferred_weights
 
 
 def build_skeleton_events(backbone: str) -> Iterator[Any]:
@@ -271,14 +271,16 @@ class ModelPanel(QWidget):
         summary = model.stage_summary(config.train.lr, config.model.lr_decay)
         self.stages.set_summary(summary, caption=self._caption())
         self.matrix.set_selected(cell_for_config(config.model, stages))
-        no_bn = "batch" not in self._info.norm_type
-        if no_bn and self.advice.report is None:
-            norm = _norm_name(self._info.norm_type)
-            not_bn = "" if norm.startswith("no ") else ", not BatchNorm"
-            self.matrix.set_unmeasurable(f"{self._info.name} has {norm}{not_bn}: similarity "
-                                         "cannot be measured; pick a cell.")
-        elif not no_bn and self.advice.report is None:
-            self.matrix.set_unmeasurable(None)
+        if self.advice.report is None:  # a report says itself whether it could measure
+            self.matrix.set_unmeasurable(self._unmeasurable_reason())
+
+    def _unmeasurable_reason(self) -> str | None:
+        """Why this backbone's similarity cannot be measured (None: it has BatchNorm)."""
+        if "batch" in self._info.norm_type:
+            return None
+        norm = _norm_name(self._info.norm_type)
+        not_bn = "" if norm.startswith("no ") else ", not BatchNorm"
+        return f"{self._info.name} has {norm}{not_bn}: similarity cannot be measured; pick a cell."
 
     def _caption(self) -> str:
         info, model = self._info, self.state.config.model

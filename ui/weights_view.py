@@ -8,7 +8,6 @@ message box. The core (`workbench.models.weights`) does the work; this view only
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,15 @@ from PySide6.QtWidgets import (
 )
 
 from ui.workers import GeneratorWorker
+from workbench.errors import UserError
+from workbench.models.transfer import build_model
+from workbench.models.weights import (
+    WeightsEntry,
+    default_weights,
+    imagenet_weights,
+    iter_fetch,
+    resolve_weights,
+)
 
 IMPORT_ITEM = "__import__"
 WEIGHT_FILES = "PyTorch state dicts (*.pth *.pt *.bin);;All files (*)"
@@ -33,75 +41,16 @@ WEIGHT_FILES = "PyTorch state dicts (*.pth *.pt *.bin);;All files (*)"
 
 def check_weights_file(backbone: str, path: str) -> Iterator[str]:
     """Build the architecture from the file (loaded strictly); yields `path` when it fits."""
-    from workbench.models.transfer import build_model
-
     build_model(backbone, weights=path, num_classes=None)
     yield path
 
 
 def download_weights(backbone: str, spec: str = "DEFAULT", stop: Any = None) -> Iterator[Any]:
     """Resolve the backbone's ImageNet weights `spec` and download them (progress events)."""
-    from workbench.errors import UserError
-    from workbench.models.weights import (
-        iter_download,
-        network_available,
-        no_network_message,
-        resolve_weights,
-    )
-
     weights = resolve_weights(backbone, spec)
     if weights is None:
         raise UserError(f"{backbone} has no ImageNet weights {spec!r} to download")
-    if not network_available(weights.url):  # a 2 s probe: fail fast offline, not after 15 s
-        raise UserError(no_network_message(weights))
-    yield from iter_download(weights, stop=stop)
-
-
-@dataclass(frozen=True)
-class WeightsEntry:
-    """One of a backbone's torchvision weights, as offered in the combo."""
-
-    name: str  # e.g. "IMAGENET1K_V1"
-    cached: bool
-    size_mb: float
-    acc1: float
-    is_default: bool
-
-
-def imagenet_weights(backbone: str) -> list[WeightsEntry]:
-    """Every torchvision weights entry of a backbone, with whether its file is on disk.
-
-    The registry reports the default entry only; an older entry may be the one on disk (the
-    offline mobilenet_v2 file is IMAGENET1K_V1 while the default is V2), so all are listed.
-    """
-    from torchvision.models import get_model_weights
-
-    from workbench.models.weights import weights_cached
-
-    try:
-        enum = get_model_weights(backbone)
-    except (ValueError, KeyError):
-        return []
-    default = enum.DEFAULT
-    return [WeightsEntry(w.name, weights_cached(w), float(w.meta.get("_file_size", 0.0)),
-                         float(w.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1", 0)),
-                         w is default) for w in enum]
-
-
-def _default_name(backbone: str) -> str:
-    """What "DEFAULT" resolves to in the core (the cached entry when torchvision's is not)."""
-    from workbench.models.weights import default_weights
-
-    return default_weights(backbone).name
-
-
-def preferred_weights(backbone: str) -> str:
-    """The weights spec to start a backbone with: on disk if any, else the default ("DEFAULT")."""
-    entries = imagenet_weights(backbone)
-    cached = [e for e in entries if e.cached]
-    if not cached or any(e.is_default for e in cached):  # (also: no weights known at all)
-        return "DEFAULT"
-    return cached[0].name
+    yield from iter_fetch(weights, stop=stop)
 
 
 class WeightsView(QWidget):
@@ -145,7 +94,7 @@ class WeightsView(QWidget):
     def show_weights(self, backbone: Any, spec: str) -> None:
         """Show the choices for a `BackboneInfo` with `spec` (config.model.weights) selected."""
         self._backbone, self._entries = backbone, imagenet_weights(backbone.name)
-        default = _default_name(backbone.name) if self._entries else ""
+        default = default_weights(backbone.name).name if self._entries else ""
         self._spec = default if spec == "DEFAULT" and default else spec
         blocked = self.combo.blockSignals(True)
         self.combo.clear()

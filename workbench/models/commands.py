@@ -11,9 +11,7 @@ from workbench.models.weights import (
     cache_path,
     checkpoints_dir,
     install_offline_weights,
-    iter_download,
-    network_available,
-    no_network_message,
+    iter_fetch,
     resolve_weights,
     weights_cached,
 )
@@ -81,12 +79,11 @@ def _download(backbone: str, spec: str) -> int:
     if weights_cached(weights):
         print(f"already in the cache: {cache_path(weights)}")
         return 0
-    if not network_available(weights.url):
-        raise UserError(no_network_message(weights))
+    events = iter_fetch(weights)
     from tqdm import tqdm
 
     with tqdm(unit="B", unit_scale=True, desc=cache_path(weights).name) as bar:
-        for progress in iter_download(weights):
+        for progress in events:
             bar.total = progress.total or None
             bar.update(progress.done - bar.n)
     print(cache_path(weights))

@@ -18,7 +18,7 @@ download, a file, or random init), builds the torchvision model and wraps it in 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -278,15 +278,13 @@ def _group_norm_for(bn: nn.Module) -> nn.GroupNorm:
     return nn.GroupNorm(groups, channels, eps=bn.eps, affine=True)
 
 
-def _replace_modules(root: nn.Module, match, make) -> int:
-    replaced = 0
+def _replace_modules(root: nn.Module, match: Callable[[nn.Module], bool],
+                     make: Callable[[nn.Module], nn.Module]) -> None:
     for name, module in list(root.named_modules()):
         if name and match(module):
             parent_name, _, attr = name.rpartition(".")
             parent = root.get_submodule(parent_name) if parent_name else root
             setattr(parent, attr, make(module))
-            replaced += 1
-    return replaced
 
 
 def build_model(
@@ -302,12 +300,13 @@ def build_model(
     `num_classes=None` keeps the ImageNet head. `input_size` (0: the weights' own) is checked
     against what the family accepts; for ViT it sets the position embedding (random init only).
     """
-    backbone_info(backbone)  # UserError on an unknown name, before any work
+    family = backbone_info(backbone).family  # UserError on an unknown name, before any work
     check_input_size(backbone, input_size)
     resolved = wt.resolve_weights(backbone, weights)
     wt.ensure_weights(resolved)
-    model = get_model(backbone, weights=resolved, **_build_kwargs(backbone, resolved, input_size))
-    state = wt.read_state_dict(weights) if _is_file_spec(weights) else None
+    kwargs = _build_kwargs(backbone, family, resolved, input_size)
+    model = get_model(backbone, weights=resolved, **kwargs)
+    state = wt.read_state_dict(weights) if wt.is_weights_file(weights) else None
     # A torchvision-format file fills the model before it is cut into stages; one saved from a
     # TransferModel (keys "stages.*", "head.*") after, once the head has its class count.
     own_format = state is not None and any(k.startswith("stages.") for k in state)
@@ -340,12 +339,7 @@ def check_input_size(backbone: str, input_size: int) -> None:
         raise UserError(f"{backbone} needs an input size of at least {minimum}, not {input_size}")
 
 
-def _is_file_spec(spec: str) -> bool:
-    return spec.lower() not in wt.RANDOM_SPECS and wt.is_weights_file(spec)
-
-
-def _build_kwargs(backbone: str, weights: object, input_size: int) -> dict:
-    family = backbone_info(backbone).family
+def _build_kwargs(backbone: str, family: str, weights: object, input_size: int) -> dict:
     kwargs: dict = {}
     if family in ("googlenet", "inception"):
         kwargs["aux_logits"] = False
