@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -103,11 +103,19 @@ def iter_checks(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_checks(index: DatasetIndex, stop: threading.Event | None = None) -> list[Problem]:
+def run_checks(
+    index: DatasetIndex, stop: threading.Event | None = None,
+    on_progress: Callable[[CheckProgress], None] | None = None,
+) -> list[Problem]:
     """Run every check to the end and append the problems to `index.problems`.
 
-    Problems from an earlier run of the checks are replaced, not repeated.
+    Problems from an earlier run of the checks are replaced, not repeated. `on_progress` sees
+    each progress event (e.g. to drive a progress bar).
     """
-    found = [p for event in iter_checks(index, stop) for p in event.problems]
+    found: list[Problem] = []
+    for event in iter_checks(index, stop):
+        if on_progress is not None:
+            on_progress(event)
+        found.extend(event.problems)
     index.problems[:] = [p for p in index.problems if p.kind not in CHECK_KINDS] + found
     return found

@@ -75,15 +75,11 @@ def _run_checks_with_progress(index: DatasetIndex) -> None:
     """Run the checks, with a progress bar on an interactive terminal only."""
     from tqdm import tqdm
 
-    from workbench.data.checks import CHECK_KINDS, iter_checks
+    from workbench.data.checks import run_checks
 
-    found = []
     with tqdm(total=len(index), unit="img", desc="checking", file=sys.stderr,
               disable=not sys.stderr.isatty(), leave=False) as bar:
-        for event in iter_checks(index):
-            bar.update(event.done - bar.n)
-            found.extend(event.problems)
-    index.problems[:] = [p for p in index.problems if p.kind not in CHECK_KINDS] + found
+        run_checks(index, on_progress=lambda event: bar.update(event.done - bar.n))
 
 
 def scan_json(index: DatasetIndex, stats: DatasetStats, usable: bool = True) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from workbench.data.scan import IMAGE_EXTENSIONS, SPLIT_FOLDERS
+from workbench.data.scan import SPLIT_FOLDERS, is_image_name
 from workbench.errors import UserError
 
 REQUIRED_COLUMNS = ("path", "label")
@@ -93,7 +93,7 @@ def _list_row(
         out.problem("duplicate_row", full, f"{where} repeats an earlier row{clash}; ignored")
         return
     seen[full] = label
-    if os.path.splitext(full)[1].lower() not in IMAGE_EXTENSIONS:
+    if not is_image_name(full):
         out.skipped += 1
         out.problem("not_image", full, f"{where}: not an image file; ignored")
     elif not os.path.isfile(full):

@@ -90,7 +90,7 @@ def _list_class_folder(folder: str, label: str, split: str, out: _Listing) -> in
                     continue
                 if entry.is_dir():
                     pending.append(entry.path)
-                elif name.lower().endswith(_IMAGE_SUFFIXES):
+                elif is_image_name(name):
                     images.append(entry.path)
                 else:
                     out.skipped += 1
