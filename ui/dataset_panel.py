@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -34,6 +34,9 @@ from ui.workers import GeneratorWorker
 from workbench.config import DataConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
+
+if TYPE_CHECKING:
+    from workbench.data.stats import DatasetStats
 
 CHECK_EVENT_INTERVAL_S = 0.1  # progress redraws at most ten times a second
 CHECKING = "checking images…"
@@ -297,23 +300,19 @@ class DatasetPanel(QWidget):
         if index is None or name not in index.class_names:
             return
         label = index.class_names.index(name)
-        order = {s: k for k, s in enumerate(_splits_training_first_index(index))}
+        splits = _splits_training_first(self.state.stats)
+        order = {s: k for k, s in enumerate(splits)}
         chosen = [i for i, lab in enumerate(index.labels) if lab == label]
         chosen.sort(key=lambda i: (order.get(index.splits[i], 99),
                                    natural_key(Path(index.paths[i]).name)))
         self.histogram.select_class(name)
-        splits = ", ".join(_splits_training_first_index(index))
-        self.thumbnails.show_class(name, [index.paths[i] for i in chosen], splits)
+        self.thumbnails.show_class(name, [index.paths[i] for i in chosen], ", ".join(splits))
 
 
-def _splits_training_first(stats: Any) -> list[str]:
+def _splits_training_first(stats: DatasetStats) -> list[str]:
+    """The dataset's splits, the training one first (the histogram's first bar set)."""
     rest = [s for s in stats.class_counts if s != stats.training_split]
     return [stats.training_split, *rest] if stats.training_split in stats.class_counts else rest
-
-
-def _splits_training_first_index(index: DatasetIndex) -> list[str]:
-    training = index.training_split()
-    return [training, *[s for s in index.split_names() if s != training]]
 
 
 def _display_name(source: str, index: DatasetIndex) -> str:

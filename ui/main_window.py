@@ -15,7 +15,6 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QKeySequence,
@@ -56,7 +55,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Transfer Workbench")
         self.setAcceptDrops(True)
         self.dataset_panel = DatasetPanel(state, self)
-        self.dataset_panel.opened.connect(self._on_dataset_opened)
+        self.dataset_panel.opened.connect(self._remember)
         state.open_requested.connect(lambda source: self.open_dataset(source, show=False))
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -192,9 +191,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue(RECENT_KEY, [])
         self._fill_recent_menu()
 
-    def _on_dataset_opened(self, source: str) -> None:
-        self._remember(source)
-
     def _on_dataset_changed(self, index: Any) -> None:
         path = self.state.config.data.path
         name = "no dataset" if index is None else (
@@ -250,15 +246,14 @@ class MainWindow(QMainWindow):
         return True
 
     # -- drag and drop -----------------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        """Accept a dropped folder or CSV file."""
+    def dragEnterEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        """Accept a dropped folder or CSV file (a QDragEnterEvent is a QDragMoveEvent)."""
         if _dropped_dataset(event.mimeData()) is not None:
             event.acceptProposedAction()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
         """Keep accepting while the drag moves over child widgets (the plot, the lists)."""
-        if _dropped_dataset(event.mimeData()) is not None:
-            event.acceptProposedAction()
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         """Open the dropped folder or CSV file."""
@@ -270,7 +265,7 @@ class MainWindow(QMainWindow):
     # -- closing -----------------------------------------------------------------------------
     def busy_panels(self) -> list[QWidget]:
         """Panels doing work that quitting would throw away (a training run)."""
-        return [p for p in self.panels if callable(getattr(p, "busy", None)) and p.busy()]
+        return [p for p in self.panels if p.busy()]
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         """Ask before stopping a training run, then stop and join every worker."""
@@ -300,9 +295,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         for panel in self.panels:
-            shutdown = getattr(panel, "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+            panel.shutdown()
         workers.stop_all(timeout=15.0)
 
     def _restore_geometry(self) -> None:

@@ -7,7 +7,6 @@ its folder in the system file manager.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from ui.thumbnails_view import pil_to_qimage
 from ui.workers import GeneratorWorker
-from workbench.data.index import Problem
+from workbench.data.index import Problem, count_problems
 from workbench.errors import UserError
 
 PREVIEW_SIZE = 220
@@ -197,9 +196,7 @@ class ProblemsView(QWidget):
 
     def counts(self) -> dict[str, int]:
         """Problems per kind (listed or not), most frequent first."""
-        counts = Counter(p.kind for p in self.model.problems)
-        counts.update(self._unlisted)
-        return dict(counts.most_common())
+        return count_problems(self.model.problems, self._unlisted)
 
     def select_row(self, row: int) -> None:
         """Select the problem at `row` of `model.problems`, as a click would."""

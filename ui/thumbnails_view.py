@@ -58,9 +58,7 @@ def decode_requests(
             continue
         try:
             yield path, _fit(pil_to_qimage(load_thumbnail(path, size)), size), ""
-        except UserError as exc:
-            yield path, None, str(exc)
-        except OSError as exc:  # e.g. the file vanished since the scan
+        except (UserError, OSError) as exc:  # OSError: e.g. the file vanished since the scan
             yield path, None, str(exc)
 
 

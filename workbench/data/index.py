@@ -7,6 +7,7 @@ histogram, the statistics, the checks, the advisor and the training data all rea
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,13 @@ class Problem:
     def to_dict(self) -> dict[str, str]:
         """The JSON form used by `workbench scan --json`."""
         return {"kind": self.kind, "path": self.path, "detail": self.detail}
+
+
+def count_problems(problems: Iterable[Problem], unlisted: Mapping[str, int]) -> dict[str, int]:
+    """Problems per kind, the listed ones plus `unlisted` (kind -> count), most frequent first."""
+    counts = Counter(p.kind for p in problems)
+    counts.update(unlisted)
+    return dict(counts.most_common())
 
 
 @dataclass
@@ -58,9 +66,7 @@ class DatasetIndex:
 
     def problem_counts(self) -> dict[str, int]:
         """Problems per kind, listed or not, most frequent first."""
-        counts = Counter(p.kind for p in self.problems)
-        counts.update(self.unlisted_problems)
-        return dict(counts.most_common())
+        return count_problems(self.problems, self.unlisted_problems)
 
     def split_names(self) -> list[str]:
         """The splits present, in the canonical order train, val, test."""
