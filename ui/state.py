@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
+
+if TYPE_CHECKING:
+    from workbench.data.stats import DatasetStats
 
 
 class AppState(QObject):
@@ -38,7 +41,7 @@ class AppState(QObject):
         super().__init__(parent)
         self.index: DatasetIndex | None = None
         self.config: RunConfig = config if config is not None else RunConfig()
-        self._stats: Any = None  # DatasetStats of `index`, computed on first use
+        self._stats: DatasetStats | None = None  # of `index`, computed on first use
 
     # -- dataset ---------------------------------------------------------------------------
     def set_dataset(self, index: DatasetIndex | None, source: str | Path | None = None) -> None:
@@ -60,7 +63,7 @@ class AppState(QObject):
         self.dataset_changed.emit(index)
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> DatasetStats | None:
         """`workbench.data.stats.DatasetStats` of the open dataset (None when none is open).
 
         Computed from the listing on first use and kept until the dataset changes, so panels
