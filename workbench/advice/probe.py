@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from workbench.advice.events import AdviceProgress
+from workbench.models.adapters import as_map
 
 POOLINGS = ("gap", "grid2x2")
 DEFAULT_FOLDS = 3
@@ -83,18 +84,6 @@ def probe_stages(num_stages: int) -> list[int]:
     last = num_stages - 1
     picks = {last, round(2 * last / 3), round(last / 2), round(last / 3)}
     return sorted(s for s in picks if s >= 0)
-
-
-def as_map(x: torch.Tensor, layout: str = "nchw") -> torch.Tensor:
-    """A stage output as `[N, C, H, W]`: Swin's NHWC permuted, ViT's tokens (class token first,
-    left out) laid back on their square grid; like `TransferModel.stage_outputs`."""
-    if layout == "nhwc":
-        return x.permute(0, 3, 1, 2)
-    if layout == "tokens":
-        tokens = x[:, 1:]
-        side = int(round(tokens.shape[1] ** 0.5))
-        return tokens.transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
-    return x
 
 
 def pool_features(fmap: torch.Tensor) -> dict[str, torch.Tensor]:

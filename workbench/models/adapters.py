@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.errors import UserError
+from workbench.models.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 PROBE_SIZE = 64  # input side for the resolution probe; every grouped family accepts it
 
@@ -30,6 +31,18 @@ class Layout:
     pool: nn.Module
     head: nn.Module
     layout: str = "nchw"  # stage outputs: "nchw", "nhwc" (Swin) or "tokens" (ViT, class first)
+
+
+def as_map(x: Tensor, layout: str = "nchw") -> Tensor:
+    """A stage output as `[N, C, H, W]`: Swin's NHWC permuted, ViT's tokens (class token first,
+    left out: it is not part of the spatial map) laid back on their square grid."""
+    if layout == "nhwc":
+        return x.permute(0, 3, 1, 2)
+    if layout == "tokens":
+        tokens = x[:, 1:]
+        side = int(round(tokens.shape[1] ** 0.5))
+        return tokens.transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
+    return x
 
 
 class InputTransform(nn.Module):
@@ -47,8 +60,8 @@ class InputTransform(nn.Module):
         """Map ImageNet mean/std normalization to (x - 0.5) / 0.5 when enabled."""
         if not self.enabled:
             return x
-        std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         return x * (std / 0.5) + (mean - 0.5) / 0.5
 
 

@@ -31,7 +31,7 @@ from torchvision.models import get_model
 from workbench.config import ModelConfig
 from workbench.errors import UserError
 from workbench.models import weights as wt
-from workbench.models.adapters import layout_for
+from workbench.models.adapters import as_map, layout_for
 from workbench.models.registry import backbone_info
 
 NORM_POLICIES = ("train_bn", "frozen_bn", "group_norm", "sync_bn")
@@ -98,7 +98,7 @@ class TransferModel(nn.Module):
         for index, stage in enumerate(self.stages[: wanted[-1] + 1] if wanted else []):
             x = stage(x)
             if index in wanted:
-                outputs[index] = self._as_map(x)
+                outputs[index] = as_map(x, self.layout)
         return outputs
 
     def _stage_index(self, index: int) -> int:
@@ -107,15 +107,6 @@ class TransferModel(nn.Module):
             raise UserError(f"stage {index} is out of range: {self.backbone} has "
                             f"{self.num_stages} stages")
         return resolved
-
-    def _as_map(self, x: Tensor) -> Tensor:
-        if self.layout == "nhwc":
-            return x.permute(0, 3, 1, 2)
-        if self.layout == "tokens":
-            tokens = x[:, 1:]  # the class token is not part of the spatial map
-            side = int(round(tokens.shape[1] ** 0.5))
-            return tokens.transpose(1, 2).reshape(x.shape[0], x.shape[2], side, side)
-        return x
 
     # -- head --------------------------------------------------------------------------------
     def reset_classifier(self, num_classes: int) -> None:
