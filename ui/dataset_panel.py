@@ -8,9 +8,6 @@ and says why in an inline notice.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +28,7 @@ from ui.problems_view import ProblemsView
 from ui.state import AppState
 from ui.thumbnails_view import ThumbnailsView
 from ui.workers import GeneratorWorker
-from workbench.config import DataConfig
+from workbench.data.checks import Listed, iter_open_and_check
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 
@@ -40,27 +37,6 @@ if TYPE_CHECKING:
 
 CHECK_EVENT_INTERVAL_S = 0.1  # progress redraws at most ten times a second
 CHECKING = "checking images…"
-
-
-@dataclass(frozen=True)
-class Listed:
-    """The listing is done: the histogram can be drawn while the checks run."""
-
-    index: DatasetIndex
-    source: str
-
-
-def scan_and_check(source: str, data: DataConfig, stop: threading.Event) -> Iterator[Any]:
-    """List `source` (a folder, a CSV or "demo"), yield `Listed`, then the checks' progress."""
-    from workbench.data.checks import iter_checks
-    from workbench.data.scan import open_dataset
-
-    index = open_dataset(
-        source, val_fraction=data.val_fraction, split_seed=data.split_seed,
-        min_class_count=data.min_class_count,
-    )
-    yield Listed(index, source)
-    yield from iter_checks(index, stop=stop)
 
 
 def _is_quiet_progress(event: Any) -> bool:
@@ -150,7 +126,7 @@ class DatasetPanel(QWidget):
         self.progress_row.show()
         self.cancel_button.setEnabled(True)
         worker = GeneratorWorker(
-            scan_and_check, self._source, self.state.config.data,
+            iter_open_and_check, self._source, self.state.config.data,
             throttle_s=CHECK_EVENT_INTERVAL_S, droppable=_is_quiet_progress, parent=self,
         )
         worker.event.connect(lambda e: self._on_event(worker, e))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from workbench.config import DataConfig
 from workbench.data.images import ImageError, read_bytes, verify_image
 from workbench.data.index import DatasetIndex, Problem
 
@@ -119,3 +120,23 @@ def run_checks(
         found.extend(event.problems)
     index.problems[:] = [p for p in index.problems if p.kind not in CHECK_KINDS] + found
     return found
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The listing is done: the histogram can be drawn while the checks run."""
+
+    index: DatasetIndex
+    source: str
+
+
+def iter_open_and_check(source: str, data: DataConfig,
+                        stop: threading.Event | None = None) -> Iterator[Listed | CheckProgress]:
+    """Open `source` (a folder, a CSV or "demo") with the `data` settings, yield `Listed`, then
+    the checks' progress: what the Dataset tab runs in its worker."""
+    from workbench.data.scan import open_dataset
+
+    index = open_dataset(source, val_fraction=data.val_fraction, split_seed=data.split_seed,
+                         min_class_count=data.min_class_count)
+    yield Listed(index, source)
+    yield from iter_checks(index, stop=stop)
