@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from workbench.config import RunConfig  # noqa: E402
 from workbench.data.demo import build_demo  # noqa: E402
-from workbench.models.transfer import build_model  # noqa: E402
+from workbench.models.transfer import build_skeleton  # noqa: E402
 from workbench.train import features  # noqa: E402
 from workbench.train.engine import Trainer  # noqa: E402
 from workbench.train.events import (  # noqa: E402
@@ -49,7 +49,7 @@ def probe_config(args: argparse.Namespace, out: str) -> RunConfig:
     c.data.path = str(build_demo())
     c.data.input_size = args.input_size
     c.model.weights = "IMAGENET1K_V1"
-    c.model.freeze_stages = build_model(c.model.backbone, "random").num_stages  # all of them
+    c.model.freeze_stages = build_skeleton(c.model.backbone).num_stages  # all of them
     c.model.norm_policy = "frozen_bn"
     c.train.epochs = args.epochs
     c.train.batch_size = 64

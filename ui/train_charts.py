@@ -13,13 +13,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ui.plots import BAND_COLORS, ClassAccuracyView, ConfusionView, CurvePlot
+from workbench.data.stats import SHOT_BANDS
 from workbench.train.events import BatchDone, EvalDone, RunStarted
 
 
 def format_shot_accuracy(shot_acc: dict[str, float | None]) -> str:
     """Rich text "■ many 91.0% · ■ medium 74.5% · ■ few –"; the squares are the bars' legend."""
     parts = []
-    for band in ("many", "medium", "few"):
+    for band in SHOT_BANDS:
         value = shot_acc.get(band)
         shown = "–" if value is None else f"{100 * value:.1f}%"
         parts.append(f'<span style="color:{BAND_COLORS[band]}">&#9632;</span> {band} {shown}')

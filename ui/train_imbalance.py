@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QW
 
 from ui.state import AppState
 from ui.train_form import ConfigBinder, choice_combo
+from workbench.data.stats import SHOT_BANDS
 
 LOSS_WEIGHTING_LABELS = {
     "none": "None",
@@ -19,16 +20,11 @@ SAMPLING_LABELS = {"none": "None (shuffle)", "class_balanced": "Class-balanced",
                    "sqrt": "Square-root frequency"}
 
 
-def class_bands(stats: Any) -> dict[str, str]:
-    """Class name -> shot band ("many" / "medium" / "few") from a `DatasetStats`."""
-    return {name: band for band, names in stats.bands.items() for name in names}
-
-
 def describe_imbalance(stats: Any) -> str:
     """One line: the imbalance ratio and how many classes fall in each shot band."""
     if stats is None:
         return "No dataset open"
-    counts = ", ".join(f"{len(stats.bands.get(b, []))} {b}" for b in ("many", "medium", "few"))
+    counts = ", ".join(f"{len(stats.bands.get(b, []))} {b}" for b in SHOT_BANDS)
     return f"Imbalance ratio {stats.imbalance_ratio:.1f} : 1  ({counts}-shot classes)"
 
 
@@ -78,7 +74,6 @@ class ImbalanceView(QGroupBox):
         # beta only means something for the effective-number weighting
         effective = self._state.config.data.loss_weighting == "effective_number"
         self.beta.setEnabled(self._enabled and effective)
-
 
 
 def _beta_spin() -> QDoubleSpinBox:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,19 +14,10 @@ from PySide6.QtWidgets import (
 
 from ui.state import AppState
 from ui.train_form import ConfigBinder, choice_combo
+from workbench.train.setup import device_available
 
 OPTIMIZER_LABELS = {"sgd": "SGD with momentum", "adamw": "AdamW"}
 DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
-
-
-def device_available(device: str) -> bool:
-    """Whether `device` can be used on this machine ("auto" and "cpu" always can)."""
-    if device == "cuda":
-        return torch.cuda.is_available()
-    if device == "mps":
-        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    return True
-
 
 
 def _spin(low: int, high: int, *, special: str = "") -> QSpinBox:

@@ -142,10 +142,3 @@ class ProgressView(QWidget):
         if event.skipped_images:
             text += f" · {event.skipped_images} unreadable images skipped"
         self.status.setText(text)
-
-    def reset(self) -> None:
-        """Back to idle with an empty bar."""
-        self.bar.setRange(0, 1)
-        self.bar.setValue(0)
-        self.bar.setFormat("%p%")
-        self.status.setText("Idle")

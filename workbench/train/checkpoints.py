@@ -16,9 +16,6 @@ import torch
 
 from workbench.errors import UserError
 
-CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "best_metric",
-                   "class_names")
-
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write `state` to `path` atomically (temp file, fsync, rename) and return the path."""

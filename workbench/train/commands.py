@@ -54,29 +54,21 @@ def _train(args: argparse.Namespace) -> int:
 
     index = None
     if args.resume:
-        run_dir = Path(args.resume).expanduser()
-        if not (run_dir / "config.toml").is_file():
-            raise UserError(f"{run_dir} is not a run folder (no config.toml)")
-        config = load_config(run_dir / "config.toml")
+        from workbench.train.rundir import inspect_run
+
+        run = inspect_run(args.resume)
+        config = run.config
     elif args.demo:
         config, index = demo_config(args.weights)
     else:
         config = load_config(args.config)
     _apply_overrides(config, args)
-    if args.resume:
-        _check_epochs_left(run_dir, config)
+    if args.resume and run.epochs_done >= config.train.epochs:
+        # a resumed run that already reached its epochs would train nothing: say how to go on
+        raise UserError(f"{run.path} already trained its {run.epochs_done} epochs; to continue, "
+                        f"ask for more in total, e.g. --epochs {run.epochs_done * 2}")
     trainer = Trainer(config, index=index, run_dir=args.resume, resume=bool(args.resume))
     return _consume(trainer)
-
-
-def _check_epochs_left(run_dir: Path, config: RunConfig) -> None:
-    """A resumed run that already reached its epochs would train nothing: say how to go on."""
-    from workbench.train.rundir import inspect_run
-
-    done = inspect_run(run_dir).epochs_done
-    if done >= config.train.epochs:
-        raise UserError(f"{run_dir} already trained its {done} epochs; to continue, ask for "
-                        f"more in total, e.g. --epochs {done * 2}")
 
 
 def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
@@ -95,6 +87,8 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
     The strategy is chosen with the pretrained weights (what the advisor measures against)
     even when `weights` overrides them for the run itself, so a random-init run is comparable.
     """
+    from workbench.advice.advisor import run_advice
+    from workbench.advice.matrix import apply_strategy
     from workbench.data.demo import build_demo
     from workbench.data.scan import open_dataset
 
@@ -108,55 +102,12 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
     config.data.loss_weighting = "effective_number"
     index = open_dataset(config.data.path, val_fraction=config.data.val_fraction,
                          split_seed=config.data.split_seed)
-    strategy = _recommended_strategy(index, config)
-    from workbench.advice.matrix import apply_strategy
-
+    strategy = run_advice(index, config).strategy
     config.model = apply_strategy(strategy, config.model)
     print(f"advisor: {strategy.cell}: {strategy.title}", file=sys.stderr)
     if weights is not None:
         config.model.weights = weights
     return config.validate(), index
-
-
-def _recommended_strategy(index: DatasetIndex, config: RunConfig):  # -> matrix.Strategy
-    try:
-        from workbench.advice.advisor import iter_advice
-    except ModuleNotFoundError as exc:
-        if exc.name != "workbench.advice.advisor":
-            raise
-        return _matrix_strategy(index, config)
-    report = None
-    for item in iter_advice(index, config):
-        report = item
-    if report is None or not hasattr(report, "strategy"):
-        raise UserError("the advisor gave no recommendation for the demo")
-    strategy = report.strategy
-    if isinstance(strategy, str):  # a report that names the strategy: rebuild it from the cell
-        from workbench.advice.matrix import strategy_for
-
-        strategy = strategy_for(report.cell, report.num_stages, getattr(report, "probe", None))
-    return strategy
-
-
-def _matrix_strategy(index: DatasetIndex, config: RunConfig):  # -> matrix.Strategy
-    """Without the advisor: the matrix cell from median images per class and BN divergence."""
-    from workbench.advice.matrix import classify, strategy_for
-    from workbench.advice.similarity import BNDivergence, iter_bn_divergence
-    from workbench.data.stats import dataset_stats
-    from workbench.data.torch_dataset import ImageDataset
-    from workbench.models.transfer import build_model
-    from workbench.models.weights import resolve_weights
-    from workbench.train.setup import build_transform, make_loader
-
-    model = build_model(config.model.backbone, config.model.weights, num_classes=None)
-    transform = build_transform(
-        config, resolve_weights(config.model.backbone, config.model.weights))
-    sample = index.indices(index.training_split())[: config.advice.sample_size]
-    loader = make_loader(ImageDataset(index, sample, transform), 32)
-    result = [r for r in iter_bn_divergence(model, loader) if isinstance(r, BNDivergence)][-1]
-    median = dataset_stats(index).images_per_class["median"]
-    cell = classify(median, result.mean, config.advice)
-    return strategy_for(cell, model.num_stages)
 
 
 def _consume(trainer) -> int:  # trainer: engine.Trainer

@@ -21,6 +21,7 @@ import torch
 
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
+from workbench.data.torch_dataset import ImageDataset
 from workbench.errors import UserError
 from workbench.train import features as fx
 from workbench.train import setup
@@ -40,7 +41,7 @@ from workbench.train.events import (
 )
 from workbench.train.losses import build_loss, class_weights
 from workbench.train.metrics import EvalMetrics, evaluate
-from workbench.train.rundir import RunDir
+from workbench.train.rundir import RunDir, resumable_checkpoint
 from workbench.train.samplers import build_sampler
 from workbench.train.schedule import build_scheduler
 
@@ -72,7 +73,8 @@ class _Session:
     optimizer: Any = None
     scheduler: Any = None
     scaler: Any = None
-    extra_state: dict[str, Any] = field(default_factory=dict)
+    train_features: fx.FeatureSet | None = None  # the fast path's cached training features
+    extra_state: dict[str, Any] = field(default_factory=dict)  # saved in every checkpoint
 
 
 @dataclass
@@ -197,10 +199,7 @@ class Trainer:
         if not self.resuming:
             return None
         assert self.run_dir is not None
-        last = self.run_dir / "checkpoints" / "last.pt"
-        if not last.is_file():
-            raise UserError(f"{self.run_dir} has no checkpoint to resume from (no epoch finished)")
-        state = load_checkpoint(last, map_location=s.device)
+        state = load_checkpoint(resumable_checkpoint(self.run_dir), map_location=s.device)
         if list(state.get("class_names", [])) != s.class_names:
             raise UserError(f"cannot resume {self.run_dir}: its classes differ from the dataset's")
         return state
@@ -222,8 +221,6 @@ class Trainer:
     # -- data ----------------------------------------------------------------------------------
 
     def _build_loaders(self, s: _Session) -> Generator[Event, None, bool]:
-        from workbench.data.torch_dataset import ImageDataset
-
         c = self.config
         val_tf = setup.build_transform(c, s.weights, train=False)
         if s.fast_path:
@@ -244,25 +241,23 @@ class Trainer:
         return True
 
     def _feature_loaders(self, s: _Session, transform: Any) -> Generator[Event, None, bool]:
-        from workbench.data.torch_dataset import ImageDataset
-
         c = self.config
         stage = fx.feature_stage(c, s.model.num_stages)
+        workers = setup.choose_num_workers(c.data.num_workers)
         sets = {}
         for split, idx in (("train", s.train_idx), ("val", s.val_idx)):
             if not idx:
                 continue
             loader = setup.make_loader(ImageDataset(s.index, idx, transform), c.train.batch_size,
-                                       workers=setup.choose_num_workers(c.data.num_workers),
-                                       pin_memory=s.device.type == "cuda")
+                                       workers=workers, pin_memory=s.device.type == "cuda")
             key = fx.feature_key(s.index, idx, c, transform, stage)
             sets[split] = yield from fx.iter_features(s.model, loader, key, split=split,
                                                       stage=stage, device=s.device,
                                                       stop=self._stop)
             if sets[split] is None:
                 return False
-        train = sets["train"]
-        s.extra_state.update(feature_stage=stage, train_features=train)
+        train = s.train_features = sets["train"]
+        s.extra_state["feature_stage"] = stage
         s.train_loader = fx.feature_loader(
             train, c.train.batch_size, shuffle=True, generator=s.generator,
             sampler=build_sampler(train.labels.tolist(), c.data.sampling, s.generator))
@@ -380,7 +375,7 @@ class Trainer:
             "scaler": s.scaler.state_dict() if s.scaler else {},
             "epoch": p.epoch, "step": p.step, "best_metric": p.best,
             "class_names": s.class_names, "backbone": self.config.model.backbone,
-            **{k: v for k, v in s.extra_state.items() if k != "train_features"},
+            **s.extra_state,
         }
         record = self._record
         assert record is not None
@@ -394,11 +389,11 @@ class Trainer:
         c = self.config
         yield EpochStarted(1)
         weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
-        layer = fx.fit_sklearn_head(c.model.head, s.extra_state["train_features"],
+        layer = fx.fit_sklearn_head(c.model.head, s.train_features,
                                     len(s.class_names), weights, c.train.seed)
         layer.to(s.device)
         s.forward = layer
-        s.extra_state["probe_head"] = {k: v for k, v in layer.state_dict().items()}
+        s.extra_state["probe_head"] = dict(layer.state_dict())
         metrics = self._evaluate(s)
         if metrics is not None:
             yield EvalDone(1, metrics)

@@ -132,8 +132,6 @@ class Failed(Event):
     user_error: bool = False
 
 
-TERMINAL_EVENTS = (Finished, Stopped, Failed)
-
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls for cls in (RunStarted, FeaturesProgress, EpochStarted, BatchDone, EvalDone,
                                   CheckpointSaved, Paused, Resumed, Finished, Stopped, Failed)

@@ -14,11 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix
 
-from workbench.data.stats import shot_band
-
-BANDS = ("many", "medium", "few")
+from workbench.data.stats import SHOT_BANDS, shot_band
 
 
 @dataclass(frozen=True)
@@ -49,15 +46,16 @@ def compute_metrics(
 ) -> EvalMetrics:
     """Metrics from true and predicted labels; `train_counts[c]` decides each class's shot band."""
     n = len(class_names)
-    cm = confusion_matrix(y_true, y_pred, labels=list(range(n))) if len(y_true) else np.zeros(
-        (n, n), dtype=np.int64
-    )
+    # numpy rather than sklearn's confusion_matrix: the GUI imports this module (through the
+    # events) at start-up, and sklearn.metrics takes about a second to import
+    cm = np.bincount(np.asarray(y_true, dtype=np.int64) * n + np.asarray(y_pred, dtype=np.int64),
+                     minlength=n * n).reshape(n, n)
     support = cm.sum(axis=1)
     recall = [cm[c, c] / support[c] if support[c] else None for c in range(n)]
     measured = [r for r in recall if r is not None]
     bands = {name: shot_band(count) for name, count in zip(class_names, train_counts, strict=True)}
     shot_acc = {}
-    for band in BANDS:
+    for band in SHOT_BANDS:
         values = [r for r, name in zip(recall, class_names, strict=True)
                   if r is not None and bands[name] == band]
         shot_acc[band] = float(np.mean(values)) if values else None

@@ -47,9 +47,9 @@ class RunDir:
         self._writer: Any = None
 
     @classmethod
-    def create(cls, config: RunConfig, parent: str | Path | None = None) -> RunDir:
-        """Make a new timestamped run folder under `parent` (or the default runs folder)."""
-        parent = Path(parent or config.train.out_dir or paths.default_runs_dir()).expanduser()
+    def create(cls, config: RunConfig) -> RunDir:
+        """Make a new timestamped run folder under `train.out_dir` (or the default runs folder)."""
+        parent = Path(config.train.out_dir or paths.default_runs_dir()).expanduser()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"{stamp}-{config.model.backbone}"
         path, n = parent / name, 1
@@ -90,14 +90,10 @@ class RunDir:
             save_config(config, path / CONFIG_NAME)
         return cls(path, purge_step=step)
 
-    def config(self) -> RunConfig:
-        """The run's saved configuration."""
-        return load_config(self.path / CONFIG_NAME)
-
     @property
     def last_checkpoint(self) -> Path:
         """Where the latest epoch's checkpoint lives."""
-        return self.path / "checkpoints" / "last.pt"
+        return last_checkpoint(self.path)
 
     @property
     def best_checkpoint(self) -> Path:
@@ -145,6 +141,19 @@ class RunDir:
             self._log.close()
 
 
+def last_checkpoint(run_dir: str | Path) -> Path:
+    """`checkpoints/last.pt` of a run folder (whether or not it exists)."""
+    return Path(run_dir) / "checkpoints" / "last.pt"
+
+
+def resumable_checkpoint(run_dir: str | Path) -> Path:
+    """The checkpoint a resume continues from; UserError when no epoch finished."""
+    path = last_checkpoint(run_dir)
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no checkpoint to resume from (no epoch finished)")
+    return path
+
+
 def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every recorded event of a run, oldest first (a torn last line is ignored)."""
     file = Path(run_dir) / METRICS_NAME
@@ -175,8 +184,7 @@ def inspect_run(run_dir: str | Path) -> RunSummary:
     path = Path(run_dir).expanduser()
     if not (path / CONFIG_NAME).is_file():
         raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
-    if not (path / "checkpoints" / "last.pt").is_file():
-        raise UserError(f"{path} has no checkpoint to resume from (no epoch finished)")
+    resumable_checkpoint(path)
     config = load_config(path / CONFIG_NAME)
     events = [e for e in map(event_from_dict, read_events(path)) if e is not None]
     saved = [i for i, e in enumerate(events) if isinstance(e, CheckpointSaved)]

@@ -23,13 +23,21 @@ from workbench.errors import UserError
 log = logging.getLogger(__name__)
 
 
+def device_available(name: str) -> bool:
+    """Whether `train.device = name` can be used on this machine ("auto" and "cpu" always can)."""
+    if name == "cuda":
+        return torch.cuda.is_available()
+    if name == "mps":
+        return torch.backends.mps.is_available()
+    return True
+
+
 def choose_device(name: str) -> torch.device:
     """"auto" picks CUDA, then Apple's MPS, then the CPU; an unavailable explicit choice is a
     UserError."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if device_available(d)))
+    if not device_available(name):
         raise UserError(f"train.device = {name!r} but no {name.upper()} device is available here")
     return torch.device(name)
 
@@ -139,10 +147,7 @@ def build_transform(config: RunConfig, weights: Any, train: bool = False) -> Any
     Random init and weights files use the backbone's default preset, so the input size and the
     normalisation match what the architecture was designed for.
     """
-    try:
-        from workbench.models.weights import build_transform as make
-    except ImportError:  # the models package keeps it in transforms.py; weights re-exports it
-        from workbench.models.transforms import build_transform as make
+    from workbench.models.transforms import build_transform as make
 
     preset = weights if weights is not None else config.model.backbone
     return make(preset, config.data.input_size, train=train,
