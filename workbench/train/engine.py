@@ -164,7 +164,7 @@ class Trainer:
         if not ready:
             yield Stopped(str(self._record.path))
             return
-        if c.model.head in ("svm", "logreg"):
+        if c.model.head in fx.SKLEARN_HEADS:
             # fitted once: a resumed run whose head is fitted has nothing left to do
             yield from (self._fit_sklearn(s, progress) if progress.epoch == 0 else
                         iter([Finished(str(self._record.path), progress.best)]))

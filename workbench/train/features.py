@@ -32,6 +32,8 @@ from workbench.train.events import FeaturesProgress
 
 log = logging.getLogger(__name__)
 
+SKLEARN_HEADS = ("svm", "logreg")  # heads fitted once by scikit-learn on cached features
+
 
 class FeatureSet(NamedTuple):
     """Pooled features `[N, D]` (float32, CPU) and their labels `[N]`; `skipped` failed to load."""
@@ -44,14 +46,14 @@ class FeatureSet(NamedTuple):
 def uses_fast_path(config: RunConfig, num_stages: int) -> bool:
     """True when features can be cached: an sklearn head, or a fully frozen backbone without
     augmentation."""
-    if config.model.head in ("svm", "logreg"):
+    if config.model.head in SKLEARN_HEADS:
         return True
     return config.model.freeze_stages >= num_stages and not config.data.augment
 
 
 def feature_stage(config: RunConfig, num_stages: int) -> int:
     """The 0-based stage whose pooled output feeds the head (the last one for a linear head)."""
-    stage = config.model.feature_stage if config.model.head in ("svm", "logreg") else -1
+    stage = config.model.feature_stage if config.model.head in SKLEARN_HEADS else -1
     if stage < 0:
         stage += num_stages
     if not 0 <= stage < num_stages:
