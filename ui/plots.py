@@ -11,6 +11,7 @@ Curves use 1-pixel pens: Qt's raster engine draws wide polylines several times s
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -93,7 +94,6 @@ class RedrawQueue(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._waiting: list[CurvePlot] = []
-        self._last_flush: dict[int, float] = {}
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -113,13 +113,12 @@ class RedrawQueue(QObject):
     def _tick(self) -> None:
         now = time.monotonic()
         for plot in self._waiting:
-            if now - self._last_flush.get(id(plot), 0.0) >= REDRAW_INTERVAL_MS / 1000:
+            # the time of a plot's last redraw lives on the plot: nothing to forget when it goes
+            if now - plot.flushed_at >= REDRAW_INTERVAL_MS / 1000:
                 self._waiting.remove(plot)
-                self._last_flush[id(plot)] = now
-                try:
+                plot.flushed_at = now
+                with contextlib.suppress(RuntimeError):  # its widget was deleted while it waited
                     plot.flush()
-                except RuntimeError:  # its widget was deleted while it waited
-                    self._last_flush.pop(id(plot), None)
                 break
         if not self._waiting:
             self._timer.stop()
@@ -157,6 +156,7 @@ class CurvePlot(pg.PlotWidget):
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._dirty: set[str] = set()
         self.redraw_count = 0
+        self.flushed_at = 0.0  # monotonic time of the last timed redraw (see RedrawQueue)
         self._queue = redraw_queue()
 
     def _legend_below(self) -> pg.LegendItem:
