@@ -72,3 +72,17 @@ def test_skipped_images_are_reported_in_the_epoch_line(
     assert main(["train", "--config", str(config_file), "--epochs", "1"]) == 0
     epoch = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
     assert "1 failed image load(s) skipped" in epoch[0]
+
+
+def test_train_demo_follows_the_advisor_and_prints_its_run_dir(
+    demo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the README's headline command: the demo, mobilenet_v2's offline weights, the matrix's cell
+    assert main(["train", "--demo", "--epochs", "1", "--out", str(tmp_path / "runs")]) == 0
+    captured = capsys.readouterr()
+    run_dir = Path(captured.out.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path / "runs"
+    assert "advisor: dissimilar-small" in captured.err
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    balanced = [e["metrics"]["balanced_acc"] for e in events if e["event"] == "EvalDone"]
+    assert balanced and balanced[-1] > 0.8  # pretrained features on real digits, not chance
