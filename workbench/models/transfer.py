@@ -17,6 +17,7 @@ download, a file, or random init), builds the torchvision model and wraps it in 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -296,7 +297,11 @@ def build_model(
     resolved = wt.resolve_weights(backbone, weights)
     wt.ensure_weights(resolved)
     kwargs = _build_kwargs(backbone, family, resolved, input_size)
-    model = get_model(backbone, weights=resolved, **kwargs)
+    # never torchvision's own loader: it unpickles the hub cache with weights_only=False
+    model = get_model(backbone, weights=None, **kwargs)
+    if resolved is not None:
+        cached = _legacy_keys(family, wt.read_cached_weights(resolved))
+        wt.load_state_dict_checked(model, cached, wt.cache_path(resolved).name)
     state = wt.read_state_dict(weights) if wt.is_weights_file(weights) else None
     # A torchvision-format file fills the model before it is cut into stages; one saved from a
     # TransferModel (keys "stages.*", "head.*") after, once the head has its class count.
@@ -330,18 +335,47 @@ def check_input_size(backbone: str, input_size: int) -> None:
         raise UserError(f"{backbone} needs an input size of at least {minimum}, not {input_size}")
 
 
-def _build_kwargs(backbone: str, family: str, weights: object, input_size: int) -> dict:
+def _build_kwargs(backbone: str, family: str, weights: Any, input_size: int) -> dict:
+    """Constructor arguments; for pretrained weights, the ones torchvision's builders would set
+    from the weights (the model is built weightless, then filled through the safe loader)."""
     kwargs: dict = {}
     if family in ("googlenet", "inception"):
         kwargs["aux_logits"] = False
-        if weights is None:  # explicit, or torchvision warns that its default will change
-            kwargs["init_weights"] = True
+        # explicit, or torchvision warns that its default will change
+        kwargs["init_weights"] = weights is None
+        if weights is not None:
+            kwargs["transform_input"] = True  # the ImageNet weights were trained with it
+    if weights is not None:
+        kwargs["num_classes"] = len(weights.meta["categories"])
+        if family == "vgg":
+            kwargs["init_weights"] = False
+        if family == "vit":
+            kwargs["image_size"] = weights.meta["min_size"][0]
+        if family == "maxvit":
+            kwargs["input_size"] = weights.meta["min_size"]
     if family == "vit" and input_size:
-        if weights is not None and input_size != 224:
-            raise UserError(f"pretrained {backbone} needs 224x224 input; use random weights "
-                            "for another size")
+        if weights is not None and input_size != kwargs["image_size"]:
+            raise UserError(f"pretrained {backbone} needs {kwargs['image_size']}x"
+                            f"{kwargs['image_size']} input; use random weights for another size")
         kwargs["image_size"] = input_size
     return kwargs
+
+
+# DenseNet's published files predate a rename ("norm.1" became "norm1"): torchvision's builder
+# maps the keys before loading, and so must we.
+_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+
+
+def _legacy_keys(family: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Map a published weights file's old key names onto the current model's."""
+    if family != "densenet":
+        return state
+    renamed = {}
+    for key, value in state.items():
+        match = _DENSENET_KEY.match(key)
+        renamed[match.group(1) + match.group(2) if match else key] = value
+    return renamed
 
 
 def build_skeleton(backbone: str) -> TransferModel:

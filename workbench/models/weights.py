@@ -18,6 +18,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,8 +195,35 @@ def _check_hash(path: Path, name: str) -> None:
         return
     digest = _sha256(path)
     if not digest.startswith(match.group(1)):
-        raise UserError(f"{name} is damaged: its SHA-256 {digest[:8]}... does not match the "
-                        f"{match.group(1)} in its name")
+        raise UserError(f"{path} is damaged or not the published file (its SHA-256 starts "
+                        f"{digest[:8]}, its name says {match.group(1)}): delete it and "
+                        "download it again")
+
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime) of files checked already
+_VERIFIED_LOCK = threading.Lock()
+
+
+def read_cached_weights(weights: Any) -> dict[str, torch.Tensor]:
+    """The state_dict of weights in the hub cache, hash-checked, then loaded safely.
+
+    torchvision's own loader unpickles the cache with `weights_only=False` and checks no hash
+    for a file already there, so a file planted under a weights name would run code. Here the
+    SHA-256 prefix in the name is checked first (once per file version), then the file is read
+    with `weights_only=True`.
+    """
+    path = cache_path(weights)
+    if not path.is_file():  # missing, or a FIFO or device planted under the name
+        raise UserError(f"weights file not found (or not a regular file): {path}")
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _VERIFIED_LOCK:
+        verified = key in _VERIFIED
+    if not verified:
+        _check_hash(path, path.name)
+        with _VERIFIED_LOCK:
+            _VERIFIED[key] = True
+    return read_state_dict(path)
 
 
 def _sha256(path: Path) -> str:
@@ -314,7 +342,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise UserError(f"weights file not found: {path}")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle warnings would add lines to ours
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every unpickling failure means the same to the user
         raise UserError(_load_failure(path, exc)) from None
     for key in STATE_DICT_KEYS:
@@ -345,6 +375,9 @@ def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor],
     expected = model.state_dict()
     state = {k: v for k, v in state.items()
              if k in expected or not k.startswith(AUX_PREFIXES)}
+    # files saved before torch 0.4.1 (DenseNet's published ones) have no BN step counters
+    state.update({k: v for k, v in expected.items()
+                  if k.endswith("num_batches_tracked") and k not in state})
     check_state_dict(state, expected, source)
     model.load_state_dict(state, strict=True)
 
