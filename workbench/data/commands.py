@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.config import DataConfig
-from workbench.data.index import DatasetIndex
-from workbench.data.stats import DatasetStats, dataset_stats, unusable_reason
 from workbench.errors import UserError
+
+if TYPE_CHECKING:  # the handlers import what they use, so `--help` loads no numpy
+    from workbench.data.index import DatasetIndex
+    from workbench.data.stats import DatasetStats
 
 MAX_TABLE_CLASSES = 100  # a 1000-class table helps nobody; the JSON has them all
 MAX_TABLE_PROBLEMS = 10
@@ -52,6 +54,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     """List, optionally check, and report a dataset; exit 2 when it cannot train a classifier."""
     from workbench.data.scan import open_dataset
+    from workbench.data.stats import dataset_stats, unusable_reason
 
     config = DataConfig(val_fraction=args.val_fraction, split_seed=args.seed,
                         min_class_count=args.min_class_count)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from workbench.errors import UserError
-from workbench.models.registry import FAMILY_PREFIXES, BackboneInfo, list_backbones
-from workbench.models.weights import (
-    cache_path,
-    checkpoints_dir,
-    install_offline_weights,
-    iter_fetch,
-    resolve_weights,
-    weights_cached,
-)
+from workbench.models.registry import FAMILY_PREFIXES
+
+# The registry imports torchvision only inside its functions and the handlers import the weights
+# module (torch) themselves, so that `workbench --help` answers at once.
+if TYPE_CHECKING:
+    from workbench.models.registry import BackboneInfo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _backbones(args: argparse.Namespace) -> int:
+    from workbench.models.registry import list_backbones
+
     infos = list_backbones(args.family)
     if args.json:
         print(json.dumps([info.to_json() for info in infos], indent=2))
@@ -62,6 +62,8 @@ def format_table(infos: list[BackboneInfo]) -> str:
 
 
 def _weights(args: argparse.Namespace) -> int:
+    from workbench.models.weights import checkpoints_dir, install_offline_weights
+
     if args.install_offline:
         installed = install_offline_weights()
         for path in installed:
@@ -73,6 +75,8 @@ def _weights(args: argparse.Namespace) -> int:
 
 
 def _download(backbone: str, spec: str) -> int:
+    from workbench.models.weights import cache_path, iter_fetch, resolve_weights, weights_cached
+
     weights = resolve_weights(backbone, spec)
     if weights is None:
         raise UserError(f"{spec!r} names no downloadable weights")

@@ -11,9 +11,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, replace
 
-import torchvision
-from torchvision.models import get_model_weights, list_models
-
 from workbench.errors import UserError
 
 # Longest prefix first: "resnext" and "wide_resnet" before "resnet", the v2 variants first.
@@ -105,12 +102,16 @@ def norm_type_of(name: str) -> str:
 @functools.cache
 def backbone_names() -> tuple[str, ...]:
     """Names of every torchvision classification model, sorted."""
-    return tuple(sorted(list_models(module=torchvision.models)))
+    import torchvision  # here, not at the top: the CLI's parser needs only the tables above
+
+    return tuple(sorted(torchvision.models.list_models(module=torchvision.models)))
 
 
 @functools.cache
 def _static_info(name: str, weights_name: str) -> BackboneInfo:
     # Metadata never changes during a session; which weights "DEFAULT" means can (a download).
+    from torchvision.models import get_model_weights
+
     weights = get_model_weights(name)[weights_name]
     meta = weights.meta
     metrics = meta.get("_metrics", {}).get("ImageNet-1K", {})

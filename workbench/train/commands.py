@@ -11,21 +11,15 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from workbench.config import RunConfig, load_config
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
-from workbench.train.events import (
-    BatchDone,
-    EpochStarted,
-    EvalDone,
-    Failed,
-    FeaturesProgress,
-    Finished,
-    RunStarted,
-    Stopped,
-)
-from workbench.train.metrics import EvalMetrics
+
+if TYPE_CHECKING:  # the events import torch (through the metrics): `--help` must not wait for it
+    from workbench.train.events import Failed, Finished, Stopped
+    from workbench.train.metrics import EvalMetrics
 
 # The demo's 28x28 digits gain nothing from 224 px; 64 px keeps a CPU epoch to seconds.
 DEMO_INPUT_SIZE = 64
@@ -113,6 +107,17 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
 def _consume(trainer) -> int:  # trainer: engine.Trainer
     from tqdm import tqdm
 
+    from workbench.train.events import (
+        BatchDone,
+        EpochStarted,
+        EvalDone,
+        Failed,
+        FeaturesProgress,
+        Finished,
+        RunStarted,
+        Stopped,
+    )
+
     bar = None
     epoch_start = time.perf_counter()
     last_loss = float("nan")
@@ -164,6 +169,8 @@ def _bar(bar, tqdm, total: int, desc: str, position: int):
 
 
 def _finish(event: Finished | Stopped | Failed, bar, run_dir: str) -> int:
+    from workbench.train.events import Failed, Finished
+
     if bar is not None:
         bar.close()
     if isinstance(event, Failed):
