@@ -14,6 +14,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from workbench.advice.matrix import is_borderline
+
 # Row 0 is "similar" (top), row 1 "dissimilar"; column 0 "small" (left), column 1 "large".
 CELL_GRID = {
     "similar-small": (0, 0),
@@ -246,7 +248,7 @@ class MatrixView(QWidget):
             painter.drawLine(QPointF(pos.x(), plot.top()), QPointF(pos.x(), plot.bottom()))
             return
         painter.drawEllipse(pos, 7, 7)
-        label = "your dataset"
+        label = self.point_label()
         box = self._label_box(pos, painter.fontMetrics().horizontalAdvance(label) + 8,
                               painter.fontMetrics().height() + 2)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -276,8 +278,16 @@ class MatrixView(QWidget):
         if pos is None or self._point is None or self._point[1] is None:
             return None
         metrics = self.fontMetrics()
-        return self._label_box(pos, metrics.horizontalAdvance("your dataset") + 8,
+        return self._label_box(pos, metrics.horizontalAdvance(self.point_label()) + 8,
                                metrics.height() + 2)
+
+    def point_label(self) -> str:
+        """The point's label: "your dataset", marked borderline when its measured similarity
+        is too close to the threshold to put it on one side."""
+        divergence = None if self._point is None else self._point[1]
+        if divergence is not None and is_borderline(divergence, self._divergence_threshold):
+            return "your dataset (borderline)"
+        return "your dataset"
 
     def tag_rects(self) -> list[QRectF]:
         """Where the cells' "suggested" / "current" tags were last drawn."""

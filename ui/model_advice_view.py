@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from ui.matrix_view import MatrixView
 from ui.workers import GeneratorWorker
+from workbench.advice.commands import similarity_verdict
 
 _STAGE_WORDS = {"features": "Extracting features", "bn": "Measuring BatchNorm statistics",
                 "probe": "Linear probe (k-fold)"}
@@ -185,7 +186,7 @@ class AdviceView(QWidget):
             self.profile_plot.addItem(bars)
         if profile.mean is not None:
             line = pg.InfiniteLine(pos=profile.mean, angle=0, pen=pg.mkPen("#d9480f", width=2),
-                                   label=f"mean {profile.mean:.2f}")
+                                   label=f"mean {profile.mean:.3g}")
             self.profile_plot.addItem(line)
 
     def _fill_probe(self, probe: Any, stage_names: list[str]) -> None:
@@ -299,10 +300,11 @@ def _numbers_text(report: Any, measurable: bool) -> str:
     parts = [f"median <b>{median:g}</b> images/class (small below "
              f"{limits.get('small_images_per_class', '?')}) → {size}"]
     if measurable:
-        mean = report.bn_profile.mean
-        side = report.cell.split("-")[0]
-        parts.append(f"mean BN divergence <b>{mean:.2f}</b> (dissimilar above "
-                     f"{limits.get('similarity_threshold', '?')}) → {side}")
+        mean, threshold = report.bn_profile.mean, limits.get("similarity_threshold")
+        side = (similarity_verdict(mean, threshold) if threshold is not None
+                else f" → {report.cell.split('-')[0]}")
+        parts.append(f"mean BN divergence <b>{mean:.3g}</b> (dissimilar above "
+                     f"{'?' if threshold is None else format(threshold, 'g')}){side}")
     sample = report.sample or {}
     parts.append(f"measured on {sample.get('images', '?')} images in {report.seconds:.0f} s")
     return "; ".join(parts) + "."

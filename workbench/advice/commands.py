@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from workbench.advice.matrix import is_borderline
 from workbench.config import RunConfig
 
 
@@ -58,6 +59,17 @@ def _num(value: float | None, fmt: str = ".3f") -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
+def similarity_verdict(divergence: float | None, threshold: float, arrow: str = " → ") -> str:
+    """"→ dissimilar", or "→ dissimilar, borderline (within 10% of 0.12)" near the threshold;
+    "" when nothing was measured."""
+    if divergence is None:
+        return ""
+    side = "dissimilar" if divergence > threshold else "similar"
+    if is_borderline(divergence, threshold):
+        side += f", borderline (within 10% of {threshold:g})"
+    return f"{arrow}{side}"
+
+
 def format_report(report) -> str:
     """The report as readable text: numbers, the cell, the strategy and why."""
     ipc, sim, s = report.images_per_class, report.similarity, report.strategy
@@ -67,8 +79,9 @@ def format_report(report) -> str:
         f"sampled images    {report.sample['images']} from {report.sample['classes']} classes",
         f"images per class  min {ipc['min']:g}, median {ipc['median']:g}, max {ipc['max']:g} "
         f"(small below {th['small_images_per_class']})",
-        f"BN divergence     {_num(sim['bn_divergence'])} {report.bn_profile.direction}, "
-        f"dissimilar above {th['similarity_threshold']:g} (heuristic)",
+        f"BN divergence     {_num(sim['bn_divergence'], '.3g')} {report.bn_profile.direction}, "
+        f"dissimilar above {th['similarity_threshold']:g} (heuristic)"
+        + similarity_verdict(sim["bn_divergence"], th["similarity_threshold"], " -> "),
     ]
     if not report.bn_profile.available:
         lines.append(f"                  {report.bn_profile.message}")

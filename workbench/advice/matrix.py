@@ -182,3 +182,12 @@ def cell_for_config(model_config: ModelConfig, num_stages: int) -> str | None:
 def _check_cell(cell: str) -> None:
     if cell not in CELLS:
         raise UserError(f"unknown matrix cell {cell!r}: one of {', '.join(CELLS)}")
+
+
+def is_borderline(value: float, threshold: float, margin: float = 0.1) -> bool:
+    """True when `value` lies within `margin` (a fraction of the threshold) of `threshold`.
+
+    The thresholds are heuristics and a measurement on a sample is noisy: 0.1245 against 0.12
+    falls on a side by chance, so it is reported as borderline rather than as a verdict.
+    """
+    return abs(value - threshold) <= margin * abs(threshold)
