@@ -25,6 +25,7 @@ from workbench.config import RunConfig  # noqa: E402
 from workbench.data.demo import build_demo  # noqa: E402
 from workbench.data.scan import open_dataset  # noqa: E402
 from workbench.data.torch_dataset import ImageDataset  # noqa: E402
+from workbench.plan import plan_run  # noqa: E402
 from workbench.train import setup  # noqa: E402
 from workbench.train.engine import Trainer  # noqa: E402
 from workbench.train.events import BatchDone, Failed, RunStarted  # noqa: E402
@@ -95,11 +96,12 @@ def run_plain(config: RunConfig, index, warmup: int) -> float:
     device = setup.choose_device(config.train.device)
     setup.configure_threads(device)
     torch.manual_seed(0)
-    model, weights = setup.build_transfer_model(config, index.num_classes)
+    plan = plan_run(config, index)
+    model = plan.build_model()
     cuda = device.type == "cuda"
     fmt = torch.channels_last if cuda else torch.preserve_format
     model.to(device, memory_format=fmt).train()
-    transform = setup.build_transform(config, weights, train=True)
+    transform = plan.transform(train=True)
     loader = setup.make_loader(ImageDataset(index, index.indices("train"), transform),
                                config.train.batch_size, shuffle=True, pin_memory=cuda,
                                workers=setup.choose_num_workers(config.data.num_workers))

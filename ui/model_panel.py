@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from ui.backbone_view import BackboneView
 from ui.model_advice_view import AdviceView
 from ui.model_settings_view import ModelSettingsView
+from ui.plan_view import PlanView
 from ui.stage_view import StageView
 from ui.state import AppState
 from ui.weights_view import WeightsView
@@ -32,8 +33,9 @@ from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, stra
 from workbench.config import ModelConfig
 from workbench.errors import UserError
 from workbench.models.registry import backbone_info, list_backbones
-from workbench.models.transfer import build_skeleton, config_fixes
+from workbench.models.transfer import build_skeleton
 from workbench.models.weights import RANDOM_SPECS, imagenet_weights, preferred_weights
+from workbench.plan import remember_stages
 
 
 def build_skeleton_events(backbone: str) -> Iterator[Any]:
@@ -80,6 +82,7 @@ class ModelPanel(QWidget):
         self.stages = StageView(self)
         self.advice = AdviceView(self)
         self.matrix = self.advice.matrix
+        self.plan_view = PlanView(self.state, self)
 
     def _lay_out(self) -> None:
         left = QWidget(self)
@@ -91,6 +94,7 @@ class ModelPanel(QWidget):
         column = QVBoxLayout(middle)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(_group("Transfer", self.settings))
+        column.addWidget(_group("Next run", self.plan_view))
         stage_scroll = QScrollArea(self)
         stage_scroll.setWidgetResizable(True)
         stage_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -108,6 +112,7 @@ class ModelPanel(QWidget):
     def _connect(self) -> None:
         self.state.config_changed.connect(self._on_config_changed)
         self.state.dataset_changed.connect(self._on_dataset_changed)
+        self.state.running_changed.connect(lambda running: self.set_editable(not running))
         self.backbones.backbone_selected.connect(self._on_backbone_selected)
         self.weights.weights_chosen.connect(self._on_weights_chosen)
         self.weights.downloaded.connect(self._on_downloaded)
@@ -145,7 +150,15 @@ class ModelPanel(QWidget):
         probe = getattr(self.advice.report, "probe", None)
         strategy = strategy_for(cell, self.model.num_stages, probe=probe)
         self._edit("model", apply_strategy(strategy, self.state.config.model))
+        self._use_suggested_size()
         self.advice.show_strategy(strategy.title, strategy.explanation)
+
+    def _use_suggested_size(self) -> None:
+        """Small images gain nothing from the weights' 224 px: a strategy applied by a click
+        comes with the plan's input size for them (unless the user chose a size)."""
+        plan = self.state.plan
+        if plan is not None and plan.suggested_input_size and not plan.config.data.input_size:
+            self._edit("data", {"input_size": plan.suggested_input_size})
 
     def measure(self) -> None:
         """Measure where the open dataset sits on the matrix (in a worker)."""
@@ -211,20 +224,28 @@ class ModelPanel(QWidget):
         self._edit("model", {"backbone": keep})
 
     def _fit_config_to_model(self, quiet: bool) -> bool:
-        """Bring settings the backbone cannot take back into range; True when it changed any.
+        """Apply the run plan's fixes (settings this backbone cannot take); True when any.
 
         Out-of-range values come from an opened config (a dialog says what changed) or from a
-        backbone the user just picked with fewer stages (the status bar says it).
+        backbone the user just picked with fewer stages (the status bar says it). The CLI
+        refuses the same settings with the same reasons: one rule, the plan's.
         """
-        changes, notes = config_fixes(self.state.config.model, self.model.num_stages)
-        if not changes:
+        plan = self.state.plan
+        if plan is None or not plan.fixes:
             return False
-        if notes:
-            note = f"{self._info.name}: " + "; ".join(notes)
-            self.state.message.emit(note)
-            if not quiet:
-                QMessageBox.warning(self, "Config adjusted", note)
-        self._edit("model", changes)
+        note = f"{self._info.name}: " + "; ".join(
+            f"{f.key} set to {f.new!r} ({f.reason})" for f in plan.fixes)
+        self.state.message.emit(note)
+        if not quiet:
+            QMessageBox.warning(self, "Config adjusted", note)
+        changes: dict[str, dict[str, Any]] = {}
+        for f in plan.fixes:
+            section, key = f.key.split(".")
+            changes.setdefault(section, {})[key] = f.new
+        try:
+            self.state.update_config(**changes)
+        except UserError as exc:
+            QMessageBox.warning(self, "Invalid setting", str(exc))
         return True
 
     def _switch_backbone(self, name: str) -> None:
@@ -253,6 +274,8 @@ class ModelPanel(QWidget):
         if name != self.state.config.model.backbone:
             return  # the user picked another backbone meanwhile
         self.model = model
+        remember_stages(name, model.stage_names)  # the run plan can now be made at once
+        self.plan_view.refresh()
         self.matrix.set_titles({c: strategy_for(c, model.num_stages).title for c in CELLS})
         picked, self._picked = self._picked == name, None
         if not self._fit_config_to_model(quiet=picked):
@@ -267,7 +290,8 @@ class ModelPanel(QWidget):
         config, model = self.state.config, self.model
         stages = model.num_stages
         self.settings.show_config(config, self._info, stages, list(model.stage_names))
-        model.freeze(min(config.model.freeze_stages, stages))
+        plan = self.state.plan
+        model.freeze(plan.freeze_stages if plan is not None else 0)
         summary = model.stage_summary(config.train.lr, config.model.lr_decay)
         self.stages.set_summary(summary, caption=self._caption())
         self.matrix.set_selected(cell_for_config(config.model, stages))
@@ -283,9 +307,16 @@ class ModelPanel(QWidget):
         return f"{self._info.name} has {norm}{not_bn}: similarity cannot be measured; pick a cell."
 
     def _caption(self) -> str:
-        info, model = self._info, self.state.config.model
-        frozen = min(model.freeze_stages, self.model.num_stages)
-        return f"{frozen}/{self.model.num_stages} frozen · {_norm_name(info.norm_type)}"
+        plan = self.state.plan
+        frozen = plan.freeze_stages if plan is not None else 0
+        return f"{frozen}/{self.model.num_stages} frozen · {_norm_name(self._info.norm_type)}"
+
+    def set_editable(self, editable: bool) -> None:
+        """Lock the settings while a run trains (they shaped it); unlock when it ends."""
+        for view in (self.backbones, self.weights, self.settings, self.advice):
+            view.setEnabled(editable)
+        self.setToolTip("" if editable else "A run is training with these settings: they are "
+                        "locked until it ends")
 
     # -- main window hooks --------------------------------------------------------------------
     def busy(self) -> bool:

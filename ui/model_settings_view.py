@@ -171,9 +171,9 @@ class ModelSettingsView(QWidget):
         self.input_size.setToolTip(f"The weights were trained at {self._default_size} px; "
                                    "lower it for small images (faster, same accuracy).")
         self.slider.setRange(0, num_stages)
-        self.slider.setValue(min(model.freeze_stages, num_stages))
-        self.slider_label.setText(f"{min(model.freeze_stages, num_stages)} of {num_stages} "
-                                  "stages frozen")
+        # the run plan has fitted the config to the backbone before it is shown
+        self.slider.setValue(model.freeze_stages)
+        self.slider_label.setText(f"{model.freeze_stages} of {num_stages} stages frozen")
         self.lr_decay.setValue(model.lr_decay)
         self.base_lr.setValue(config.train.lr)
         _select(self.head, model.head)

@@ -19,6 +19,7 @@ from workbench.errors import UserError
 
 if TYPE_CHECKING:
     from workbench.data.stats import DatasetStats
+    from workbench.plan import RunPlan
 
 
 class AppState(QObject):
@@ -30,18 +31,26 @@ class AppState(QObject):
         message(str): a short line for the status bar, from any panel.
         open_requested(str): a panel asks for a dataset to be opened (e.g. a resumed run's),
             without taking the user away from the panel.
+        running_changed(bool): a run started (True) or ended (False); while one runs, the
+            settings that shaped it are locked.
     """
 
     dataset_changed = Signal(object)
     config_changed = Signal()
     message = Signal(str)
     open_requested = Signal(str)
+    running_changed = Signal(bool)
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.index: DatasetIndex | None = None
         self.config: RunConfig = config if config is not None else RunConfig()
         self._stats: DatasetStats | None = None  # of `index`, computed on first use
+        self._image_side: int | None = None  # the images' typical side, read on first use
+        self._plan: RunPlan | None = None  # of `config` on `index`, planned on first use
+        self.plan_error = ""  # why the config cannot be planned ("" when it can)
+        self.running = False
+        self.config_changed.connect(self._forget_plan)
 
     # -- dataset ---------------------------------------------------------------------------
     def set_dataset(self, index: DatasetIndex | None, source: str | Path | None = None) -> None:
@@ -53,6 +62,8 @@ class AppState(QObject):
         """
         self.index = index
         self._stats = None
+        self._image_side = None
+        self._forget_plan()
         if index is not None:
             path = str(source) if source is not None else str(index.root)
             if path != self.config.data.path:
@@ -76,6 +87,45 @@ class AppState(QObject):
 
             self._stats = dataset_stats(self.index)
         return self._stats
+
+    # -- the run plan ----------------------------------------------------------------------
+    @property
+    def plan(self) -> RunPlan | None:
+        """What a run would do with the current config on the open dataset (fixes applied,
+        warnings listed); None until the backbone's stages are known (its skeleton is built in
+        a worker) or when the config itself cannot be planned. When the dataset cannot train
+        (`plan_error` says why), the plan is made without it, so the settings still show."""
+        if self._plan is None:
+            self._plan = self._make_plan()
+        return self._plan
+
+    def _make_plan(self) -> RunPlan | None:
+        from workbench.plan import known_stages, plan_run
+
+        stages = known_stages(self.config.model.backbone)
+        if stages is None:
+            return None
+        if self.index is not None and self._image_side is None:
+            from workbench.data.stats import typical_image_side
+
+            self._image_side = typical_image_side(self.index) or 0
+        self.plan_error = ""
+        for index in (self.index, None) if self.index is not None else (None,):
+            try:
+                return plan_run(self.config, index, fix=True, stages=stages,
+                                image_side=self._image_side, check_device=False)
+            except UserError as exc:
+                self.plan_error = self.plan_error or str(exc)
+        return None
+
+    def _forget_plan(self) -> None:
+        self._plan, self.plan_error = None, ""
+
+    def set_running(self, running: bool) -> None:
+        """Say that a run started or ended (the Train tab calls it)."""
+        if running != self.running:
+            self.running = running
+            self.running_changed.emit(running)
 
     # -- configuration ---------------------------------------------------------------------
     def set_config(self, config: RunConfig) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 
 from ui.state import AppState
 from ui.train_form import ConfigBinder, choice_combo
-from workbench.train.setup import device_available
+from workbench.devices import device_available
 
 OPTIMIZER_LABELS = {"sgd": "SGD with momentum", "adamw": "AdamW"}
 DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU"}

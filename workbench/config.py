@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -16,12 +17,96 @@ import tomli_w
 
 from workbench.errors import UserError
 
-LOSS_WEIGHTINGS = ("none", "inverse", "inverse_sqrt", "effective_number")
-SAMPLINGS = ("none", "class_balanced", "sqrt")
-NORM_POLICIES = ("train_bn", "frozen_bn", "group_norm", "sync_bn")
-HEADS = ("linear", "svm", "logreg")
-OPTIMIZERS = ("sgd", "adamw")
-DEVICES = ("auto", "cuda", "mps", "cpu")
+# -- the vocabulary: every choice a run config offers, one enumeration each --------------------
+# The config stores plain strings (TOML has no enums); a StrEnum member equals its value, so
+# `config.model.head == Head.LOGREG` holds, and the GUI keys its labels by these members.
+
+
+class LossWeighting(StrEnum):
+    """How the loss weighs classes against label imbalance."""
+
+    NONE = "none"
+    INVERSE = "inverse"  # 1 / n_c
+    INVERSE_SQRT = "inverse_sqrt"  # 1 / sqrt(n_c)
+    EFFECTIVE_NUMBER = "effective_number"  # class-balanced loss (Cui et al. 2019)
+
+
+class Sampling(StrEnum):
+    """How training batches are drawn."""
+
+    NONE = "none"
+    CLASS_BALANCED = "class_balanced"
+    SQRT = "sqrt"
+
+
+class NormPolicy(StrEnum):
+    """What happens to the backbone's normalization layers."""
+
+    TRAIN_BN = "train_bn"
+    FROZEN_BN = "frozen_bn"
+    GROUP_NORM = "group_norm"
+    SYNC_BN = "sync_bn"
+
+
+class Head(StrEnum):
+    """The classifier on the pooled features."""
+
+    LINEAR = "linear"  # a torch Linear trained with the optimizer
+    SVM = "svm"  # scikit-learn LinearSVC, fitted once on cached features
+    LOGREG = "logreg"  # scikit-learn LogisticRegression, fitted once on cached features
+
+    @property
+    def fitted_once(self) -> bool:
+        """True for the scikit-learn heads: fitted in one go on frozen, cached features."""
+        return self is not Head.LINEAR
+
+
+class Optimizer(StrEnum):
+    """The optimizer of the trainable parameters."""
+
+    SGD = "sgd"
+    ADAMW = "adamw"
+
+
+class Device(StrEnum):
+    """Where a run trains; "auto" picks CUDA, then MPS, then the CPU."""
+
+    AUTO = "auto"
+    CUDA = "cuda"
+    MPS = "mps"
+    CPU = "cpu"
+
+
+LOSS_WEIGHTINGS = tuple(LossWeighting)
+SAMPLINGS = tuple(Sampling)
+NORM_POLICIES = tuple(NormPolicy)
+HEADS = tuple(Head)
+SKLEARN_HEADS = tuple(h for h in Head if h.fitted_once)
+OPTIMIZERS = tuple(Optimizer)
+DEVICES = tuple(Device)
+MIN_INPUT_SIZE = 32  # below this, convolutional backbones downsample the image to nothing
+
+# The allowed range of every numeric field, "section.key" -> (low, high): `validate` checks
+# them and the GUI's spin boxes take their ranges from here, so the two cannot disagree.
+LIMITS: dict[str, tuple[float, float]] = {
+    "data.val_fraction": (0.0, 0.9),
+    "data.beta": (0.0, 0.999999),
+    "data.input_size": (0, 1024),  # 0: the weights' own size; else at least MIN_INPUT_SIZE
+    "data.min_class_count": (0, 10**6),
+    "model.freeze_stages": (0, 64),
+    "model.lr_decay": (0.0, 1.0),
+    "advice.small_images_per_class": (1, 10**7),
+    "advice.similarity_threshold": (0.0, 1e6),
+    "advice.sample_size": (8, 100_000),
+    "train.epochs": (1, 100_000),
+    "train.batch_size": (1, 65_536),
+    "train.lr": (1e-9, 10.0),
+    "train.momentum": (0.0, 0.999),
+    "train.weight_decay": (0.0, 1.0),
+    "train.warmup_epochs": (0.0, 1000.0),
+    "train.label_smoothing": (0.0, 0.5),
+    "train.limit_train_batches": (0, 10**9),
+}
 # ULMFiT's discriminative fine-tuning divides the LR by 2.6 per layer group (Howard & Ruder 2018).
 DEFAULT_LR_DECAY = round(1 / 2.6, 4)
 
@@ -43,12 +128,12 @@ class DataConfig:
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
-        _check_range("data.val_fraction", self.val_fraction, 0.0, 0.9)
+        _check_limit("data.val_fraction", self.val_fraction)
         _check_choice("data.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
         _check_choice("data.sampling", self.sampling, SAMPLINGS)
-        _check_range("data.beta", self.beta, 0.0, 0.999999)
-        _check_range("data.input_size", self.input_size, 0, 1024)
-        _check_range("data.min_class_count", self.min_class_count, 0, 10**6)
+        _check_limit("data.beta", self.beta)
+        _check_limit("data.input_size", self.input_size)
+        _check_limit("data.min_class_count", self.min_class_count)
 
 
 @dataclass
@@ -68,8 +153,8 @@ class ModelConfig:
         """Raise `UserError` on a value that cannot work (the backbone is checked when built)."""
         if not self.backbone:
             raise UserError("model.backbone is empty: name a torchvision classification model")
-        _check_range("model.freeze_stages", self.freeze_stages, 0, 64)
-        _check_range("model.lr_decay", self.lr_decay, 0.0, 1.0)
+        _check_limit("model.freeze_stages", self.freeze_stages)
+        _check_limit("model.lr_decay", self.lr_decay)
         _check_choice("model.norm_policy", self.norm_policy, NORM_POLICIES)
         _check_choice("model.head", self.head, HEADS)
 
@@ -87,9 +172,9 @@ class AdviceConfig:
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
-        _check_range("advice.small_images_per_class", self.small_images_per_class, 1, 10**7)
-        _check_range("advice.similarity_threshold", self.similarity_threshold, 0.0, 1e6)
-        _check_range("advice.sample_size", self.sample_size, 8, 100_000)
+        _check_limit("advice.small_images_per_class", self.small_images_per_class)
+        _check_limit("advice.similarity_threshold", self.similarity_threshold)
+        _check_limit("advice.sample_size", self.sample_size)
 
 
 @dataclass
@@ -114,16 +199,16 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
-        _check_range("train.epochs", self.epochs, 1, 100_000)
-        _check_range("train.batch_size", self.batch_size, 1, 65_536)
+        _check_limit("train.epochs", self.epochs)
+        _check_limit("train.batch_size", self.batch_size)
         _check_choice("train.optimizer", self.optimizer, OPTIMIZERS)
-        _check_range("train.lr", self.lr, 1e-9, 10.0)
-        _check_range("train.momentum", self.momentum, 0.0, 0.999)
-        _check_range("train.weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("train.warmup_epochs", self.warmup_epochs, 0.0, 1000.0)
-        _check_range("train.label_smoothing", self.label_smoothing, 0.0, 0.5)
+        _check_limit("train.lr", self.lr)
+        _check_limit("train.momentum", self.momentum)
+        _check_limit("train.weight_decay", self.weight_decay)
+        _check_limit("train.warmup_epochs", self.warmup_epochs)
+        _check_limit("train.label_smoothing", self.label_smoothing)
         _check_choice("train.device", self.device, DEVICES)
-        _check_range("train.limit_train_batches", self.limit_train_batches, 0, 10**9)
+        _check_limit("train.limit_train_batches", self.limit_train_batches)
 
 
 @dataclass
@@ -182,6 +267,14 @@ def _coerce(key: str, expected: type, value: Any) -> Any:
     if not isinstance(value, expected):
         raise UserError(f"{key} must be a {expected.__name__}, not {value!r}")
     return value
+
+
+def _check_limit(key: str, value: float) -> None:
+    low, high = LIMITS[key]
+    _check_range(key, value, low, high)
+    if key == "data.input_size" and 0 < value < MIN_INPUT_SIZE:
+        raise UserError(f"{key} = {value} is too small: 0 (the weights' own size) or at least "
+                        f"{MIN_INPUT_SIZE}")
 
 
 def _check_range(key: str, value: float, low: float, high: float) -> None:

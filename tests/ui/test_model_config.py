@@ -10,8 +10,7 @@ import torch
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ui.model_panel import ModelPanel
-from workbench.config import ModelConfig, RunConfig, load_config, save_config
-from workbench.models.transfer import config_fixes
+from workbench.config import RunConfig, load_config, save_config
 
 
 @pytest.fixture
@@ -67,7 +66,8 @@ def test_an_opened_config_with_too_many_frozen_stages_is_clamped_and_said(panel,
     assert panel.state.config.model.freeze_stages == 5
     assert panel.settings.slider.value() == 5 and panel.stages.frozen_count() == 5
     title, text = dialogs[0]
-    assert "freeze_stages 9 is out of range 0..5" in text and "\n" not in text
+    assert "model.freeze_stages set to 5" in text and "mobilenet_v2 has 5 stages" in text
+    assert "\n" not in text
 
 
 def test_group_norm_with_pretrained_weights_in_a_config_is_refused(panel, dialogs):
@@ -75,16 +75,7 @@ def test_group_norm_with_pretrained_weights_in_a_config_is_refused(panel, dialog
     config.model.norm_policy = "group_norm"
     panel.state.set_config(config)
     assert panel.state.config.model.norm_policy == "train_bn"
-    assert "group_norm needs random initialization" in dialogs[0][1]
-
-
-def test_config_fixes_for_a_smaller_backbone() -> None:
-    model = ModelConfig(freeze_stages=5, feature_stage=4, norm_policy="group_norm",
-                        weights="random")
-    changes, notes = config_fixes(model, 3)
-    assert changes == {"freeze_stages": 3, "feature_stage": -1}
-    assert len(notes) == 2
-    assert config_fixes(ModelConfig(feature_stage=-2), 5) == ({"feature_stage": 3}, [])
+    assert "GroupNorm needs random initialization" in dialogs[0][1]
 
 
 def test_picking_a_backbone_with_fewer_stages_keeps_slider_and_diagram_in_sync(

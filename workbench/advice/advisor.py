@@ -43,6 +43,7 @@ from workbench.advice.transferability import leep, nce, softmax
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import Cancelled, UserError
+from workbench.plan import RunPlan, plan_run
 
 __all__ = ["AdviceProgress", "AdviceReport", "iter_advice", "run_advice", "stratified_sample"]
 
@@ -134,30 +135,27 @@ def _check_classes(index: DatasetIndex, train_idx: list[int]) -> None:
         )
 
 
-def _build_pretrained(config: RunConfig):
-    from workbench.models.transfer import build_model
-    from workbench.models.weights import resolve_weights
-
-    spec = config.model.weights
-    model = build_model(config.model.backbone, weights=spec, num_classes=None)
-    if not model.pretrained:
+def _pretrained_plan(index: DatasetIndex, config: RunConfig) -> RunPlan:
+    """The plan the advisor measures with; refused unless the backbone starts pretrained."""
+    plan = plan_run(config, index, fix=True)
+    if not plan.pretrained:
         raise UserError(
-            f"advice needs pretrained weights for {config.model.backbone}, not {spec!r}: "
+            f"advice needs pretrained weights for {plan.backbone}, not {plan.weights_spec!r}: "
             "similarity is measured against what the weights learned on ImageNet"
         )
-    return model, resolve_weights(config.model.backbone, spec)
+    return plan
 
 
-def _loader(index: DatasetIndex, indices: list[int], weights, config: RunConfig,
-            input_size: int) -> DataLoader:
+def _loader(index: DatasetIndex, indices: list[int], plan: RunPlan, input_size: int
+            ) -> DataLoader:
     from workbench.data.torch_dataset import ImageDataset, collate_skip_bad
-    from workbench.models.weights import build_transform
-    from workbench.train.setup import choose_num_workers
+    from workbench.devices import choose_num_workers
+    from workbench.models.transforms import build_transform
 
-    transform = build_transform(weights, input_size=input_size, train=False)
+    transform = build_transform(plan.preset, input_size=input_size, train=False)
     dataset = ImageDataset(index, indices, transform)
     return DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False,
-                      num_workers=choose_num_workers(config.data.num_workers),
+                      num_workers=choose_num_workers(plan.config.data.num_workers),
                       collate_fn=collate_skip_bad)
 
 
@@ -226,16 +224,17 @@ def iter_advice(
     pretrained weights on disk; returns without a report when `stop` is set.
     """
     from workbench.data.stats import dataset_stats
-    from workbench.train.setup import choose_device
 
     started = time.perf_counter()
     config.validate()
     if stop is not None and stop.is_set():
         return
     sample_idx = _sample(index, config)
-    device = choose_device(config.train.device)
-    model, weights = _build_pretrained(config)
-    loader = _loader(index, sample_idx, weights, config, input_size)
+    plan = _pretrained_plan(index, config)
+    device = torch.device(plan.device)
+    model = plan.build_model(num_classes=None)  # the ImageNet head, for NCE and LEEP
+    size = input_size or plan.native_input_size
+    loader = _loader(index, sample_idx, plan, size)
     stages = probe_stages(model.num_stages)
     try:
         with _cpu_threads(device):
@@ -248,7 +247,6 @@ def iter_advice(
         return
     if probe is None or (stop is not None and stop.is_set()):
         return
-    size = input_size or _native_size(weights)
     yield _report(model, config, dataset_stats(index).images_per_class, passed, probe,
                   time.perf_counter() - started, size)
 
@@ -271,12 +269,6 @@ def _relay(events: Iterator, result_type: type):
         else:
             yield event
     return result
-
-
-def _native_size(weights) -> int:
-    from workbench.models.transforms import preset_values
-
-    return int(preset_values(weights)["crop"])
 
 
 def _report(model, config: RunConfig, ipc: dict[str, float], passed: FeaturePass,

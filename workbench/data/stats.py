@@ -116,3 +116,30 @@ def unusable_reason(index: DatasetIndex) -> str | None:
         return (f"{index.root}: only one class with usable training images ('{name}'); "
                 "a classifier needs at least two")
     return None
+
+
+def typical_image_side(index: DatasetIndex, sample: int = 32, seed: int = 0) -> int | None:
+    """The median shorter side, in pixels, of a seeded sample of training images (None: none
+    readable).
+
+    Only the files' headers are read (PIL opens lazily), so this takes milliseconds; it tells
+    the run plan whether the weights' 224 px would just upscale small images.
+    """
+    import os
+    import random
+
+    from PIL import Image, UnidentifiedImageError
+
+    train = index.indices(index.training_split())
+    picked = random.Random(seed).sample(train, min(sample, len(train)))
+    sides = []
+    for i in picked:
+        path = index.paths[i]
+        if not os.path.isfile(path):  # never open a FIFO or a device named like an image
+            continue
+        try:
+            with Image.open(path) as img:
+                sides.append(min(img.size))
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            continue
+    return int(np.median(sides)) if sides else None

@@ -29,13 +29,12 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import get_model
 
-from workbench.config import ModelConfig
+from workbench.config import MIN_INPUT_SIZE, NORM_POLICIES, NormPolicy
 from workbench.errors import UserError
 from workbench.models import weights as wt
 from workbench.models.adapters import as_map, layout_for
 from workbench.models.registry import backbone_info
 
-NORM_POLICIES = ("train_bn", "frozen_bn", "group_norm", "sync_bn")
 MAX_GROUPS = 32  # GroupNorm's default group count (Wu & He 2018)
 SMALL_BN_BATCH = 16  # below this many images per device, suggest frozen BN
 
@@ -70,7 +69,7 @@ class TransferModel(nn.Module):
         self.feature_dim = _head_in_features(self.head)
         self.num_classes = _head_out_features(self.head)
         self.frozen_stages = 0
-        self.norm_policy = "train_bn"
+        self.norm_policy = NormPolicy.TRAIN_BN
 
     @property
     def num_stages(self) -> int:
@@ -141,7 +140,7 @@ class TransferModel(nn.Module):
         for index, stage in enumerate(self.stages):
             stage.requires_grad_(index >= self.frozen_stages)
         self.head.requires_grad_(True)
-        if self.norm_policy == "frozen_bn":
+        if self.norm_policy == NormPolicy.FROZEN_BN:
             for module in self.modules():
                 if isinstance(module, _BatchNorm):
                     module.requires_grad_(False)
@@ -152,7 +151,7 @@ class TransferModel(nn.Module):
         if mode:
             for stage in self.stages[: self.frozen_stages]:
                 stage.eval()
-            if self.norm_policy == "frozen_bn":
+            if self.norm_policy == NormPolicy.FROZEN_BN:
                 for module in self.modules():
                     if isinstance(module, _BatchNorm):
                         module.eval()
@@ -162,16 +161,16 @@ class TransferModel(nn.Module):
         """train_bn (as is), frozen_bn, group_norm (random init only) or sync_bn."""
         if policy not in NORM_POLICIES:
             raise UserError(f"norm policy {policy!r} is not one of {', '.join(NORM_POLICIES)}")
-        if policy == "group_norm":
+        if policy == NormPolicy.GROUP_NORM:
             if self.pretrained:
                 raise UserError("group_norm needs random initialization: pretrained BatchNorm "
                                 "weights do not map onto GroupNorm")
             _replace_modules(self, lambda m: isinstance(m, nn.BatchNorm2d), _group_norm_for)
-        elif policy == "sync_bn":
+        elif policy == NormPolicy.SYNC_BN:
             # Syncs only under torch.distributed with several processes; plain BN otherwise.
             for index, stage in enumerate(self.stages):
                 self.stages[index] = nn.SyncBatchNorm.convert_sync_batchnorm(stage)
-        self.norm_policy = policy
+        self.norm_policy = NormPolicy(policy)
         self._sync_requires_grad()
         self.train(self.training)
 
@@ -293,8 +292,8 @@ def build_model(
     against what the family accepts; for ViT it sets the position embedding (random init only).
     """
     family = backbone_info(backbone).family  # UserError on an unknown name, before any work
-    check_input_size(backbone, input_size)
     resolved = wt.resolve_weights(backbone, weights)
+    check_input_size(backbone, input_size, pretrained=resolved is not None)
     wt.ensure_weights(resolved)
     kwargs = _build_kwargs(backbone, family, resolved, input_size)
     # never torchvision's own loader: it unpickles the hub cache with weights_only=False
@@ -317,22 +316,34 @@ def build_model(
     return transfer
 
 
-def check_input_size(backbone: str, input_size: int) -> None:
-    """UserError when a backbone cannot take this input size (0: its default, always fine).
+def input_size_fix(backbone: str, input_size: int, pretrained: bool) -> tuple[int, str] | None:
+    """(the nearest size the backbone takes, why) when it cannot take `input_size`; None when
+    it can (0, the weights' own size, always can). The run plan turns this into a fix.
 
-    MaxViT's 7x7 attention windows need a side that is a multiple of 224; ViT's position
-    embedding fixes its size at build time (see `build_model`); convolutional models take any
-    size that survives their downsampling (32 px and up).
+    Convolutional models take any size that survives their downsampling (32 px and up,
+    inception 75); MaxViT's 7x7 attention windows need a multiple of 224; pretrained ViT's
+    position embedding fixes 224.
     """
     if not input_size:
-        return
+        return None
     family = backbone_info(backbone).family
-    if family == "maxvit" and input_size % 224:
-        raise UserError(f"{backbone} needs an input size that is a multiple of 224, "
-                        f"not {input_size}")
-    minimum = 75 if family == "inception" else 32
+    minimum = max(MIN_INPUT_SIZE, 75 if family == "inception" else 0)
     if input_size < minimum:
-        raise UserError(f"{backbone} needs an input size of at least {minimum}, not {input_size}")
+        return minimum, f"{backbone} needs an input size of at least {minimum} px"
+    if family == "maxvit" and input_size % 224:
+        return (224 * max(1, round(input_size / 224)),
+                f"{backbone}'s attention windows need a multiple of 224 px")
+    if family == "vit" and pretrained and input_size != 224:
+        return 0, (f"pretrained {backbone} was trained at 224 px and its position embedding "
+                   "fixes that size")
+    return None
+
+
+def check_input_size(backbone: str, input_size: int, pretrained: bool = False) -> None:
+    """UserError when a backbone cannot take this input size (see `input_size_fix`)."""
+    fix = input_size_fix(backbone, input_size, pretrained)
+    if fix is not None:
+        raise UserError(f"{fix[1]}, not {input_size}")
 
 
 def _build_kwargs(backbone: str, family: str, weights: Any, input_size: int) -> dict:
@@ -354,10 +365,7 @@ def _build_kwargs(backbone: str, family: str, weights: Any, input_size: int) -> 
         if family == "maxvit":
             kwargs["input_size"] = weights.meta["min_size"]
     if family == "vit" and input_size:
-        if weights is not None and input_size != kwargs["image_size"]:
-            raise UserError(f"pretrained {backbone} needs {kwargs['image_size']}x"
-                            f"{kwargs['image_size']} input; use random weights for another size")
-        kwargs["image_size"] = input_size
+        kwargs["image_size"] = input_size  # checked by `check_input_size`
     return kwargs
 
 
@@ -390,24 +398,3 @@ def build_skeleton(backbone: str) -> TransferModel:
     except Exception:  # some constructors compute on tensors (e.g. drop-path rates)
         model = build_model(backbone, weights="random", num_classes=None)
     return model
-
-
-def config_fixes(model: ModelConfig, num_stages: int) -> tuple[dict[str, Any], list[str]]:
-    """Changes that make `model` fit a backbone of `num_stages` stages, and why, in words."""
-    changes: dict[str, Any] = {}
-    notes: list[str] = []
-    if model.freeze_stages > num_stages:
-        changes["freeze_stages"] = num_stages
-        notes.append(f"freeze_stages {model.freeze_stages} is out of range 0..{num_stages}, "
-                     f"set to {num_stages}")
-    if not -num_stages <= model.feature_stage < num_stages:
-        changes["feature_stage"] = -1
-        notes.append(f"feature_stage {model.feature_stage} is out of range "
-                     f"0..{num_stages - 1}, set to the last stage")
-    elif model.feature_stage < -1:  # -2 is the stage below the last: show it by its number
-        changes["feature_stage"] = model.feature_stage + num_stages
-    if model.norm_policy == "group_norm" and model.weights.lower() not in wt.RANDOM_SPECS:
-        changes["norm_policy"] = "train_bn"
-        notes.append("group_norm needs random initialization (pretrained BatchNorm weights do "
-                     "not map onto GroupNorm), set to train_bn")
-    return changes, notes

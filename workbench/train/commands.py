@@ -14,17 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.config import RunConfig, load_config
-from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 
 if TYPE_CHECKING:  # the events import torch (through the metrics): `--help` must not wait for it
     from workbench.train.events import Failed, Finished, Stopped
     from workbench.train.metrics import EvalMetrics
 
-# The demo's 28x28 digits gain nothing from 224 px; 64 px keeps a CPU epoch to seconds.
-DEMO_INPUT_SIZE = 64
-DEMO_BACKBONE = "mobilenet_v2"
-DEMO_WEIGHTS = "IMAGENET1K_V1"  # the one set of ImageNet weights available offline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,8 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from workbench.plan import plan_run
     from workbench.train.engine import Trainer
+    from workbench.train.setup import load_index
 
+    if args.epochs is not None and args.epochs < 1:  # before the demo's advisor runs
+        raise UserError(f"--epochs must be at least 1, not {args.epochs}")
     index = None
     if args.resume:
         from workbench.train.rundir import inspect_run
@@ -53,6 +52,8 @@ def _train(args: argparse.Namespace) -> int:
         run = inspect_run(args.resume)
         config = run.config
     elif args.demo:
+        from workbench.advice.demo import demo_config
+
         config, index = demo_config(args.weights)
     else:
         config = load_config(args.config)
@@ -61,7 +62,12 @@ def _train(args: argparse.Namespace) -> int:
         # a resumed run that already reached its epochs would train nothing: say how to go on
         raise UserError(f"{run.path} already trained its {run.epochs_done} epochs; to continue, "
                         f"ask for more in total, e.g. --epochs {run.epochs_done * 2}")
-    trainer = Trainer(config, index=index, run_dir=args.resume, resume=bool(args.resume))
+    index = load_index(config, index)
+    plan = plan_run(config, index)  # refuses what cannot run, before any folder is made
+    for line in plan.summary():
+        print(f"plan: {line}", file=sys.stderr)
+    trainer = Trainer(config, index=index, run_dir=args.resume, resume=bool(args.resume),
+                      plan=plan)
     return _consume(trainer)
 
 
@@ -73,35 +79,6 @@ def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
     if args.weights is not None:
         config.model.weights = args.weights
     config.validate()
-
-
-def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
-    """The demo's run config: mobilenet_v2 at 64 px, with the advisor's recommended strategy.
-
-    The strategy is chosen with the pretrained weights (what the advisor measures against)
-    even when `weights` overrides them for the run itself, so a random-init run is comparable.
-    """
-    from workbench.advice.advisor import run_advice
-    from workbench.advice.matrix import apply_strategy
-    from workbench.data.demo import build_demo
-    from workbench.data.scan import open_dataset
-
-    config = RunConfig()
-    config.data.path = str(build_demo())
-    config.data.input_size = DEMO_INPUT_SIZE
-    config.model.backbone, config.model.weights = DEMO_BACKBONE, DEMO_WEIGHTS
-    config.train.epochs = 3
-    # digits-lt is long-tailed (ratio 50): class-balanced loss weights (Cui et al. 2019) lift the
-    # few-shot digits (balanced accuracy 62% -> 82% for the pretrained linear head, 3 epochs)
-    config.data.loss_weighting = "effective_number"
-    index = open_dataset(config.data.path, val_fraction=config.data.val_fraction,
-                         split_seed=config.data.split_seed)
-    strategy = run_advice(index, config).strategy
-    config.model = apply_strategy(strategy, config.model)
-    print(f"advisor: {strategy.cell}: {strategy.title}", file=sys.stderr)
-    if weights is not None:
-        config.model.weights = weights
-    return config.validate(), index
 
 
 def _consume(trainer) -> int:  # trainer: engine.Trainer

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.data.torch_dataset import ImageDataset
 from workbench.errors import UserError
+from workbench.models.transfer import TransferModel
+from workbench.plan import RunPlan, plan_run
 from workbench.train import features as fx
 from workbench.train import setup
 from workbench.train.checkpoints import load_checkpoint, save_checkpoint
@@ -33,6 +35,7 @@ from workbench.train.events import (
     EvalDone,
     Event,
     Failed,
+    FeaturesProgress,
     Finished,
     Paused,
     Resumed,
@@ -47,34 +50,52 @@ from workbench.train.schedule import build_scheduler
 
 log = logging.getLogger(__name__)
 
+# A loss this many times above the first batches' (or above ln K, chance level) has diverged.
+DIVERGED_FACTOR = 100.0
 
-@dataclass
-class _Session:
-    """Everything one run needs, assembled by `Trainer._prepare`."""
 
+@dataclass(frozen=True)
+class _Setup:
+    """What the run trains on and with: built once by `Trainer._prepare`."""
+
+    plan: RunPlan
     index: DatasetIndex
-    class_names: list[str]
     train_idx: list[int]
     val_idx: list[int]
     train_counts: list[int]
     device: torch.device
-    model: Any
-    weights: Any
+    model: TransferModel
     generator: torch.Generator | None
-    fast_path: bool
-    amp: bool = False
-    channels_last: bool = False
-    forward: Callable[[torch.Tensor], torch.Tensor] | None = None
-    trainable: torch.nn.Module | None = None
-    train_loader: Any = None
-    val_loader: Any = None
-    steps_per_epoch: int = 0
-    criterion: Any = None
-    optimizer: Any = None
-    scheduler: Any = None
-    scaler: Any = None
-    train_features: fx.FeatureSet | None = None  # the fast path's cached training features
-    extra_state: dict[str, Any] = field(default_factory=dict)  # saved in every checkpoint
+    amp: bool
+    channels_last: bool
+
+    @property
+    def class_names(self) -> list[str]:
+        """The dataset's classes, in label order."""
+        return list(self.plan.class_names)
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """How batches reach the model: images through the whole network, or cached features
+    through the head (the fast path)."""
+
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    trainable: torch.nn.Module
+    train_loader: Any
+    val_loader: Any
+    steps_per_epoch: int
+    train_features: fx.FeatureSet | None = None
+
+
+@dataclass(frozen=True)
+class _Optimisation:
+    """Loss, optimizer, schedule and gradient scaler of a trained head or network."""
+
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
 
 
 @dataclass
@@ -83,18 +104,23 @@ class _Progress:
     step: int = 0  # optimisation steps completed
     best: float = -1.0  # best validation balanced accuracy so far
     skipped: int = 0  # images that failed to load
+    first_loss: float | None = None  # the first finite batch loss, the divergence yardstick
 
 
 class Trainer:
-    """Trains `config` on `index` (or on `config.data.path`), recording into a run directory.
+    """Trains a run plan (or `config`, planned here) on `index` (or on `config.data.path`),
+    recording into a run directory.
 
     `run_dir` names the folder to write (a new timestamped one under the runs folder when None);
     with `resume=True` it must be an existing run, continued from its `checkpoints/last.pt`.
+    The plan is made before any folder is created, so a config that cannot run leaves nothing.
     """
 
     def __init__(self, config: RunConfig, index: DatasetIndex | None = None,
-                 run_dir: str | Path | None = None, resume: bool = False) -> None:
-        self.config = config.validate()
+                 run_dir: str | Path | None = None, resume: bool = False,
+                 plan: RunPlan | None = None) -> None:
+        self.config = plan.config if plan is not None else config.validate()
+        self.plan = plan
         self.index = index
         self.run_dir = Path(run_dir) if run_dir else None
         self.resuming = resume
@@ -104,6 +130,8 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._record: RunDir | None = None
+        self._ended = False  # a Finished / Stopped / Failed event was recorded
+        self._extra_state: dict[str, Any] = {}  # saved in every checkpoint (fast path, sklearn)
 
     def stop(self) -> None:
         """Ask the run to end after the current batch (also wakes a paused run)."""
@@ -124,6 +152,10 @@ class Trainer:
             for event in self._events():
                 self._write(event)
                 yield event
+        except GeneratorExit:  # the consumer stopped listening (the GUI closing): say so
+            if self._record is not None and not self._ended:
+                self._write(Stopped(str(self._record.path)))
+            raise
         except UserError as exc:
             yield self._failed(str(exc), user_error=True)
         except torch.OutOfMemoryError:
@@ -141,6 +173,7 @@ class Trainer:
     def _write(self, event: Event) -> None:
         if self._record is not None:
             self._record.record(event)
+            self._ended = self._ended or isinstance(event, Finished | Stopped | Failed)
 
     def _failed(self, message: str, user_error: bool = False) -> Failed:
         event = Failed(message, user_error=user_error)
@@ -159,43 +192,42 @@ class Trainer:
         self._record = self._open_record(progress)
         c = self.config
         yield RunStarted(str(self._record.path), str(s.device), len(s.train_idx), len(s.val_idx),
-                         c.train.epochs, self._estimated_steps(s), progress.epoch, s.fast_path)
-        ready = yield from self._build_loaders(s)
-        if not ready:
+                         c.train.epochs, self._estimated_steps(s), progress.epoch,
+                         s.plan.fast_path)
+        feed = yield from self._build_feed(s)
+        if feed is None:
             yield Stopped(str(self._record.path))
             return
-        if c.model.head in fx.SKLEARN_HEADS:
+        if s.plan.head.fitted_once:
             # fitted once: a resumed run whose head is fitted has nothing left to do
-            yield from (self._fit_sklearn(s, progress) if progress.epoch == 0 else
+            yield from (self._fit_sklearn(s, feed, progress) if progress.epoch == 0 else
                         iter([Finished(str(self._record.path), progress.best)]))
             return
-        self._build_optimisation(s)
+        opt = self._build_optimisation(s, feed)
         if checkpoint is not None:
-            self._restore(s, checkpoint)
-        yield from self._train_epochs(s, progress)
+            self._restore(s, opt, checkpoint)
+        yield from self._train_epochs(s, feed, opt, progress)
 
-    def _prepare(self) -> _Session:
+    def _prepare(self) -> _Setup:
         c = self.config
-        generator = setup.seed_everything(c.train.seed, c.train.deterministic)
         index = setup.load_index(c, self.index)
+        plan = self.plan if self.plan is not None else plan_run(c, index)
+        self.plan, self.config = plan, plan.config
+        generator = setup.seed_everything(c.train.seed, c.train.deterministic)
         train_idx = index.indices(index.training_split())
         val_idx = index.indices("val") if index.training_split() == "train" else []
-        if not train_idx:
-            raise UserError("the dataset has no training images")
         counts = index.class_counts(index.training_split())
-        device = setup.choose_device(c.train.device)
+        device = torch.device(plan.device)
         setup.configure_threads(device)
-        model, weights = setup.build_transfer_model(c, index.num_classes)
-        s = _Session(index, list(index.class_names), train_idx, val_idx,
-                     [counts[n] for n in index.class_names], device, model, weights, generator,
-                     fx.uses_fast_path(c, model.num_stages))
-        s.amp = device.type == "cuda" and c.train.amp
-        s.channels_last = device.type == "cuda" and c.train.channels_last and not s.fast_path
-        model.to(device, memory_format=torch.channels_last if s.channels_last else
+        model = plan.build_model()
+        cuda = device.type == "cuda"
+        channels_last = cuda and c.train.channels_last and not plan.fast_path
+        model.to(device, memory_format=torch.channels_last if channels_last else
                  torch.preserve_format)
-        return s
+        return _Setup(plan, index, train_idx, val_idx, [counts[n] for n in index.class_names],
+                      device, model, generator, cuda and c.train.amp, channels_last)
 
-    def _read_checkpoint(self, s: _Session) -> dict[str, Any] | None:
+    def _read_checkpoint(self, s: _Setup) -> dict[str, Any] | None:
         if not self.resuming:
             return None
         assert self.run_dir is not None
@@ -213,138 +245,165 @@ class Trainer:
             return RunDir.create_at(self.run_dir, self.config)
         return RunDir.create(self.config)
 
-    def _estimated_steps(self, s: _Session) -> int:
-        steps = math.ceil(len(s.train_idx) / self.config.train.batch_size)
+    def _estimated_steps(self, s: _Setup) -> int:
+        steps = math.ceil(len(s.train_idx) / s.plan.batch_size)
         limit = self.config.train.limit_train_batches
         return min(steps, limit) if limit else steps
 
     # -- data ----------------------------------------------------------------------------------
 
-    def _build_loaders(self, s: _Session) -> Generator[Event, None, bool]:
-        c = self.config
-        val_tf = setup.build_transform(c, s.weights, train=False)
-        if s.fast_path:
-            return (yield from self._feature_loaders(s, val_tf))
-        train_tf = setup.build_transform(c, s.weights, train=True)
+    def _build_feed(self, s: _Setup) -> Generator[Event, None, _Feed | None]:
+        """The loaders (None: stopped while features were being computed)."""
+        if s.plan.fast_path:
+            return (yield from self._feature_feed(s))
+        c, plan = self.config, s.plan
         workers = setup.choose_num_workers(c.data.num_workers)
         pin = s.device.type == "cuda"
         labels = [s.index.labels[i] for i in s.train_idx]
-        s.train_loader = setup.make_loader(
-            ImageDataset(s.index, s.train_idx, train_tf), c.train.batch_size, shuffle=True,
-            sampler=build_sampler(labels, c.data.sampling, s.generator), workers=workers,
-            pin_memory=pin, generator=s.generator)
+        train_loader = setup.make_loader(
+            ImageDataset(s.index, s.train_idx, plan.transform(train=True)), plan.batch_size,
+            shuffle=True, sampler=build_sampler(labels, c.data.sampling, s.generator),
+            workers=workers, pin_memory=pin, generator=s.generator)
+        val_loader = None
         if s.val_idx:
-            s.val_loader = setup.make_loader(ImageDataset(s.index, s.val_idx, val_tf),
-                                             c.train.batch_size, workers=workers, pin_memory=pin)
-        s.forward, s.trainable = s.model, s.model
-        s.steps_per_epoch = self._estimated_steps(s)
-        return True
+            val_loader = setup.make_loader(ImageDataset(s.index, s.val_idx, plan.transform()),
+                                           plan.batch_size, workers=workers, pin_memory=pin)
+        return _Feed(s.model, s.model, train_loader, val_loader, self._estimated_steps(s))
 
-    def _feature_loaders(self, s: _Session, transform: Any) -> Generator[Event, None, bool]:
-        c = self.config
-        stage = fx.feature_stage(c, s.model.num_stages)
+    def _feature_feed(self, s: _Setup) -> Generator[Event, None, _Feed | None]:
+        c, plan = self.config, s.plan
+        transform = plan.transform()
         workers = setup.choose_num_workers(c.data.num_workers)
         sets = {}
         for split, idx in (("train", s.train_idx), ("val", s.val_idx)):
             if not idx:
                 continue
-            loader = setup.make_loader(ImageDataset(s.index, idx, transform), c.train.batch_size,
+            loader = setup.make_loader(ImageDataset(s.index, idx, transform), plan.batch_size,
                                        workers=workers, pin_memory=s.device.type == "cuda")
-            key = fx.feature_key(s.index, idx, c, transform, stage)
-            sets[split] = yield from fx.iter_features(s.model, loader, key, split=split,
-                                                      stage=stage, device=s.device,
-                                                      stop=self._stop)
+            key = fx.feature_key(s.index, idx, plan, transform)
+            sets[split] = yield from self._pausable(fx.iter_features(
+                s.model, loader, key, split=split, stage=plan.feature_stage, device=s.device,
+                stop=self._stop))
             if sets[split] is None:
-                return False
-        train = s.train_features = sets["train"]
-        s.extra_state["feature_stage"] = stage
-        s.train_loader = fx.feature_loader(
-            train, c.train.batch_size, shuffle=True, generator=s.generator,
+                return None
+        train = sets["train"]
+        self._extra_state["feature_stage"] = plan.feature_stage
+        train_loader = fx.feature_loader(
+            train, plan.batch_size, shuffle=True, generator=s.generator,
             sampler=build_sampler(train.labels.tolist(), c.data.sampling, s.generator))
-        if "val" in sets:
-            s.val_loader = fx.feature_loader(sets["val"], c.train.batch_size)
-        s.forward, s.trainable = s.model.forward_head, s.model.head
-        s.steps_per_epoch = self._estimated_steps(s)
-        return True
+        val_loader = fx.feature_loader(sets["val"], plan.batch_size) if "val" in sets else None
+        return _Feed(s.model.forward_head, s.model.head, train_loader, val_loader,
+                     self._estimated_steps(s), train)
 
-    def _prepare_batch(self, s: _Session, x: torch.Tensor) -> torch.Tensor:
+    def _pausable(self, events: Generator[FeaturesProgress, None, Any]
+                  ) -> Generator[Event, None, Any]:
+        """Relay a feature pass's progress, honouring pause between its batches."""
+        done = 0
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as end:
+                return end.value
+            yield event
+            done = event.done
+            yield from self._honour_pause(done)
+            if self._stop.is_set():
+                events.close()
+                return None
+
+    def _prepare_batch(self, s: _Setup, x: torch.Tensor) -> torch.Tensor:
         fmt = torch.channels_last if s.channels_last else torch.preserve_format
         return x.to(s.device, non_blocking=True, memory_format=fmt)
 
     # -- optimisation --------------------------------------------------------------------------
 
-    def _build_optimisation(self, s: _Session) -> None:
+    def _build_optimisation(self, s: _Setup, feed: _Feed) -> _Optimisation:
         c = self.config
         weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
-        s.criterion = build_loss(weights, c.train.label_smoothing).to(s.device)
-        groups = s.model.param_groups(c.train.lr, c.model.lr_decay)
-        s.optimizer = setup.build_optimizer(c, groups)
-        total = c.train.epochs * s.steps_per_epoch
-        s.scheduler = build_scheduler(s.optimizer, total,
-                                      round(c.train.warmup_epochs * s.steps_per_epoch))
-        s.scaler = torch.amp.GradScaler(s.device.type, enabled=s.amp)
+        criterion = build_loss(weights, c.train.label_smoothing).to(s.device)
+        optimizer = setup.build_optimizer(c, s.model.param_groups(c.train.lr, c.model.lr_decay))
+        total = c.train.epochs * feed.steps_per_epoch
+        scheduler = build_scheduler(optimizer, total,
+                                    round(c.train.warmup_epochs * feed.steps_per_epoch))
+        return _Optimisation(criterion, optimizer, scheduler,
+                             torch.amp.GradScaler(s.device.type, enabled=s.amp))
 
-    def _restore(self, s: _Session, state: dict[str, Any]) -> None:
+    def _restore(self, s: _Setup, opt: _Optimisation, state: dict[str, Any]) -> None:
         s.model.load_state_dict(state["model"])
-        s.optimizer.load_state_dict(state["optimizer"])
-        s.scheduler.load_state_dict(state["scheduler"])
+        opt.optimizer.load_state_dict(state["optimizer"])
+        opt.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
-            s.scaler.load_state_dict(state["scaler"])
+            opt.scaler.load_state_dict(state["scaler"])
 
-    def _train_epochs(self, s: _Session, p: _Progress) -> Generator[Event, None, None]:
+    def _train_epochs(self, s: _Setup, feed: _Feed, opt: _Optimisation,
+                      p: _Progress) -> Generator[Event, None, None]:
         run_dir = str(self._record.path)  # type: ignore[union-attr]
         for epoch in range(p.epoch + 1, self.config.train.epochs + 1):
             yield EpochStarted(epoch)
-            completed = yield from self._train_one_epoch(s, p, epoch)
-            metrics = self._evaluate(s) if completed else None
-            if not completed or (s.val_loader is not None and metrics is None):
+            completed = yield from self._train_one_epoch(s, feed, opt, p, epoch)
+            metrics = self._evaluate(s, feed) if completed else None
+            if not completed or (feed.val_loader is not None and metrics is None):
                 yield Stopped(run_dir)
                 return
             if metrics is not None:
                 yield EvalDone(epoch, metrics)
             p.epoch = epoch
-            yield self._save(s, p, metrics)
+            yield self._save(s, p, metrics, opt)
         yield Finished(run_dir, p.best)
 
-    def _train_one_epoch(self, s: _Session, p: _Progress, epoch: int
-                         ) -> Generator[Event, None, bool]:
-        self._set_train_mode(s)
-        total = self.config.train.epochs * s.steps_per_epoch
-        names = [g.get("name", f"group{i}") for i, g in enumerate(s.optimizer.param_groups)]
+    def _train_one_epoch(self, s: _Setup, feed: _Feed, opt: _Optimisation, p: _Progress,
+                         epoch: int) -> Generator[Event, None, bool]:
+        self._set_train_mode(s, feed)
+        total = self.config.train.epochs * feed.steps_per_epoch
+        names = [g.get("name", f"group{i}") for i, g in enumerate(opt.optimizer.param_groups)]
         done, tick = 0, time.perf_counter()
-        for images, labels, skipped in s.train_loader:
+        for images, labels, skipped in feed.train_loader:
             p.skipped += skipped
             yield from self._honour_pause(p.step)
             if self._stop.is_set():
                 return False
             if len(labels) == 0:  # every image of the batch failed to load
                 continue
-            loss = self._step(s, images, labels)
+            loss = self._step(s, feed, opt, images, labels)
+            self._check_divergence(s, p, loss)
             p.step, done = p.step + 1, done + 1
             now = time.perf_counter()
             rate, tick = len(labels) / max(now - tick, 1e-9), now
-            lrs = {n: g["lr"] for n, g in zip(names, s.optimizer.param_groups, strict=True)}
+            lrs = {n: g["lr"] for n, g in zip(names, opt.optimizer.param_groups, strict=True)}
             yield BatchDone(epoch, p.step, total, loss, lrs, rate, setup.gpu_memory_mb(s.device),
                             p.skipped)
-            if done >= s.steps_per_epoch or self._stop.is_set():
+            if done >= feed.steps_per_epoch or self._stop.is_set():
                 break
         return not self._stop.is_set()
 
-    def _set_train_mode(self, s: _Session) -> None:
-        if s.fast_path:
-            s.model.eval()  # the frozen backbone is not run at all; only the head trains
-        s.trainable.train()  # type: ignore[union-attr]
+    def _check_divergence(self, s: _Setup, p: _Progress, loss: float) -> None:
+        """End the run with a readable message when the loss is not finite or has exploded."""
+        if p.first_loss is None and math.isfinite(loss):
+            p.first_loss = loss
+        chance = math.log(max(2, len(s.class_names)))
+        ceiling = DIVERGED_FACTOR * max(p.first_loss or chance, chance)
+        if math.isfinite(loss) and loss <= ceiling:
+            return
+        lr = self.config.train.lr
+        raise UserError(f"training diverged at step {p.step + 1} (loss {loss:.3g}) with learning "
+                        f"rate {lr:g}: try {lr / 10:g} or lower")
 
-    def _step(self, s: _Session, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def _set_train_mode(self, s: _Setup, feed: _Feed) -> None:
+        if s.plan.fast_path:
+            s.model.eval()  # the frozen backbone is not run at all; only the head trains
+        feed.trainable.train()
+
+    def _step(self, s: _Setup, feed: _Feed, opt: _Optimisation, images: torch.Tensor,
+              labels: torch.Tensor) -> float:
         images = self._prepare_batch(s, images)
         labels = labels.to(s.device, non_blocking=True)
         with torch.autocast(device_type=s.device.type, dtype=torch.float16, enabled=s.amp):
-            loss = s.criterion(s.forward(images), labels)  # type: ignore[misc]
-        s.optimizer.zero_grad(set_to_none=True)
-        s.scaler.scale(loss).backward()
-        s.scaler.step(s.optimizer)
-        s.scaler.update()
-        s.scheduler.step()
+            loss = opt.criterion(feed.forward(images), labels)
+        opt.optimizer.zero_grad(set_to_none=True)
+        opt.scaler.scale(loss).backward()
+        opt.scaler.step(opt.optimizer)
+        opt.scaler.update()
+        opt.scheduler.step()
         return float(loss.item())
 
     def _honour_pause(self, step: int) -> Generator[Event, None, None]:
@@ -355,46 +414,52 @@ class Trainer:
         if not self._stop.is_set():
             yield Resumed(step)
 
-    def _evaluate(self, s: _Session) -> EvalMetrics | None:
-        if s.val_loader is None:
+    def _evaluate(self, s: _Setup, feed: _Feed,
+                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+                  ) -> EvalMetrics | None:
+        if feed.val_loader is None:
             return None
         s.model.eval()
         with torch.autocast(device_type=s.device.type, dtype=torch.float16, enabled=s.amp):
-            return evaluate(s.forward, s.val_loader, s.device, s.class_names,  # type: ignore[arg-type]
+            return evaluate(forward or feed.forward, feed.val_loader, s.device, s.class_names,
                             s.train_counts, stop=self._stop,
                             prepare=lambda x: self._prepare_batch(s, x))
 
-    def _save(self, s: _Session, p: _Progress, metrics: EvalMetrics | None) -> CheckpointSaved:
+    def _save(self, s: _Setup, p: _Progress, metrics: EvalMetrics | None,
+              opt: _Optimisation | None = None) -> CheckpointSaved:
         score = metrics.balanced_acc if metrics is not None else p.best
         is_best = metrics is None or score > p.best
         p.best = max(p.best, score)
-        state = {
+        weights = {
             "model": s.model.state_dict(),
-            "optimizer": s.optimizer.state_dict() if s.optimizer else {},
-            "scheduler": s.scheduler.state_dict() if s.scheduler else {},
-            "scaler": s.scaler.state_dict() if s.scaler else {},
             "epoch": p.epoch, "step": p.step, "best_metric": p.best,
             "class_names": s.class_names, "backbone": self.config.model.backbone,
-            **s.extra_state,
+            **self._extra_state,
+        }
+        # only last.pt resumes: the optimizer state (as big as the model again) lives there alone
+        resumable = {
+            **weights,
+            "optimizer": opt.optimizer.state_dict() if opt else {},
+            "scheduler": opt.scheduler.state_dict() if opt else {},
+            "scaler": opt.scaler.state_dict() if opt else {},
         }
         record = self._record
         assert record is not None
-        save_checkpoint(state, record.last_checkpoint)
+        save_checkpoint(resumable, record.last_checkpoint)
         if is_best:
-            save_checkpoint(state, record.best_checkpoint)
+            save_checkpoint(weights, record.best_checkpoint)
         return CheckpointSaved(str(record.best_checkpoint if is_best else record.last_checkpoint),
                                is_best)
 
-    def _fit_sklearn(self, s: _Session, p: _Progress) -> Generator[Event, None, None]:
+    def _fit_sklearn(self, s: _Setup, feed: _Feed, p: _Progress) -> Generator[Event, None, None]:
         c = self.config
         yield EpochStarted(1)
         weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
-        layer = fx.fit_sklearn_head(c.model.head, s.train_features,
+        layer = fx.fit_sklearn_head(s.plan.head, feed.train_features,  # type: ignore[arg-type]
                                     len(s.class_names), weights, c.train.seed)
         layer.to(s.device)
-        s.forward = layer
-        s.extra_state["probe_head"] = dict(layer.state_dict())
-        metrics = self._evaluate(s)
+        self._extra_state["probe_head"] = dict(layer.state_dict())
+        metrics = self._evaluate(s, feed, forward=layer)
         if metrics is not None:
             yield EvalDone(1, metrics)
         p.epoch = 1

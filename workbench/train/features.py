@@ -24,15 +24,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from workbench import paths
-from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
+from workbench.plan import RunPlan
 from workbench.train.checkpoints import load_checkpoint, save_checkpoint
 from workbench.train.events import FeaturesProgress
 
 log = logging.getLogger(__name__)
 
-SKLEARN_HEADS = ("svm", "logreg")  # heads fitted once by scikit-learn on cached features
 
 
 class FeatureSet(NamedTuple):
@@ -43,32 +42,12 @@ class FeatureSet(NamedTuple):
     skipped: int = 0
 
 
-def uses_fast_path(config: RunConfig, num_stages: int) -> bool:
-    """True when features can be cached: an sklearn head, or a fully frozen backbone without
-    augmentation."""
-    if config.model.head in SKLEARN_HEADS:
-        return True
-    return config.model.freeze_stages >= num_stages and not config.data.augment
-
-
-def feature_stage(config: RunConfig, num_stages: int) -> int:
-    """The 0-based stage whose pooled output feeds the head (the last one for a linear head)."""
-    stage = config.model.feature_stage if config.model.head in SKLEARN_HEADS else -1
-    if stage < 0:
-        stage += num_stages
-    if not 0 <= stage < num_stages:
-        raise UserError(f"model.feature_stage = {config.model.feature_stage} but the backbone has "
-                        f"{num_stages} stages (0 to {num_stages - 1}, or -1 for the last)")
-    return stage
-
-
-def feature_key(
-    index: DatasetIndex, indices: list[int], config: RunConfig, transform: Any, stage: int
-) -> str | None:
+def feature_key(index: DatasetIndex, indices: list[int], plan: RunPlan,
+                transform: Any) -> str | None:
     """A hash of everything the features depend on (a changed image file changes the key);
     None when they cannot be reproduced: a random backbone without a seed."""
-    random_init = config.model.weights.lower() in ("random", "none", "")
-    if random_init and config.train.seed < 0:
+    seed = plan.config.train.seed
+    if not plan.pretrained and seed < 0:
         return None
     files = []
     for i in indices:
@@ -77,14 +56,14 @@ def feature_key(
             files.append((index.paths[i], index.labels[i], st.st_size, st.st_mtime_ns))
         except OSError:
             files.append((index.paths[i], index.labels[i], -1, -1))
-    weights = config.model.weights
-    if os.path.isfile(weights):
-        st = os.stat(weights)
-        weights = f"{os.path.abspath(weights)}:{st.st_size}:{st.st_mtime_ns}"
-    recipe = {"files": files, "backbone": config.model.backbone, "weights": weights,
-              "norm": config.model.norm_policy, "transform": repr(transform), "stage": stage,
-              "input_size": config.data.input_size, "version": 1,
-              "seed": config.train.seed if random_init else None}
+    weights = plan.pretrained_weights.name if plan.pretrained_weights is not None else "random"
+    if plan.weights_file:
+        st = os.stat(plan.weights_file)
+        weights = f"{os.path.abspath(plan.weights_file)}:{st.st_size}:{st.st_mtime_ns}"
+    recipe = {"files": files, "backbone": plan.backbone, "weights": weights,
+              "norm": plan.config.model.norm_policy, "transform": repr(transform),
+              "stage": plan.feature_stage, "input_size": plan.input_size, "version": 2,
+              "seed": seed if not plan.pretrained else None}
     return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:32]
 
 

@@ -10,7 +10,6 @@ import logging
 import os
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,43 +17,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
+from workbench.devices import (  # noqa: F401  (the engine's building blocks, in one place)
+    choose_device,
+    choose_num_workers,
+    configure_threads,
+    device_available,
+)
 from workbench.errors import UserError
 
 log = logging.getLogger(__name__)
-
-
-def device_available(name: str) -> bool:
-    """Whether `train.device = name` can be used on this machine ("auto" and "cpu" always can)."""
-    if name == "cuda":
-        return torch.cuda.is_available()
-    if name == "mps":
-        return torch.backends.mps.is_available()
-    return True
-
-
-def choose_device(name: str) -> torch.device:
-    """"auto" picks CUDA, then Apple's MPS, then the CPU; an unavailable explicit choice is a
-    UserError."""
-    if name == "auto":
-        return torch.device(next(d for d in ("cuda", "mps", "cpu") if device_available(d)))
-    if not device_available(name):
-        raise UserError(f"train.device = {name!r} but no {name.upper()} device is available here")
-    return torch.device(name)
-
-
-def configure_threads(device: torch.device) -> None:
-    """On the CPU, use every core but one, so the GUI (or the shell) stays responsive."""
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-
-
-def choose_num_workers(requested: int) -> int:
-    """Loader worker processes; -1 leaves the main process one core and the GUI another."""
-    if requested >= 0:
-        return requested
-    cores = os.cpu_count() or 1
-    # on a small machine, decoding in the main process beats processes fighting for two cores
-    return 0 if cores <= 2 else min(8, cores // 2)
 
 
 def seed_everything(seed: int, deterministic: bool) -> torch.Generator | None:
@@ -88,20 +59,6 @@ def load_index(config: RunConfig, index: DatasetIndex | None) -> DatasetIndex:
     return open_dataset(config.data.path, val_fraction=config.data.val_fraction,
                         split_seed=config.data.split_seed,
                         min_class_count=config.data.min_class_count)
-
-
-def build_transfer_model(config: RunConfig, num_classes: int) -> tuple[Any, Any]:
-    """The TransferModel (weights loaded, stages frozen, norm policy applied, new head) and the
-    torchvision weights entry (None for random init or a weights file, loaded safely)."""
-    from workbench.models.transfer import build_model
-    from workbench.models.weights import resolve_weights
-
-    m = config.model
-    weights = resolve_weights(m.backbone, m.weights)
-    model = build_model(m.backbone, weights=m.weights, num_classes=num_classes,
-                        norm_policy=m.norm_policy, input_size=config.data.input_size)
-    model.freeze(m.freeze_stages)
-    return model, weights
 
 
 def make_loader(
@@ -139,16 +96,3 @@ def build_optimizer(config: RunConfig, groups: Sequence[dict]) -> torch.optim.Op
 def gpu_memory_mb(device: torch.device) -> float:
     """Peak GPU memory allocated so far, in MiB (0 off CUDA)."""
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
-
-
-def build_transform(config: RunConfig, weights: Any, train: bool = False) -> Any:
-    """The weights' preprocessing at `data.input_size` (augmented for training when asked).
-
-    Random init and weights files use the backbone's default preset, so the input size and the
-    normalisation match what the architecture was designed for.
-    """
-    from workbench.models.transforms import build_transform as make
-
-    preset = weights if weights is not None else config.model.backbone
-    return make(preset, config.data.input_size, train=train,
-                augment=train and config.data.augment)
