@@ -33,9 +33,10 @@ class CheckProgress:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _check_file(path: str, stop: threading.Event | None) -> tuple[bytes | None, Problem | None]:
+def _check_file(path: str, stop: threading.Event | None,
+                halt: threading.Event | None = None) -> tuple[bytes | None, Problem | None]:
     """Read, hash and decode one file: (content digest or None, problem or None)."""
-    if stop is not None and stop.is_set():
+    if (stop is not None and stop.is_set()) or (halt is not None and halt.is_set()):
         return None, None
     try:
         data = read_bytes(path)
@@ -84,14 +85,19 @@ def iter_checks(
     total = len(index)
     yield CheckProgress(0, total)
     duplicates = _Duplicates(index)
+    # set when the caller stops, closes the generator or is interrupted (Ctrl-C): workers
+    # skip what is left, and nobody waits for a file read still under way
+    halt = threading.Event()
     pool = ThreadPoolExecutor(max_workers=workers or default_workers(),
                               thread_name_prefix="workbench-check")
+    interrupted = False
     try:
         for start in range(0, total, CHUNK):
             if stop is not None and stop.is_set():
                 return
             positions = range(start, min(total, start + CHUNK))
-            results = list(pool.map(lambda i: _check_file(index.paths[i], stop), positions))
+            results = list(pool.map(lambda i: _check_file(index.paths[i], stop, halt),
+                                    positions))
             problems = []
             for position, (digest, problem) in zip(positions, results, strict=True):
                 found = problem or (duplicates.add(position, digest) if digest else None)
@@ -100,8 +106,12 @@ def iter_checks(
             if stop is not None and stop.is_set():
                 return  # this chunk was cut short: its results are incomplete
             yield CheckProgress(positions.stop, total, problems)
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True  # Ctrl-C or SIGTERM: leave at once, a slow read is not waited for
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        halt.set()
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
 
 
 def run_checks(

@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scan.add_argument("--seed", type=int, default=defaults.split_seed, help="split seed")
     scan.add_argument("--min-class-count", type=int, default=defaults.min_class_count,
                       help="classes with fewer training images are reported")
+    scan.add_argument("--follow-links", action="store_true",
+                      help="follow symbolic links that lead outside the dataset's folder")
     scan.set_defaults(func=_scan)
 
 
@@ -60,7 +62,8 @@ def _scan(args: argparse.Namespace) -> int:
                         min_class_count=args.min_class_count)
     config.validate()
     index = open_dataset(args.path, val_fraction=config.val_fraction,
-                         split_seed=config.split_seed, min_class_count=config.min_class_count)
+                         split_seed=config.split_seed, min_class_count=config.min_class_count,
+                         follow_outside_links=args.follow_links)
     if not args.no_checks:
         _run_checks_with_progress(index)
     stats = dataset_stats(index)

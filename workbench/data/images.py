@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -21,6 +22,8 @@ from workbench.errors import UserError
 # Our own decompression-bomb limit, checked from the header before any pixel is allocated.
 # 64 megapixels holds every real photo a transfer dataset needs; a 20000x20000 image does not fit.
 MAX_PIXELS = 64_000_000
+# No image file a transfer dataset needs is larger (a 64-megapixel 16-bit TIFF is ~400 MB).
+MAX_FILE_BYTES = 512 * 1024 * 1024
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 # Pillow warns (on stderr, once per place) about images between its limit and twice it, before
 # our own check can run. An image that large is refused anyway, so its warning becomes the error
@@ -39,15 +42,44 @@ class ImageError(UserError):
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The file's content; an unreadable or missing file raises `ImageError("unreadable")`."""
+    """The file's content; an unreadable or missing file raises `ImageError("unreadable")`.
+
+    Only a regular file is read, and at most MAX_FILE_BYTES of it: a FIFO would block forever
+    and a link to /dev/zero would fill memory. Opening without blocking lets a FIFO be refused.
+    """
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        fh = open(path, "rb", opener=_open_nonblocking)  # noqa: SIM115 (closed below)
     except PermissionError as exc:
         raise ImageError(str(path), "permission denied", "unreadable") from exc
-    except OSError as exc:  # missing, a folder, an I/O error: the image cannot be read
+    except OSError as exc:  # missing, an I/O error: the image cannot be read
         reason = f"cannot be read ({exc.strerror or exc})"
         raise ImageError(str(path), reason, "unreadable") from exc
+    with fh:
+        return _read_regular(fh, str(path))
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """`os.open` that returns at once for a FIFO with no writer (O_NONBLOCK)."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _read_regular(fh: io.BufferedReader, name: str) -> bytes:
+    """The bytes of an open regular file no larger than MAX_FILE_BYTES."""
+    info = os.fstat(fh.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(name, "not a regular file (a folder, pipe, device or socket)",
+                         "unreadable")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ImageError(name, f"{info.st_size:,} bytes is over the {MAX_FILE_BYTES:,}-byte "
+                         "limit for an image file", "too_large")
+    try:
+        data = fh.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows while read
+    except OSError as exc:
+        raise ImageError(name, f"cannot be read ({exc.strerror or exc})", "unreadable") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(name, f"over the {MAX_FILE_BYTES:,}-byte limit for an image file",
+                         "too_large")
+    return data
 
 
 def _open(data: bytes, name: str) -> Image.Image:

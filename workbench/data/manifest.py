@@ -65,6 +65,27 @@ def list_manifest(path: Path, out: ListingSink) -> None:
         if not any(cell.strip() for cell in row):
             continue  # blank lines are harmless
         _list_row(row, cols, f"{path.name}:{line}", base, seen, out)
+    _note_outside(base, seen, path.name, out)
+
+
+def _note_outside(base: Path, seen: dict[str, str], manifest: str, out: ListingSink) -> None:
+    """List the rows whose file (links resolved) lies outside the manifest's folder.
+
+    They are used (a manifest names its files on purpose), but a downloaded manifest that
+    reaches into the rest of the disk should not pass unnoticed.
+    """
+    folder = os.path.realpath(base)
+    prefix = folder.rstrip(os.sep) + os.sep
+    real_dirs: dict[str, str] = {}
+    for full in seen:
+        parent, name = os.path.split(full)
+        if parent not in real_dirs:
+            real_dirs[parent] = os.path.realpath(parent)
+        real = os.path.join(real_dirs[parent], name)
+        if os.path.islink(full):
+            real = os.path.realpath(full)
+        if not real.startswith(prefix):
+            out.problem("outside_root", full, f"outside the folder of {manifest}; used")
 
 
 def _cell(row: list[str], cols: dict[str, int], name: str) -> str:

@@ -25,6 +25,11 @@ _IMAGE_SUFFIXES = tuple(IMAGE_EXTENSIONS)  # str.endswith takes a tuple: much fa
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val",
                  "validation": "val", "test": "test", "testing": "test"}
 MAX_LISTED_PROBLEMS = 50  # per kind found while listing: the count stays exact, the list bounded
+# Folders and files that operating systems and tools leave beside the data; never classes or
+# images (names starting with "." — .git, .svn, .hg, .ipynb_checkpoints, .DS_Store — are
+# skipped too).
+JUNK_NAMES = frozenset({"__MACOSX", "__pycache__", "$RECYCLE.BIN", "System Volume Information",
+                        "lost+found", "Thumbs.db", "desktop.ini", "CVS", "node_modules"})
 
 
 def is_image_name(name: str) -> bool:
@@ -32,17 +37,24 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(_IMAGE_SUFFIXES)
 
 
+def is_junk_name(name: str) -> bool:
+    """True for hidden names and the folders and files tools leave (never data)."""
+    return name.startswith(".") or name in JUNK_NAMES
+
+
 class _Listing:
     """What listing accumulates: images with their class and split, and bounded problems."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path | None = None, follow_outside_links: bool = False) -> None:
         self.paths: list[str] = []
         self.class_of: list[str] = []
         self.splits: list[str] = []
         self.problems: list[Problem] = []
         self.classes: set[str] = set()  # every class seen, including empty ones
+        self.class_dirs: dict[tuple[str, str], str] = {}  # (split, class) -> its folder
         self.skipped = 0
         self._per_kind: dict[str, int] = {}
+        self.links = _Links(root, follow_outside_links)
 
     def add(self, path: str, label: str, split: str) -> None:
         """Record one image."""
@@ -67,34 +79,107 @@ class _Listing:
                 if seen > MAX_LISTED_PROBLEMS}
 
 
-def _subdirs(folder: str) -> list[os.DirEntry[str]]:
-    """Visible sub-folders, sorted by name."""
+class _Links:
+    """Where symbolic links lead: loops, folders reached twice and links leaving the root.
+
+    Every folder walked is remembered by its real path, so a link back to an ancestor (a loop)
+    or to a folder listed elsewhere is skipped instead of walked again; a linked file is kept
+    with its real path, so the same file reached twice is counted once (`dedupe`).
+    """
+
+    def __init__(self, root: Path | None, follow_outside: bool) -> None:
+        self.root = os.path.realpath(root) if root is not None else ""
+        self.follow_outside = follow_outside
+        self.folders: dict[str, str] = {}  # real path -> the path it was first listed under
+        self.files: dict[str, str] = {}  # linked file path -> its real path
+
+    def enter(self, path: str, out: _Listing) -> bool:
+        """Whether to walk the folder at `path` (False, with a problem, when seen already)."""
+        real = os.path.realpath(path)
+        first = self.folders.setdefault(real, path)
+        if first == path:
+            return True
+        kind = "symlink_loop" if _is_within(path, first) else "duplicate_link"
+        out.problem(kind, path, f"a link to {first}, listed already; skipped")
+        return False
+
+    def allowed(self, entry: os.DirEntry[str], out: _Listing) -> bool:
+        """False (with a problem) for a link leaving the root, unless following is allowed."""
+        if not self.root or not entry.is_symlink():
+            return True
+        real = os.path.realpath(entry.path)
+        if not _is_within(real, self.root):
+            followed = "followed" if self.follow_outside else "skipped"
+            out.problem("outside_root", entry.path, f"a link to {real}, outside the dataset; "
+                        f"{followed}")
+            if not self.follow_outside:
+                return False
+        if _is_file(entry):
+            self.files[entry.path] = real
+        return True
+
+    def dedupe(self, out: _Listing) -> None:
+        """Drop images that are a linked file reached twice (or a link to a listed file)."""
+        if not self.files:
+            return
+        real_dirs: dict[str, str] = {}
+        seen: dict[str, str] = {}
+        keep = []
+        for i, path in enumerate(out.paths):
+            real = self.files.get(path) or _real_file(path, real_dirs)
+            first = seen.setdefault(real, path)
+            if first != path:
+                out.problem("duplicate_link", path, f"the same file as {first}; counted once")
+                continue
+            keep.append(i)
+        if len(keep) < len(out.paths):
+            out.paths = [out.paths[i] for i in keep]
+            out.class_of = [out.class_of[i] for i in keep]
+            out.splits = [out.splits[i] for i in keep]
+
+
+def _real_file(path: str, real_dirs: dict[str, str]) -> str:
+    """The real path of a file that is not itself a link (its folder's real path, cached)."""
+    folder, name = os.path.split(path)
+    if folder not in real_dirs:
+        real_dirs[folder] = os.path.realpath(folder)
+    return os.path.join(real_dirs[folder], name)
+
+
+def _is_within(path: str, folder: str) -> bool:
+    """Whether `path` is `folder` or below it (both as given: no resolving)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _subdirs(folder: str, out: _Listing | None = None) -> list[os.DirEntry[str]]:
+    """Visible sub-folders, sorted by name (junk folders and refused links left out)."""
     with os.scandir(folder) as it:
-        dirs = [e for e in it if not e.name.startswith(".") and e.is_dir()]
+        dirs = [e for e in it if not is_junk_name(e.name) and _is_dir(e)
+                and (out is None or out.links.allowed(e, out))]
     return sorted(dirs, key=lambda e: e.name)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """`entry.is_dir()`, False for a dangling or looping link (its stat fails)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _list_class_folder(folder: str, label: str, split: str, out: _Listing) -> int:
     """List the images under one class folder (recursively); returns how many were found.
 
     Files are sorted by path, so the index (and the seeded split drawn from it) never depends on
-    the order the file system happened to list them in.
+    the order the file system happened to list them in. Only regular files are images: a FIFO,
+    socket or device (or a link to one) named like an image is listed as a problem, never read.
     """
     images: list[str] = []
-    pending = [folder]
+    pending = [folder] if out.links.enter(folder, out) else []
     while pending:
         with os.scandir(pending.pop()) as it:
             for entry in it:
-                name = entry.name
-                if name.startswith("."):  # .DS_Store, editor swap files: not the user's data
-                    continue
-                if entry.is_dir():
-                    pending.append(entry.path)
-                elif is_image_name(name):
-                    images.append(entry.path)
-                else:
-                    out.skipped += 1
-                    out.problem("not_image", entry.path, "not an image file; ignored")
+                _list_entry(entry, images, pending, out)
     images.sort()
     out.paths.extend(images)
     out.class_of.extend([label] * len(images))
@@ -102,15 +187,46 @@ def _list_class_folder(folder: str, label: str, split: str, out: _Listing) -> in
     return len(images)
 
 
+def _list_entry(entry: os.DirEntry[str], images: list[str], pending: list[str],
+                out: _Listing) -> None:
+    """Sort one directory entry of a class folder: image, sub-folder to walk, or problem."""
+    name = entry.name
+    if is_junk_name(name) or not out.links.allowed(entry, out):
+        return
+    if _is_dir(entry):
+        if out.links.enter(entry.path, out):
+            pending.append(entry.path)
+    elif not is_image_name(name):
+        out.skipped += 1
+        out.problem("not_image", entry.path, "not an image file; ignored")
+    elif not _is_file(entry):
+        out.problem("special_file", entry.path,
+                    "not a regular file (a pipe, device, socket or broken link); ignored")
+    else:
+        images.append(entry.path)
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """`entry.is_file()` (a regular file, through links), False when its stat fails."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _list_classes(folder: str, split: str, out: _Listing) -> None:
     """List every class sub-folder of `folder` into `out`, noting empty classes and stray files."""
-    for entry in _subdirs(folder):
+    entries = _subdirs(folder, out)
+    for entry in entries:  # every class folder is claimed first: a link into one is a duplicate
+        out.links.folders.setdefault(os.path.realpath(entry.path), entry.path)
+    for entry in entries:
         out.classes.add(entry.name)
+        out.class_dirs[(split, entry.name)] = entry.path
         if _list_class_folder(entry.path, entry.name, split, out) == 0:
             out.problem("empty_class", entry.path, f"class '{entry.name}' has no images")
     with os.scandir(folder) as it:
         for entry in it:
-            if entry.name.startswith(".") or entry.is_dir():
+            if is_junk_name(entry.name) or _is_dir(entry):
                 continue
             out.skipped += 1
             kind = "unlabeled" if is_image_name(entry.name) else "not_image"
@@ -119,13 +235,20 @@ def _list_classes(folder: str, split: str, out: _Listing) -> None:
 
 def _list_folder(root: Path, out: _Listing) -> None:
     """List a class-per-folder tree, with or without train/val/test folders on top."""
+    _list_splits(root, out)
+    out.links.dedupe(out)
+
+
+def _list_splits(root: Path, out: _Listing) -> None:
     top = _subdirs(str(root))
     split_dirs = [e for e in top if e.name.lower() in SPLIT_FOLDERS]
+    out.links.folders[os.path.realpath(root)] = str(root)
     if not split_dirs:
         _list_classes(str(root), "train", out)
         return
     for entry in top:
         if entry.name.lower() in SPLIT_FOLDERS:
+            out.links.folders.setdefault(os.path.realpath(entry.path), entry.path)
             _list_classes(entry.path, SPLIT_FOLDERS[entry.name.lower()], out)
         else:
             out.problem("ignored_folder", entry.path, "beside train/val/test folders; ignored")
@@ -184,30 +307,59 @@ def _generate_val(index: DatasetIndex, fraction: float, seed: int) -> None:
     index.val_generated = len(picked) > 0
 
 
-def _check_classes(index: DatasetIndex, min_class_count: int) -> None:
-    """Flag classes with too few training images (empty ones were flagged while listing)."""
-    folder_source = index.source == "folder"
-    for name, count in index.class_counts(index.training_split()).items():
+def _check_classes(index: DatasetIndex, min_class_count: int,
+                   class_dirs: dict[tuple[str, str], str]) -> None:
+    """Flag classes with too few training images (empty ones were flagged while listing) and
+    splits that disagree: a class without training images, or without validation images when
+    the dataset brought its own validation split.
+
+    A problem's path is the class's folder in the split concerned (its name for a CSV).
+    """
+    training = index.training_split()
+
+    def where(split: str, name: str) -> str:
+        return class_dirs.get((split, name)) or class_dirs.get((training, name)) or name
+
+    train_counts = index.class_counts(training)
+    for name, count in train_counts.items():
         if 0 < count < min_class_count:
-            path = str(index.root / name) if folder_source else name
             index.problems.append(Problem(
-                "small_class", path,
+                "small_class", where(training, name),
                 f"class '{name}' has {count} training image(s), fewer than {min_class_count}",
             ))
+    for split in index.split_names():
+        if split == training:
+            continue
+        counts = index.class_counts(split)
+        for name in index.class_names:
+            if counts[name] and not train_counts[name]:
+                index.problems.append(Problem(
+                    "split_mismatch", where(split, name),
+                    f"class '{name}' has {split} images but no training images"))
+            elif split == "val" and not index.val_generated and train_counts[name] \
+                    and not counts[name]:
+                index.problems.append(Problem(
+                    "split_mismatch", where(training, name),
+                    f"class '{name}' has no validation images: its accuracy cannot be measured"))
 
 
 def index_dataset(
     path: str | os.PathLike[str], *, val_fraction: float = 0.2, split_seed: int = 0,
-    min_class_count: int = 5,
+    min_class_count: int = 5, follow_outside_links: bool = False,
 ) -> DatasetIndex:
     """List a class-per-folder tree or a CSV manifest into a `DatasetIndex` (no decoding).
 
-    Raises `UserError` with one line when the path is missing, unreadable or holds no images.
+    Symbolic links that lead outside the dataset's folder are listed as problems and skipped
+    unless `follow_outside_links`. Raises `UserError` with one line when the path is missing,
+    unreadable or holds no images.
     """
-    root = Path(os.path.expanduser(os.fspath(path)))
+    text = os.fspath(path)
+    if not text.strip():  # Path("") is ".": an empty argument must not scan the current folder
+        raise UserError("no dataset given: name a folder or a .csv manifest")
+    root = Path(os.path.expanduser(text))
     if not root.exists():
         raise UserError(f"{root}: no such file or folder")
-    out = _Listing()
+    out = _Listing(root, follow_outside_links)
     if root.is_file():
         from workbench.data.manifest import list_manifest
 
@@ -221,7 +373,7 @@ def index_dataset(
     if not out.paths:
         raise UserError(_no_images_message(root, out))
     index = _build_index(root, source, out, val_fraction, split_seed)
-    _check_classes(index, min_class_count)
+    _check_classes(index, min_class_count, out.class_dirs)
     return index
 
 
@@ -238,6 +390,10 @@ def _list_folder_checked(root: Path, out: _Listing) -> None:
 def _no_images_message(root: Path, out: _Listing) -> str:
     """Why a source gave no images, in one line."""
     loose = out.count("unlabeled")
+    outside = out.count("outside_root")
+    if outside:
+        return (f"{root}: no images inside it; {outside} link(s) lead outside the dataset's "
+                "folder and were skipped (scan --follow-links follows them)")
     if loose:
         return (f"{root}: {loose} image(s) but no class sub-folders; put each class's images "
                 "in a sub-folder named after the class")
@@ -250,7 +406,7 @@ def _no_images_message(root: Path, out: _Listing) -> str:
 
 def open_dataset(
     path: str | os.PathLike[str], *, val_fraction: float = 0.2, split_seed: int = 0,
-    min_class_count: int = 5,
+    min_class_count: int = 5, follow_outside_links: bool = False,
 ) -> DatasetIndex:
     """`index_dataset`, also accepting "demo" for the bundled digits-lt dataset (built once)."""
     if os.fspath(path) == "demo":
@@ -258,5 +414,6 @@ def open_dataset(
 
         path = build_demo()
     return index_dataset(
-        path, val_fraction=val_fraction, split_seed=split_seed, min_class_count=min_class_count
+        path, val_fraction=val_fraction, split_seed=split_seed, min_class_count=min_class_count,
+        follow_outside_links=follow_outside_links,
     )
