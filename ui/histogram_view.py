@@ -16,6 +16,8 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ui.plots import LogAxis
+
 BAND_ORDER = ("many", "medium", "few")
 BAND_COLORS = {"many": (46, 160, 67, 38), "medium": (230, 160, 20, 45), "few": (214, 60, 60, 40)}
 BAND_TEXT = {"many": "many-shot (>100)", "medium": "medium (20-100)", "few": "few-shot (<20)"}
@@ -28,14 +30,19 @@ MAX_LABEL_CHARS = 12
 TICK_OVERHANG_PX = 48  # half of the widest (elided) class label
 
 
-class CountAxis(pg.AxisItem):
+class CountAxis(LogAxis):
     """A y axis of image counts: in log mode, no tick below one image (0.5 images means
-    nothing; the space under 1 is only there to make a class of one image visible)."""
+    nothing; the space under 1 is only there to make a class of one image visible), in-between
+    ticks thinned to what the axis can label, and counts written as counts (50, not 5·10¹)."""
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 - pyqtgraph
-        """pyqtgraph's log ticks, without those under a count of one."""
+        """The thinned log ticks, without those under a count of one."""
         levels = super().logTickValues(minVal, maxVal, size, stdTicks)
         return [(spacing, [v for v in values if v >= -1e-9]) for spacing, values in levels]
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph
+        """Whole image counts with thousands separators."""
+        return [f"{round(10 ** v * scale):,}" for v in values]
 
 
 class HistogramView(QWidget):

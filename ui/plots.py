@@ -28,6 +28,28 @@ CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
                 "#7f7f7f", "#bcbd22", "#17becf")
 LEGEND_SPACING = 8  # pixels between legend entries
 BAND_COLORS = {"many": "#1f77b4", "medium": "#ff7f0e", "few": "#d62728"}
+# On a log axis, which in-between ticks (mantissas of 10^n) get a label, by pixels per decade:
+# pyqtgraph labels all eight, which pile up ("7 8 9" in a few pixels) on a short axis.
+LOG_MINOR_TICKS = ((300.0, (1, 2, 3, 4, 5, 6, 7, 8, 9)), (70.0, (1, 2, 5)), (45.0, (1, 3)))
+
+
+class LogAxis(pg.AxisItem):
+    """An axis whose log-mode ticks thin out as decades get shorter, so labels never overlap."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: N802, N803 - pyqtgraph
+        """pyqtgraph's log ticks, keeping only the mantissas the axis has room to label."""
+        levels = super().logTickValues(minVal, maxVal, size, stdTicks)
+        per_decade = size / max(maxVal - minVal, 1e-9)
+        mantissas = next((m for px, m in LOG_MINOR_TICKS if per_decade >= px), (1,))
+        allowed = np.log10(mantissas)
+        thinned, seen = [], set()
+        for spacing, values in levels:
+            if spacing is None:  # the in-between level: 1..9 x 10^n for every decade shown
+                values = [v for v in values if round(v, 6) not in seen
+                          and np.isclose(v - np.floor(v + 1e-9), allowed, atol=1e-6).any()]
+            seen.update(round(v, 6) for v in values)
+            thinned.append((spacing, values))
+        return thinned
 
 
 class BoundedSeries:
@@ -139,19 +161,24 @@ class CurvePlot(pg.PlotWidget):
 
     def __init__(self, title: str, y_label: str, parent: QWidget | None = None, *,
                  x_label: str = "epoch", log_y: bool = False, legend: bool = True,
-                 capacity: int = DEFAULT_CAPACITY) -> None:
-        super().__init__(parent=parent, title=title)
+                 capacity: int = DEFAULT_CAPACITY,
+                 empty_y: tuple[float, float] = (0.0, 1.0)) -> None:
+        super().__init__(parent=parent, title=title, axisItems={"left": LogAxis("left")})
         self.setBackground("w")
         self.showGrid(x=True, y=True, alpha=0.3)
         self.setLabel("left", y_label)
         self.setLabel("bottom", x_label)
-        # "(x0.001)" scale prefixes on the axis confuse readers of a loss or an accuracy
+        # "(x0.001)" scale prefixes confuse readers of a loss, an accuracy or an epoch number
+        # (one batch into a run, the epoch axis read "epoch (x0.001)", ticks -400..400)
         self.getAxis("left").enableAutoSIPrefix(False)
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.getPlotItem().getViewBox().setLimits(xMin=0.0)  # no negative epochs
         self.setLogMode(x=False, y=log_y)
         self._legend = self._legend_below()
         self._legend.setVisible(legend)  # a one-curve plot is named by its title
         self.setMouseEnabled(x=True, y=False)
         self._capacity = capacity
+        self._empty_y = empty_y  # the y range shown before any point (log10 values in log mode)
         self._series: dict[str, BoundedSeries] = {}
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._dirty: set[str] = set()
@@ -234,8 +261,8 @@ class CurvePlot(pg.PlotWidget):
         """Names of the curves, in the order they appeared."""
         return list(self._series)
 
-    def clear_curves(self) -> None:
-        """Remove every curve (a new run starts from an empty plot)."""
+    def clear_curves(self, epochs: float = 1.0) -> None:
+        """Remove every curve (a new run starts from an empty plot spanning its `epochs`)."""
         self._queue.cancel(self)
         for curve in self._curves.values():
             self.removeItem(curve)
@@ -247,7 +274,8 @@ class CurvePlot(pg.PlotWidget):
         self._dirty.clear()
         # forget the previous run's axis ranges: a run with no points here (an svm head has
         # no batches) must not show the last run's empty frame
-        self.getPlotItem().getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.getPlotItem().getViewBox().setRange(xRange=(0, max(epochs, 1.0)),
+                                                 yRange=self._empty_y, padding=0)
         self.getPlotItem().enableAutoRange()
 
 
@@ -278,6 +306,15 @@ class ClassAccuracyView(pg.PlotWidget):
         self.addItem(self._bars)
         self.getAxis("bottom").setTicks([_class_ticks(class_names)])
         self.setXRange(-0.6, max(len(class_names) - 0.4, 0.4), padding=0)
+
+    def clear_bars(self) -> None:
+        """Show no class (a new run or another dataset: the old classes must not linger)."""
+        if self._bars is not None:
+            self.removeItem(self._bars)
+            self._bars = None
+        self.heights = np.zeros(0)
+        self.getAxis("bottom").setTicks([[]])
+        self.setXRange(-0.6, 0.4, padding=0)
 
 
 class ConfusionView(pg.GraphicsLayoutWidget):
@@ -318,6 +355,14 @@ class ConfusionView(pg.GraphicsLayoutWidget):
         self.plot_item.getAxis("left").setTicks(ticks)
         size = max(len(class_names), 1)
         self.plot_item.setRange(xRange=(0, size), yRange=(0, size), padding=0.02)
+
+    def clear_matrix(self) -> None:
+        """Show an empty frame (a new run or another dataset)."""
+        self.matrix = np.zeros((0, 0))
+        self.image.clear()
+        for side in ("bottom", "left"):
+            self.plot_item.getAxis(side).setTicks([[]])
+        self.plot_item.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.02)
 
 
 def _class_ticks(class_names: Sequence[str], offset: float = 0.0) -> list[tuple[float, str]]:

@@ -35,7 +35,8 @@ class TrainChartsView(QWidget):
         self.loss = CurvePlot("Loss", "cross-entropy")
         self.accuracy = CurvePlot("Accuracy (val)", "fraction")
         self.accuracy.setYRange(0.0, 1.0)
-        self.lr = CurvePlot("Learning rate per group", "lr", log_y=True)
+        # empty, a log plot would span 1..10: show where learning rates live instead
+        self.lr = CurvePlot("Learning rate per group", "lr", log_y=True, empty_y=(-4.0, -1.0))
         self.throughput = CurvePlot("Throughput", "images / s", legend=False)
         self.class_acc = ClassAccuracyView()
         self.confusion = ConfusionView()
@@ -87,8 +88,16 @@ class TrainChartsView(QWidget):
     def _start(self, event: RunStarted) -> None:
         self._steps_per_epoch = max(1, event.steps_per_epoch)
         if event.start_epoch == 0:
-            for plot in self.plots():
-                plot.clear_curves()
+            self.clear(event.epochs)
+
+    def clear(self, epochs: int = 1) -> None:
+        """Empty every chart: curves (spanning `epochs` until points come), class bars,
+        shot-band line and confusion matrix."""
+        for plot in self.plots():
+            plot.clear_curves(epochs)
+        self.class_acc.clear_bars()
+        self.confusion.clear_matrix()
+        self.shot_label.setText(format_shot_accuracy({}))
 
     def _add_batch(self, event: BatchDone) -> None:
         x = event.step / self._steps_per_epoch

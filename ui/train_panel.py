@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.runs_dialog import PathDialog, RunsDialog
 from ui.state import AppState
 from ui.train_charts import TrainChartsView
 from ui.train_form import ConfigBinder
@@ -83,6 +84,8 @@ class TrainPanel(QWidget):
         self.device = ""  # where the last run trained, e.g. "cpu" or "cuda:0"
         self._skipped = 0
         self._head = ""  # the running config's head ("svm" / "logreg" are fitted once)
+        self.runs_dialog: RunsDialog | None = None
+        self.path_dialog: PathDialog | None = None
         self._binder = ConfigBinder(state, self)
         self.options = TrainOptionsView(state, self._binder)
         self.imbalance = ImbalanceView(state, self._binder)
@@ -90,6 +93,7 @@ class TrainPanel(QWidget):
         self.charts = TrainChartsView()
         self.notice = NoticeBanner()
         self._binder.rejected.connect(self.notice.show_error)
+        state.dataset_changed.connect(self._on_dataset_changed)
         self._build_buttons()
         self._build_layout()
         self._set_run_state(RunState.IDLE)
@@ -105,6 +109,10 @@ class TrainPanel(QWidget):
             "its curves redrawn, and training goes on in the same run folder")
         self.resume_run_button.clicked.connect(self.choose_run_to_resume)
         self.open_folder_button = QPushButton("Open run folder")
+        self.manage_runs_button = QPushButton("Manage runs…")
+        self.manage_runs_button.setToolTip("List the runs in the runs folder with their results "
+                                           "and sizes, and delete old ones")
+        self.manage_runs_button.clicked.connect(self.manage_runs)
         self.run_dir_label = QLabel("No run yet")
         self.run_dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.start_button.setToolTip("Train with the options on this tab and the Model tab")
@@ -123,6 +131,7 @@ class TrainPanel(QWidget):
         folder.addWidget(QLabel("Run folder:"))
         folder.addWidget(self.run_dir_label, 1)
         folder.addWidget(self.open_folder_button)
+        folder.addWidget(self.manage_runs_button)
         side = QWidget()
         side_column = QVBoxLayout(side)
         side_column.addWidget(self.options)
@@ -208,6 +217,8 @@ class TrainPanel(QWidget):
     def _launch(self, config: RunConfig, index: DatasetIndex | None,
                 resume_dir: str | None = None) -> None:
         self.notice.clear()
+        if resume_dir is None:  # a resumed run keeps the curves just replayed
+            self.charts.clear()
         self._skipped = 0
         self.run = TrainingRun(config, index, parent=self, trainer_factory=self._trainer_factory,
                                resume_dir=resume_dir)
@@ -239,10 +250,38 @@ class TrainPanel(QWidget):
         self.progress.status.setText("Stopping after the current batch…")
 
     def open_run_folder(self) -> bool:
-        """Open the run directory in the system's file browser; False when there is none."""
+        """Open the run directory in the system's file browser; False when there is none.
+
+        Where no file browser is registered (openUrl says False), a dialog shows the path with
+        a Copy button instead of nothing happening.
+        """
         if not self.run_dir:
             return False
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(self.run_dir))
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(self.run_dir)):
+            return True
+        self.path_dialog = PathDialog(
+            "Run folder", "No file manager could open the run folder. Its path:", self.run_dir,
+            self)
+        self.path_dialog.open()
+        return False
+
+    def runs_folder(self) -> Path:
+        """Where new runs go: `train.out_dir`, else the default runs folder."""
+        return Path(self._state.config.train.out_dir or paths.default_runs_dir()).expanduser()
+
+    def manage_runs(self) -> RunsDialog:
+        """Open the dialog that lists the runs folder and deletes old runs (never the one
+        training now)."""
+        self.runs_dialog = RunsDialog(self.runs_folder(), self.run_dir if self.busy() else "",
+                                      self)
+        self.runs_dialog.finished.connect(self._after_runs_dialog)
+        self.runs_dialog.open()
+        return self.runs_dialog
+
+    def _after_runs_dialog(self) -> None:
+        if self.run_dir and not Path(self.run_dir).exists():  # the shown run was deleted
+            self._show_run_dir("")
+            self.run_dir_label.setText("No run yet")
 
     # -- main window contract --------------------------------------------------------------
     def busy(self) -> bool:
@@ -257,6 +296,11 @@ class TrainPanel(QWidget):
         if ended:
             self._set_run_state(RunState.IDLE)
         return ended
+
+    def _on_dataset_changed(self, _index: Any) -> None:
+        # the charts describe the last run's classes; a run in progress keeps its own
+        if not self.busy():
+            self.charts.clear()
 
     # -- engine events ---------------------------------------------------------------------
     def _on_event(self, event: Any) -> None:
@@ -311,6 +355,9 @@ class TrainPanel(QWidget):
 
     def _show_run_dir(self, run_dir: str) -> None:
         self.run_dir = run_dir
+        dialog = self.runs_dialog
+        if dialog is not None and dialog.isVisible() and self.busy():
+            dialog.set_current(run_dir)  # a run that started while the dialog was open
         self.run_dir_label.setText(run_dir)
         self.open_folder_button.setEnabled(bool(run_dir))
 

@@ -11,10 +11,15 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
+import math
 import os
+import shutil
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,33 +40,40 @@ log = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.toml"
 METRICS_NAME = "metrics.jsonl"
+LOCK_NAME = ".lock"
 
 
 class RunDir:
-    """An open run directory: appends events to `metrics.jsonl` and TensorBoard as they come."""
+    """An open run directory: appends events to `metrics.jsonl` and TensorBoard as they come.
+
+    While open, the folder is locked (`.lock`, an exclusive `flock`): a second process that
+    tries to write the same run is refused with one line instead of interleaving its records.
+    The lock goes with the process, so a killed run never leaves its folder locked.
+    """
 
     def __init__(self, path: Path, purge_step: int | None = None) -> None:
         self.path = path
+        self._lock = _lock_run(path)
         self._log = open(path / METRICS_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self._purge_step = purge_step
         self._writer: Any = None
 
     @classmethod
     def create(cls, config: RunConfig) -> RunDir:
-        """Make a new timestamped run folder under `train.out_dir` (or the default runs folder)."""
+        """Make a new timestamped run folder under `train.out_dir` (or the default runs folder).
+
+        The name is claimed by `mkdir` itself (no check-then-create), so two runs started in the
+        same second, in two processes, get two folders.
+        """
         parent = Path(config.train.out_dir or paths.default_runs_dir()).expanduser()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = f"{stamp}-{config.model.backbone}"
-        path, n = parent / name, 1
-        while path.exists():  # two runs started in the same second
-            n += 1
-            path = parent / f"{name}-{n}"
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.backbone}"
         try:
-            (path / "checkpoints").mkdir(parents=True)
+            parent.mkdir(parents=True, exist_ok=True)
+            path = _claim_folder(parent, name)
         except OSError as exc:
-            raise UserError(f"cannot create the run folder {path}: {exc.strerror}") from None
-        save_config(config, path / CONFIG_NAME)
-        return cls(path)
+            raise UserError(f"cannot create the run folder in {parent}: "
+                            f"{exc.strerror or exc}") from None
+        return cls._start(path, config)
 
     @classmethod
     def create_at(cls, path: str | Path, config: RunConfig) -> RunDir:
@@ -69,9 +81,15 @@ class RunDir:
         path = Path(path).expanduser()
         if path.exists() and any(path.iterdir()):
             raise UserError(f"run folder {path} is not empty: resume it or pick another")
-        (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls._start(path, config)
+
+    @classmethod
+    def _start(cls, path: Path, config: RunConfig) -> RunDir:
+        run = cls(path)  # locked before anything is written
+        (path / "checkpoints").mkdir(exist_ok=True)
         save_config(config, path / CONFIG_NAME)
-        return cls(path)
+        return run
 
     @classmethod
     def open(cls, path: str | Path, step: int = 0, epoch: int = 0,
@@ -84,10 +102,14 @@ class RunDir:
         path = Path(path).expanduser()
         if not (path / CONFIG_NAME).is_file():
             raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
-        _truncate_log(path / METRICS_NAME, step, epoch)
-        (path / "checkpoints").mkdir(exist_ok=True)
-        if config is not None:
-            save_config(config, path / CONFIG_NAME)
+        lock = _lock_run(path)  # before the log is touched: another writer may hold it
+        try:
+            _truncate_log(path / METRICS_NAME, step, epoch)
+            (path / "checkpoints").mkdir(exist_ok=True)
+            if config is not None:
+                save_config(config, path / CONFIG_NAME)
+        finally:
+            _unlock(lock)
         return cls(path, purge_step=step)
 
     @property
@@ -101,9 +123,17 @@ class RunDir:
         return self.path / "checkpoints" / "best.pt"
 
     def record(self, event: Event) -> None:
-        """Append the event to metrics.jsonl (flushed) and its scalars to TensorBoard."""
-        self._log.write(json.dumps(event.to_dict()) + "\n")
-        self._log.flush()
+        """Append the event to metrics.jsonl (flushed) and its scalars to TensorBoard.
+
+        Values that are not numbers (NaN, infinity) are written as null, with a note saying
+        why: most JSON readers reject NaN.
+        """
+        line = json_line(event.to_dict())
+        try:
+            self._log.write(line + "\n")
+            self._log.flush()
+        except OSError as exc:
+            raise UserError(_write_failure(self.path / METRICS_NAME, exc)) from None
         if isinstance(event, BatchDone | EvalDone):
             self._write_scalars(event)
 
@@ -138,7 +168,84 @@ class RunDir:
             self._writer.close()
             self._writer = None
         if not self._log.closed:
-            self._log.close()
+            with contextlib.suppress(OSError):  # a full disk: the records so far are on it
+                self._log.close()
+        _unlock(self._lock)
+        self._lock = None
+
+
+def _claim_folder(parent: Path, name: str) -> Path:
+    """Create `parent/name` (or `name-2`, `name-3`, ...), whichever `mkdir` wins first."""
+    for n in range(1, 10_000):
+        path = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise UserError(f"cannot create the run folder in {parent}: 10,000 runs named {name}")
+
+
+def _lock_run(path: Path) -> int | None:
+    """An exclusive lock on the run folder (None where `fcntl` is missing, e.g. Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot open the run folder {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError(f"{path} is being written by another workbench process; wait for it "
+                        "to finish or stop it first") from None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)  # closing releases the flock
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON line; NaN and infinities become null (with a `note`), never invalid JSON."""
+    try:
+        return json.dumps(record, allow_nan=False)
+    except ValueError:
+        pass
+    clean = _finite(record)
+    note = ("no validation image could be loaded: loss and accuracy are undefined"
+            if record.get("event") == "EvalDone"
+            and not (record.get("metrics") or {}).get("num_images") else
+            "values that were not numbers (NaN or infinity) are written as null")
+    return json.dumps({**clean, "note": note}, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write_failure(file: Path, exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on {mount_point(file)}: cannot write {file}"
+    return f"cannot write {file}: {exc.strerror or exc}"
+
+
+def mount_point(path: Path) -> Path:
+    """The mount point of the file system holding `path` (what "the device" means to a user)."""
+    current = Path(os.path.abspath(path))
+    while not os.path.ismount(current) and current != current.parent:
+        current = current.parent
+    return current
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:
@@ -208,3 +315,109 @@ def _before(event: dict[str, Any], step: int, epoch: int) -> bool:
     if "epoch" in event:
         return event["epoch"] <= epoch
     return True
+
+
+# -- managing old runs ------------------------------------------------------------------------
+TERMINAL_EVENTS = ("Finished", "Stopped", "Failed")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run folder as the "Manage runs" list shows it."""
+
+    path: Path
+    started: float  # epoch seconds: the first recorded event, else the folder's time
+    backbone: str
+    epochs_done: int
+    epochs: int  # the configured total
+    best_balanced_acc: float | None  # None before the first evaluation
+    outcome: str  # "Finished", "Stopped", "Failed", or "" (running, or killed)
+    size_bytes: int
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """True for a real folder (not a link) holding `config.toml` and `metrics.jsonl`."""
+    path = Path(path)
+    return (path.is_dir() and not path.is_symlink() and (path / CONFIG_NAME).is_file()
+            and (path / METRICS_NAME).is_file())
+
+
+def list_runs(parent: str | Path) -> list[RunInfo]:
+    """The run folders directly under `parent`, newest first ([] when it does not exist)."""
+    parent = Path(parent).expanduser()
+    if not parent.is_dir():
+        return []
+    runs = [run_info(child) for child in parent.iterdir() if is_run_dir(child)]
+    return sorted(runs, key=lambda run: run.started, reverse=True)
+
+
+def run_info(path: str | Path) -> RunInfo:
+    """Read what `list_runs` shows of one run folder (cheaply: no checkpoint is loaded)."""
+    path = Path(path)
+    config = _raw_config(path / CONFIG_NAME)
+    started, epochs_done, best, outcome = _scan_metrics(path / METRICS_NAME)
+    model, train = config.get("model", {}), config.get("train", {})
+    return RunInfo(
+        path=path, started=started or path.stat().st_mtime,
+        backbone=str(model.get("backbone", "?")), epochs_done=epochs_done,
+        epochs=int(train.get("epochs", 0)), best_balanced_acc=best, outcome=outcome,
+        size_bytes=folder_size(path),
+    )
+
+
+def delete_run(path: str | Path) -> None:
+    """Delete a run folder and everything in it; UserError for a folder that is not a run."""
+    path = Path(path).expanduser()
+    if not is_run_dir(path):
+        raise UserError(f"{path} is not a run folder (it needs {CONFIG_NAME} and "
+                        f"{METRICS_NAME}): not deleting it")
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:
+        raise UserError(f"cannot delete {path}: {exc.strerror or exc}") from None
+
+
+def folder_size(path: Path) -> int:
+    """Bytes taken by the files under `path` (links are not followed)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):  # a file removed meanwhile
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _raw_config(file: Path) -> dict[str, Any]:
+    # the TOML as written, not validated: a run made by an older version still gets listed
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _scan_metrics(file: Path) -> tuple[float, int, float | None, str]:
+    """First event time, epochs evaluated, best balanced accuracy and how the run ended.
+
+    Batch lines make up nearly all of a long run's log; they are skipped unparsed.
+    """
+    started, epochs, best, outcome = 0.0, 0, None, ""
+    with open(file, encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines):
+            if '"BatchDone"' in line and number:
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line
+            started = started or float(event.get("time", 0.0))
+            kind = event.get("event")
+            if kind == "EvalDone":
+                epochs = max(epochs, int(event.get("epoch", 0)))
+                value = (event.get("metrics") or {}).get("balanced_acc")
+                if value is not None and (best is None or value > best):
+                    best = float(value)
+            elif kind in TERMINAL_EVENTS:
+                outcome = kind
+            elif kind == "RunStarted":
+                outcome = ""  # a resumed run: only its latest ending counts
+    return started, epochs, best, outcome
