@@ -15,8 +15,8 @@ from tests.test_train_engine import make_tiny_dataset, tiny_config
 from ui.histogram_view import HistogramView
 from ui.plots import CurvePlot
 from ui.runs_dialog import PathDialog, RunsDialog
-from ui.train_charts import TrainChartsView
 from ui.state import AppState
+from ui.train_charts import TrainChartsView
 from ui.train_panel import TrainPanel
 from workbench.data.scan import open_dataset
 from workbench.train.events import BatchDone, RunStarted
