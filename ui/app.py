@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -20,6 +22,8 @@ from workbench.paths import resources_dir
 
 APP_NAME = "Transfer Workbench"
 ORG_NAME = "transfer-workbench"
+# Set by benchmarks/startup.py: print when the window is shown and when every tab is built, quit.
+STARTUP_PROBE_ENV = "WORKBENCH_STARTUP_PROBE"
 log = logging.getLogger(__name__)
 
 
@@ -51,9 +55,10 @@ def default_config() -> RunConfig:
 def create_window(path: str | Path | None = None) -> MainWindow:
     """A configured main window that starts opening `path` (or the recent dataset, or the demo).
 
-    The QApplication must exist already.
+    The QApplication must exist already. The Model and Train tabs are built once torch is
+    imported in the background, so the window can show at once.
     """
-    window = MainWindow(AppState(default_config()))
+    window = MainWindow(AppState(default_config()), defer_panels=True)
     window.open_initial(path)
     return window
 
@@ -67,6 +72,43 @@ def run_app(path: str | Path | None = None) -> int:
     configure_application(app)
     window = create_window(path)
     window.show()
+    if os.environ.get(STARTUP_PROBE_ENV):
+        _StartupProbe(app, window)
     code = app.exec()
     window.shutdown()  # closed by the system without a closeEvent: still join the workers
     return int(code)
+
+
+class _StartupProbe(QObject):
+    """For benchmarks/startup.py: prints "startup: shown" at the window's first paint,
+    "startup: ready <longest GUI-thread stall in s>" once the Model and Train tabs are built,
+    then quits. A 10 ms heartbeat measures how long the event loop was held up meanwhile."""
+
+    def __init__(self, app: QApplication, window: MainWindow) -> None:
+        super().__init__(window)
+        self._app, self._window = app, window
+        self._last, self.stall = 0.0, 0.0
+        self._beat = QTimer(self, interval=10, timeout=self._heartbeat)
+        window.installEventFilter(self)
+        if window.panels_loaded:
+            QTimer.singleShot(0, self._ready)
+        else:
+            window.panels_ready.connect(self._ready)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Report the first paint of the window, and start the heartbeat."""
+        if event.type() == QEvent.Type.Paint and not self._beat.isActive():
+            print("startup: shown", flush=True)
+            self._last = time.perf_counter()
+            self._beat.start()
+            self._window.removeEventFilter(self)
+        return False
+
+    def _heartbeat(self) -> None:
+        now = time.perf_counter()
+        self.stall, self._last = max(self.stall, now - self._last), now
+
+    def _ready(self) -> None:
+        self._heartbeat()
+        print(f"startup: ready {self.stall:.3f}", flush=True)
+        QTimer.singleShot(0, self._app.quit)

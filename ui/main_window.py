@@ -3,15 +3,21 @@
 The window owns no logic of its own: it forwards "open this" to the Dataset panel, loads and
 saves the run configuration through `workbench.config`, remembers recent datasets and its
 geometry in QSettings, and on close stops every panel's workers and joins every thread.
+
+The Model and Train tabs need torch and torchvision, which take seconds to import on a small
+machine. With `defer_panels` (what the application uses) the window shows at once with the
+Dataset tab working and a "Loading…" page in the other two; a worker imports torch, and the two
+panels replace their pages as soon as it is done (`panels_ready`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -25,33 +31,47 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QStyle,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
 from ui import workers
 from ui.dataset_panel import DatasetPanel
-from ui.model_panel import ModelPanel
 from ui.state import AppState
-from ui.train_panel import TrainPanel
+from ui.workers import GeneratorWorker
 from workbench.config import load_config, save_config
 from workbench.errors import UserError
 
 MAX_RECENT = 8
 RECENT_KEY = "recent/datasets"
 DEMO = "demo"
+# The slow imports behind the Model and Train tabs, done in a worker before the tabs are built
+# on the GUI thread (which then imports only the panels' own modules: a fraction of a second).
+SLOW_IMPORTS = ("torch", "torchvision", "workbench.models.transfer", "workbench.train.rundir")
+HEAVY_TABS = ("Model", "Train")
 
 
 class MainWindow(QMainWindow):
-    """The workbench window: Dataset, Model and Train tabs over one `AppState`."""
+    """The workbench window: Dataset, Model and Train tabs over one `AppState`.
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    `defer_panels`: build the Model and Train tabs after torch is imported in a worker (the
+    window shows at once); otherwise build them here, before the constructor returns.
+    """
+
+    panels_ready = Signal()  # the Model and Train tabs are built (deferred mode)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None, *,
+                 defer_panels: bool = False) -> None:
         super().__init__(parent)
         self.state = state
         self.settings = QSettings()
         self._closed = False
+        self._loader: GeneratorWorker | None = None
+        self.panels_loaded = False
         self.setWindowTitle("Transfer Workbench")
         self.setAcceptDrops(True)
         self.dataset_panel = DatasetPanel(state, self)
@@ -61,10 +81,10 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.dataset_panel, "Dataset")
         self.panels: list[QWidget] = [self.dataset_panel]
-        for panel_cls, title in ((ModelPanel, "Model"), (TrainPanel, "Train")):
-            panel = panel_cls(state, self)
-            self.panels.append(panel)
-            self.tabs.addTab(panel, title)
+        if defer_panels:
+            self._load_panels_later()
+        else:
+            self._build_heavy_panels()
         self.setCentralWidget(self.tabs)
         self._build_actions()
         self._build_menus()
@@ -73,6 +93,69 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
 
     # -- construction ------------------------------------------------------------------------
+    def _load_panels_later(self) -> None:
+        """Show "Loading…" pages, import torch in a worker, then build the real tabs."""
+        for title in HEAVY_TABS:
+            self.tabs.addTab(LoadingView(title), title)
+        self._loader = GeneratorWorker(import_modules, SLOW_IMPORTS)
+        self._loader.finished.connect(self._on_loader_finished)
+        QTimer.singleShot(0, self._loader.start)  # once the event loop runs: after show()
+
+    def _on_loader_finished(self) -> None:
+        if self._closed or self._loader is None:
+            return
+        if self._loader.error is not None:
+            for i in range(self.tabs.count()):
+                page = self.tabs.widget(i)
+                if isinstance(page, LoadingView):
+                    page.show_failure(self._loader.error)
+            return
+        self._build_deferred_panels(HEAVY_TABS)
+
+    def _build_deferred_panels(self, titles: Sequence[str]) -> None:
+        """Build one tab per turn of the event loop: two short pauses of the GUI, not one."""
+        if self._closed:
+            return
+        self._add_heavy_panel(titles[0])
+        if len(titles) > 1:
+            QTimer.singleShot(0, self, lambda: self._build_deferred_panels(titles[1:]))
+        else:
+            self.panels_loaded = True
+            self.panels_ready.emit()
+
+    def _build_heavy_panels(self) -> None:
+        """Build the Model and Train tabs now."""
+        for title in HEAVY_TABS:
+            self._add_heavy_panel(title)
+        self.panels_loaded = True
+
+    def _add_heavy_panel(self, title: str) -> None:
+        """Build the Model or Train panel (their modules import torch) and show it as a tab."""
+        if title == "Model":
+            from ui.model_panel import ModelPanel
+
+            panel: QWidget = ModelPanel(self.state, self)
+        else:
+            from ui.train_panel import TrainPanel
+
+            panel = TrainPanel(self.state, self)
+        self.panels.append(panel)
+        self._put_tab(panel, title)
+
+    def _put_tab(self, panel: QWidget, title: str) -> None:
+        """Add the tab, or replace the "Loading…" page of the same title (kept selected)."""
+        for i in range(self.tabs.count()):
+            page = self.tabs.widget(i)
+            if isinstance(page, LoadingView) and self.tabs.tabText(i) == title:
+                selected = self.tabs.currentIndex() == i
+                self.tabs.removeTab(i)
+                self.tabs.insertTab(i, panel, title)
+                if selected:
+                    self.tabs.setCurrentIndex(i)
+                page.deleteLater()
+                return
+        self.tabs.addTab(panel, title)
+
     def _action(self, text: str, slot: Callable[[], Any], shortcut: Any = None,
                 icon: QStyle.StandardPixmap | None = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -296,7 +379,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         for panel in self.panels:
             panel.shutdown()
-        workers.stop_all(timeout=15.0)
+        workers.stop_all(timeout=15.0)  # also waits for the torch import of a deferred start
 
     def _restore_geometry(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -305,6 +388,37 @@ class MainWindow(QMainWindow):
         window_state = self.settings.value("window/state")
         if window_state is not None:
             self.restoreState(window_state)
+
+
+class LoadingView(QWidget):
+    """The page a tab shows until its panel is built: what is loading, a busy bar."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel(f"Loading the {title} tab…\n(PyTorch and torchvision are being "
+                            "imported; the Dataset tab works meanwhile)")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setWordWrap(True)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 0)  # busy: no percentage to show
+        self.bar.setMaximumWidth(320)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(1)
+
+    def show_failure(self, message: str) -> None:
+        """Replace the busy bar with why the tab could not be loaded."""
+        self.bar.hide()
+        self.label.setText(f"This tab could not be loaded:\n{message}")
+
+
+def import_modules(names: Sequence[str]) -> Iterator[str]:
+    """Import each module (in a worker thread), yielding its name once imported."""
+    for name in names:
+        importlib.import_module(name)
+        yield name
 
 
 def _dropped_dataset(mime: Any) -> str | None:
