@@ -25,6 +25,7 @@ COMMAND_MODULES = (
 )
 
 
+    "workbench.results.commands",
 def _has_display() -> bool:
     """False on a Linux server with no X or Wayland display, where Qt would abort the process."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):

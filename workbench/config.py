@@ -39,6 +39,14 @@ class Sampling(StrEnum):
     SQRT = "sqrt"
 
 
+class Loss(StrEnum):
+    """The training loss; the last two fight label imbalance through per-class margins."""
+
+    CROSS_ENTROPY = "cross_entropy"
+    LOGIT_ADJUSTED = "logit_adjusted"  # logits + tau * log prior (Menon et al. 2021)
+    LDAM_DRW = "ldam_drw"  # label-distribution-aware margins, deferred re-weighting (Cao 2019)
+
+
 class NormPolicy(StrEnum):
     """What happens to the backbone's normalization layers."""
 
@@ -79,6 +87,7 @@ class Device(StrEnum):
 
 LOSS_WEIGHTINGS = tuple(LossWeighting)
 SAMPLINGS = tuple(Sampling)
+LOSSES = tuple(Loss)
 NORM_POLICIES = tuple(NormPolicy)
 HEADS = tuple(Head)
 SKLEARN_HEADS = tuple(h for h in Head if h.fitted_once)
@@ -106,6 +115,10 @@ LIMITS: dict[str, tuple[float, float]] = {
     "train.warmup_epochs": (0.0, 1000.0),
     "train.label_smoothing": (0.0, 0.5),
     "train.limit_train_batches": (0, 10**9),
+    "train.loss_tau": (0.0, 10.0),
+    "train.ldam_margin": (0.01, 5.0),
+    "train.drw_start": (0.0, 1.0),
+    "train.crt_epochs": (0, 10_000),
 }
 # ULMFiT's discriminative fine-tuning divides the LR by 2.6 per layer group (Howard & Ruder 2018).
 DEFAULT_LR_DECAY = round(1 / 2.6, 4)
@@ -125,6 +138,7 @@ class DataConfig:
     beta: float = 0.999  # for "effective_number" (Cui et al. 2019)
     sampling: str = "none"
     num_workers: int = -1  # -1: chosen from the CPU count, leaving one core to the GUI
+    corrections: str = ""  # a label-corrections CSV (path,action,label) applied when opening
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
@@ -196,6 +210,11 @@ class TrainConfig:
     deterministic: bool = False
     limit_train_batches: int = 0  # 0: all; a cap for quick trials and tests
     out_dir: str = ""  # parent folder of the run directory; "" uses the default runs folder
+    loss: str = "cross_entropy"
+    loss_tau: float = 1.0  # "logit_adjusted": the weight of the log prior
+    ldam_margin: float = 0.5  # "ldam_drw": the largest class margin (the rarest class's)
+    drw_start: float = 0.8  # "ldam_drw": fraction of the epochs before re-weighting starts
+    crt_epochs: int = 0  # > 0: re-train the classifier on frozen features, class-balanced (cRT)
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
@@ -209,6 +228,9 @@ class TrainConfig:
         _check_limit("train.label_smoothing", self.label_smoothing)
         _check_choice("train.device", self.device, DEVICES)
         _check_limit("train.limit_train_batches", self.limit_train_batches)
+        _check_choice("train.loss", self.loss, LOSSES)
+        for key in ("loss_tau", "ldam_margin", "drw_start", "crt_epochs"):
+            _check_limit(f"train.{key}", getattr(self, key))
 
 
 @dataclass

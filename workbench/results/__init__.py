@@ -1,0 +1,1 @@
+"""Results of a finished run: evaluation, calibration, post-hoc logit adjustment, comparison."""
