@@ -341,12 +341,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"weights file not found: {path}")
-    try:
-        with warnings.catch_warnings():  # torch's pickle warnings would add lines to ours
-            warnings.simplefilter("ignore")
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - every unpickling failure means the same to the user
-        raise UserError(_load_failure(path, exc)) from None
+    raw = safe_torch_load(path)
     for key in STATE_DICT_KEYS:
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
             raw = raw[key]
@@ -356,12 +351,31 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in raw.items()}
 
 
-def _load_failure(path: Path, exc: Exception) -> str:
+def safe_torch_load(path: Path, map_location: Any = "cpu", what: str = "weights file") -> Any:
+    """`torch.load(weights_only=True)`: no code runs, and any failure is one readable line.
+
+    torch's own messages span several lines with terminal colour codes, and it warns on stderr
+    about old pickle protocols; neither reaches the user.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every unpickling failure means the same to the user
+        raise UserError(_load_failure(path, exc, what)) from None
+
+
+def _load_failure(path: Path, exc: Exception, what: str = "weights file") -> str:
     text = str(exc)
-    if "Weights only load failed" in text or "weights_only" in text:
+    refused = "Weights only load failed" in text or "weights_only" in text
+    if what == "checkpoint":
+        reason = ("it holds objects that are not plain tensors (loading it could run code)"
+                  if refused else "corrupt or truncated, or not a checkpoint")
+        return f"checkpoint {path} cannot be read: {reason}"
+    if refused:
         return (f"refused to load {path.name}: it holds objects that are not plain tensors "
-                "(it could run code); export a state_dict instead")
-    return f"cannot read {path.name}: not a PyTorch weights file, or corrupt or truncated"
+                f"(loading it could run code); export a state_dict instead ({path})")
+    return f"cannot read {path.name}: not a PyTorch {what}, or corrupt or truncated ({path})"
 
 
 def load_weights_file(model: nn.Module, path: str | Path) -> None:

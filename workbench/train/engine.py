@@ -27,8 +27,12 @@ from workbench.models.transfer import TransferModel
 from workbench.plan import RunPlan, plan_run
 from workbench.train import features as fx
 from workbench.train import setup
-from workbench.train.checkpoints import load_checkpoint, save_checkpoint
-from workbench.train.crt import retrain_classifier
+from workbench.train.checkpoints import (
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
 from workbench.train.events import (
     BatchDone,
     CheckpointSaved,
@@ -43,13 +47,11 @@ from workbench.train.events import (
     RunStarted,
     Stopped,
 )
-from workbench.train.losses import build_criterion, class_weights
+from workbench.train.losses import build_loss, class_weights
 from workbench.train.metrics import EvalMetrics, evaluate
-from workbench.train.predictions import record_predictions
 from workbench.train.rundir import RunDir, resumable_checkpoint
 from workbench.train.samplers import build_sampler
 from workbench.train.schedule import build_scheduler
-from workbench.train.trained import PooledStageClassifier
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,8 @@ class Trainer:
             for event in self._events():
                 self._write(event)
                 yield event
-        except GeneratorExit:  # the consumer stopped listening (the GUI closing): say so
+        except (GeneratorExit, KeyboardInterrupt):  # the consumer stopped listening (the GUI
+            # closing), Ctrl-C or SIGTERM: say so; the last finished epoch's checkpoint is kept
             if self._record is not None and not self._ended:
                 self._write(Stopped(str(self._record.path)))
             raise
@@ -323,7 +326,7 @@ class Trainer:
     def _build_optimisation(self, s: _Setup, feed: _Feed) -> _Optimisation:
         c = self.config
         weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
-        criterion = build_criterion(c.train, s.train_counts, weights).to(s.device)
+        criterion = build_loss(weights, c.train.label_smoothing).to(s.device)
         optimizer = setup.build_optimizer(c, s.model.param_groups(c.train.lr, c.model.lr_decay))
         total = c.train.epochs * feed.steps_per_epoch
         scheduler = build_scheduler(optimizer, total,
@@ -337,15 +340,15 @@ class Trainer:
         opt.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             opt.scaler.load_state_dict(state["scaler"])
+        # last: building the model and loaders drew random numbers; the next epoch must draw
+        # what it would have drawn in an uninterrupted run (same order, same augmentation)
+        restore_rng(state.get("rng"), s.generator)
 
     def _train_epochs(self, s: _Setup, feed: _Feed, opt: _Optimisation,
                       p: _Progress) -> Generator[Event, None, None]:
         run_dir = str(self._record.path)  # type: ignore[union-attr]
-        saved: CheckpointSaved | None = None
         for epoch in range(p.epoch + 1, self.config.train.epochs + 1):
             yield EpochStarted(epoch)
-            if hasattr(opt.criterion, "set_epoch"):  # LDAM-DRW re-weights late in the run
-                opt.criterion.set_epoch(epoch, self.config.train.epochs)
             completed = yield from self._train_one_epoch(s, feed, opt, p, epoch)
             metrics = self._evaluate(s, feed) if completed else None
             if not completed or (feed.val_loader is not None and metrics is None):
@@ -354,46 +357,8 @@ class Trainer:
             if metrics is not None:
                 yield EvalDone(epoch, metrics)
             p.epoch = epoch
-            saved = self._save(s, p, metrics, opt)
-            yield saved
-        if self.config.train.crt_epochs and p.epoch:
-            saved = (yield from self._retrain_classifier(s, feed, p)) or saved
-        self._store_predictions(s, s.model, best=saved is not None and saved.best)
+            yield self._save(s, p, metrics, opt)
         yield Finished(run_dir, p.best)
-
-    def _retrain_classifier(self, s: _Setup, feed: _Feed,
-                            p: _Progress) -> Generator[Event, None, CheckpointSaved | None]:
-        """cRT: the classifier re-trained class-balanced on the trained backbone's features."""
-        features = feed.train_features
-        if features is None:  # the backbone was fine-tuned: its features change, never cached
-            loader = setup.make_loader(ImageDataset(s.index, s.train_idx, s.plan.transform()),
-                                       s.plan.batch_size)
-            features = yield from self._pausable(fx.iter_features(
-                s.model, loader, None, split="train", stage=s.model.num_stages - 1,
-                device=s.device, stop=self._stop))
-        if features is None or not retrain_classifier(
-                s.model, features, len(s.class_names), self.config.train, s.device, s.generator,
-                self._stop):
-            return None
-        metrics = self._evaluate(s, feed, forward=s.model.forward_head if s.plan.fast_path
-                                 else s.model)
-        if metrics is not None:
-            yield EvalDone(p.epoch, metrics)
-        saved = self._save(s, p, metrics)
-        yield saved
-        return saved
-
-    def _store_predictions(self, s: _Setup, forward: Callable[[torch.Tensor], torch.Tensor],
-                           best: bool) -> None:
-        """Per-image predictions of the val and test splits, kept in the run directory."""
-        s.model.eval()
-        splits = {"val": s.val_idx, "test": s.index.indices("test")}
-        with torch.autocast(device_type=s.device.type, dtype=torch.float16, enabled=s.amp):
-            record_predictions(self._record.path, forward, s.index, splits,  # type: ignore[union-attr]
-                               s.plan.transform(), device=s.device, class_names=s.class_names,
-                               train_counts=s.train_counts,
-                               checkpoints=("last", "best") if best else ("last",),
-                               batch_size=s.plan.batch_size, stop=self._stop)
 
     def _train_one_epoch(self, s: _Setup, feed: _Feed, opt: _Optimisation, p: _Progress,
                          epoch: int) -> Generator[Event, None, bool]:
@@ -486,12 +451,15 @@ class Trainer:
             "optimizer": opt.optimizer.state_dict() if opt else {},
             "scheduler": opt.scheduler.state_dict() if opt else {},
             "scaler": opt.scaler.state_dict() if opt else {},
+            "rng": rng_state(s.generator),
         }
         record = self._record
         assert record is not None
-        save_checkpoint(resumable, record.last_checkpoint)
+        # best.pt first: a kill between the two writes must never leave last.pt recording a
+        # best score whose weights were not saved
         if is_best:
             save_checkpoint(weights, record.best_checkpoint)
+        save_checkpoint(resumable, record.last_checkpoint)
         return CheckpointSaved(str(record.best_checkpoint if is_best else record.last_checkpoint),
                                is_best)
 
@@ -508,6 +476,4 @@ class Trainer:
             yield EvalDone(1, metrics)
         p.epoch = 1
         yield self._save(s, p, metrics)
-        self._store_predictions(s, PooledStageClassifier(s.model, s.plan.feature_stage, layer),
-                                best=True)
         yield Finished(str(self._record.path), p.best)  # type: ignore[union-attr]

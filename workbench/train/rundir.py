@@ -27,6 +27,7 @@ from typing import Any
 from workbench import paths
 from workbench.config import RunConfig, load_config, save_config
 from workbench.errors import UserError
+from workbench.train.checkpoints import mount_point
 from workbench.train.events import (
     BatchDone,
     CheckpointSaved,
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "config.toml"
 METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
+_ACQUIRE = -1  # RunDir(lock=...) default: take the folder's lock now
 
 
 class RunDir:
@@ -51,9 +53,10 @@ class RunDir:
     The lock goes with the process, so a killed run never leaves its folder locked.
     """
 
-    def __init__(self, path: Path, purge_step: int | None = None) -> None:
+    def __init__(self, path: Path, purge_step: int | None = None,
+                 lock: int | None = _ACQUIRE) -> None:
         self.path = path
-        self._lock = _lock_run(path)
+        self._lock = _lock_run(path) if lock == _ACQUIRE else lock
         self._log = open(path / METRICS_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self._purge_step = purge_step
         self._writer: Any = None
@@ -108,9 +111,10 @@ class RunDir:
             (path / "checkpoints").mkdir(exist_ok=True)
             if config is not None:
                 save_config(config, path / CONFIG_NAME)
-        finally:
+        except BaseException:
             _unlock(lock)
-        return cls(path, purge_step=step)
+            raise
+        return cls(path, purge_step=step, lock=lock)
 
     @property
     def last_checkpoint(self) -> Path:
@@ -168,8 +172,10 @@ class RunDir:
             self._writer.close()
             self._writer = None
         if not self._log.closed:
-            with contextlib.suppress(OSError):  # a full disk: the records so far are on it
+            try:
                 self._log.close()
+            except OSError:  # a full disk: the records written so far are on it
+                log.warning("closing %s failed", self.path / METRICS_NAME, exc_info=True)
         _unlock(self._lock)
         self._lock = None
 
@@ -238,14 +244,6 @@ def _write_failure(file: Path, exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"no space left on {mount_point(file)}: cannot write {file}"
     return f"cannot write {file}: {exc.strerror or exc}"
-
-
-def mount_point(path: Path) -> Path:
-    """The mount point of the file system holding `path` (what "the device" means to a user)."""
-    current = Path(os.path.abspath(path))
-    while not os.path.ismount(current) and current != current.parent:
-        current = current.parent
-    return current
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:
