@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from workbench.errors import UserError
 
@@ -22,10 +25,10 @@ COMMAND_MODULES = (
     "workbench.models.commands",
     "workbench.advice.commands",
     "workbench.train.commands",
+    "workbench.results.commands",
 )
 
 
-    "workbench.results.commands",
 def _has_display() -> bool:
     """False on a Linux server with no X or Wayland display, where Qt would abort the process."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
@@ -80,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
+    previous = _terminate_like_ctrl_c() if args.command != "gui" else None
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -91,3 +95,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # an unexpected failure: show the traceback, exit 1
         traceback.print_exc()
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_like_ctrl_c() -> Any:
+    """Make SIGTERM (`kill`, a job scheduler's stop) end a command the way Ctrl-C does: a run
+    records "stopped" and keeps its last checkpoint instead of vanishing without a word.
+    Returns the previous handler (None when signals cannot be set from here)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)

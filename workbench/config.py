@@ -148,6 +148,10 @@ class DataConfig:
         _check_limit("data.beta", self.beta)
         _check_limit("data.input_size", self.input_size)
         _check_limit("data.min_class_count", self.min_class_count)
+        _check_range("data.split_seed", self.split_seed, 0, 2**32 - 1)  # NumPy's seed range
+        if not (self.num_workers == -1 or 0 <= self.num_workers <= 64):
+            raise UserError(f"data.num_workers = {self.num_workers} is out of range: -1 "
+                            "(chosen from the CPU count) or 0 to 64 loader processes")
 
 
 @dataclass
@@ -171,6 +175,8 @@ class ModelConfig:
         _check_limit("model.lr_decay", self.lr_decay)
         _check_choice("model.norm_policy", self.norm_policy, NORM_POLICIES)
         _check_choice("model.head", self.head, HEADS)
+        # the backbone's own stage count is checked by the run plan; this bounds any backbone
+        _check_range("model.feature_stage", self.feature_stage, -64, 63)
 
 
 @dataclass
@@ -228,6 +234,9 @@ class TrainConfig:
         _check_limit("train.label_smoothing", self.label_smoothing)
         _check_choice("train.device", self.device, DEVICES)
         _check_limit("train.limit_train_batches", self.limit_train_batches)
+        if not (self.seed == -1 or 0 <= self.seed < 2**32):
+            raise UserError(f"train.seed = {self.seed} is out of range: -1 (not seeded) or 0 "
+                            f"to {2**32 - 1}")
         _check_choice("train.loss", self.loss, LOSSES)
         for key in ("loss_tau", "ldam_margin", "drw_start", "crt_epochs"):
             _check_limit(f"train.{key}", getattr(self, key))
