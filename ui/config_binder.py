@@ -7,14 +7,27 @@ Model tab, a strategy applied), with the widgets' signals blocked so no edit loo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QSpinBox,
+    QWidget,
+)
 
 from ui.state import AppState
+from workbench.config import LIMITS
 from workbench.errors import UserError
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,8 @@ class Binding:
     section: str
     key: str
     widget: QWidget
+    to_widget: Callable[[Any], Any] = _same  # config value -> what the widget shows
+    from_widget: Callable[[Any], Any] = _same  # what the widget holds -> config value
 
 
 def read_widget(widget: QWidget) -> Any:
@@ -32,7 +47,7 @@ def read_widget(widget: QWidget) -> Any:
         return widget.isChecked()
     if isinstance(widget, QComboBox):
         return widget.currentData()
-    if isinstance(widget, QSpinBox | QDoubleSpinBox):
+    if isinstance(widget, QSpinBox | QDoubleSpinBox | QAbstractSlider):
         return widget.value()
     raise TypeError(f"cannot bind a {type(widget).__name__}")
 
@@ -45,15 +60,28 @@ def write_widget(widget: QWidget, value: Any) -> None:
         position = widget.findData(value)
         if position >= 0:
             widget.setCurrentIndex(position)
-    elif isinstance(widget, QSpinBox | QDoubleSpinBox):
+    elif isinstance(widget, QSpinBox | QDoubleSpinBox | QAbstractSlider):
         widget.setValue(value)
 
 
-def choice_combo(labels: dict[str, str]) -> QComboBox:
-    """A combo box whose items show `labels` values and carry their keys as data."""
-    combo = QComboBox()
+def apply_limits(widget: QWidget, key: str) -> QWidget:
+    """Give a spin box the range the config allows for `key` ("section.field"), so a widget can
+    never offer a value that validation refuses."""
+    if key in LIMITS and isinstance(widget, QSpinBox | QDoubleSpinBox):
+        low, high = LIMITS[key]
+        if isinstance(widget, QSpinBox):
+            widget.setRange(int(max(low, -(2**31))), int(min(high, 2**31 - 1)))
+        else:
+            widget.setRange(low, high)
+    return widget
+
+
+def choice_combo(labels: Mapping[str, str], parent: QWidget | None = None) -> QComboBox:
+    """A combo box whose items show `labels` values and carry their keys (the config's plain
+    strings, e.g. an enum member's value) as data."""
+    combo = QComboBox(parent)
     for value, label in labels.items():
-        combo.addItem(label, value)
+        combo.addItem(label, str(value))
     return combo
 
 
@@ -62,7 +90,7 @@ def _changed_signal(widget: QWidget) -> Any:
         return widget.toggled
     if isinstance(widget, QComboBox):
         return widget.currentIndexChanged
-    return widget.valueChanged
+    return widget.valueChanged  # spin boxes and sliders
 
 
 class ConfigBinder(QObject):
@@ -80,16 +108,24 @@ class ConfigBinder(QObject):
         self._bindings: list[Binding] = []
         state.config_changed.connect(self.refresh)
 
-    def bind(self, section: str, key: str, widget: QWidget) -> QWidget:
-        """Bind `widget` to `config.<section>.<key>`; returns the widget for inline use."""
-        binding = Binding(section, key, widget)
+    def bind(self, section: str, key: str, widget: QWidget, *,
+             to_widget: Callable[[Any], Any] = _same,
+             from_widget: Callable[[Any], Any] = _same) -> QWidget:
+        """Bind `widget` to `config.<section>.<key>`; returns the widget for inline use.
+
+        A spin box gets the range the config allows (`workbench.config.LIMITS`); `to_widget` and
+        `from_widget` convert when the widget shows a value differently (e.g. 0 px meaning "the
+        weights' own size" shown as that size).
+        """
+        apply_limits(widget, f"{section}.{key}")
+        binding = Binding(section, key, widget, to_widget, from_widget)
         self._bindings.append(binding)
         self._show(binding)
         _changed_signal(widget).connect(lambda *_: self._commit(binding))
         return widget
 
     def _commit(self, binding: Binding) -> None:
-        value = read_widget(binding.widget)
+        value = binding.from_widget(read_widget(binding.widget))
         if getattr(getattr(self._state.config, binding.section), binding.key) == value:
             return
         try:
@@ -107,7 +143,7 @@ class ConfigBinder(QObject):
         value = getattr(getattr(self._state.config, binding.section), binding.key)
         blocked = binding.widget.blockSignals(True)
         try:
-            write_widget(binding.widget, value)
+            write_widget(binding.widget, binding.to_widget(value))
         finally:
             binding.widget.blockSignals(blocked)
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.backbone_view import BackboneView
+from ui.config_binder import ConfigBinder
 from ui.model_advice_view import AdviceView
 from ui.model_settings_view import ModelSettingsView
 from ui.plan_view import PlanView
@@ -78,7 +79,9 @@ class ModelPanel(QWidget):
     def _make_views(self) -> None:
         self.backbones = BackboneView(self)
         self.weights = WeightsView(self)
-        self.settings = ModelSettingsView(self)
+        self.binder = ConfigBinder(self.state, self)
+        self.binder.rejected.connect(lambda msg: QMessageBox.warning(self, "Invalid setting", msg))
+        self.settings = ModelSettingsView(self.binder, self)
         self.stages = StageView(self)
         self.advice = AdviceView(self)
         self.matrix = self.advice.matrix
@@ -116,7 +119,6 @@ class ModelPanel(QWidget):
         self.backbones.backbone_selected.connect(self._on_backbone_selected)
         self.weights.weights_chosen.connect(self._on_weights_chosen)
         self.weights.downloaded.connect(self._on_downloaded)
-        self.settings.edited.connect(self._edit)
         self.advice.thresholds_edited.connect(lambda changes: self._edit("advice", changes))
         self.advice.cell_clicked.connect(self.apply_cell)
         self.advice.measure_requested.connect(self.measure)

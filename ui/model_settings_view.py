@@ -1,8 +1,8 @@
 """Transfer settings: input size, the freeze / fine-tune slider, LRs, head and norm policy.
 
-The view shows values and forwards edits as `edited(section, changes)`, e.g.
-`("model", {"freeze_stages": 3})`; the panel writes them into the run config. It holds no rule
-beyond what is shown: which choices are allowed comes from the backbone and the weights.
+Every control is bound to its config field by the one `ConfigBinder` (ranges from the config's
+own limits); the panel tells the view the backbone's stages, and the view holds no rule beyond
+what is shown: which choices are allowed comes from the backbone and the weights.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
@@ -24,28 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.config_binder import ConfigBinder, choice_combo
+from ui.vocabulary import HEAD_LABELS, NORM_POLICY_LABELS
 from workbench.advice.norm import norm_hint
-from workbench.config import DEFAULT_LR_DECAY, ModelConfig
+from workbench.config import DEFAULT_LR_DECAY, LIMITS, MIN_INPUT_SIZE, Head, ModelConfig, NormPolicy
 from workbench.models.weights import RANDOM_SPECS
-
-NORM_CHOICES = (
-    ("train_bn", "train BN"),
-    ("frozen_bn", "frozen BN"),
-    ("group_norm", "GroupNorm (random init)"),
-    ("sync_bn", "SyncBatchNorm (multi-GPU)"),
-)
-HEAD_CHOICES = (
-    ("linear", "linear layer"),
-    ("logreg", "logistic regression"),
-    ("svm", "linear SVM"),
-)
-
-
-def _combo(choices: tuple[tuple[str, str], ...], parent: QWidget) -> QComboBox:
-    combo = QComboBox(parent)
-    for value, text in choices:
-        combo.addItem(text, value)
-    return combo
 
 
 def _hint(text: str, tooltip: str, parent: QWidget) -> QLabel:
@@ -55,19 +38,12 @@ def _hint(text: str, tooltip: str, parent: QWidget) -> QLabel:
     return label
 
 
-def _select(combo: QComboBox, value: Any) -> None:
-    index = combo.findData(value)
-    if index >= 0:
-        combo.setCurrentIndex(index)
-
-
 class ModelSettingsView(QWidget):
     """Input size, slider (0..S), LR decay, base LR, head, feature stage and norm policy."""
 
-    edited = Signal(str, dict)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, binder: ConfigBinder, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._binder = binder
         self._default_size = 224
         self._num_stages = 1
         # the dataset's measured BN divergence (None until measured): frozen BN is a poor fit
@@ -79,7 +55,6 @@ class ModelSettingsView(QWidget):
     # -- building -----------------------------------------------------------------------------
     def _build(self) -> None:
         self.input_size = QSpinBox(self)
-        self.input_size.setRange(16, 1024)
         self.input_size.setSingleStep(16)
         self.input_size.setSuffix(" px")
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
@@ -87,21 +62,19 @@ class ModelSettingsView(QWidget):
         self.slider.setPageStep(1)
         self.slider_label = QLabel(self)
         self.lr_decay = QDoubleSpinBox(self)
-        self.lr_decay.setRange(0.01, 1.0)
         self.lr_decay.setDecimals(4)
         self.lr_decay.setSingleStep(0.05)
         self.lr_decay.setToolTip("Stage LR = base LR x factor^(stages below the head). "
                                  f"Default 1/2.6 = {DEFAULT_LR_DECAY} (ULMFiT); 1 = uniform.")
         self.base_lr = QDoubleSpinBox(self)
-        self.base_lr.setRange(1e-5, 10.0)
-        self.base_lr.setDecimals(5)
+        self.base_lr.setDecimals(6)  # as the Train tab's box: both take the config's range
         self.base_lr.setSingleStep(0.001)
         self.base_lr.setToolTip("The head's learning rate; stages below get less.")
-        self.head = _combo(HEAD_CHOICES, self)
+        self.head = choice_combo(HEAD_LABELS, self)
         self.feature_stage = QComboBox(self)  # "last stage", then "3 · block3", ...
         self.feature_stage.setToolTip("The stage whose pooled features feed a logistic "
                                       "regression / SVM head.")
-        self.norm = _combo(NORM_CHOICES, self)
+        self.norm = choice_combo(NORM_POLICY_LABELS, self)
         self.norm_hint = QLabel(self)
         self.norm_hint.setWordWrap(True)
         self._lay_out()
@@ -130,31 +103,24 @@ class ModelSettingsView(QWidget):
         form.addRow(self.norm_hint)
 
     def _connect(self) -> None:
-        self.input_size.valueChanged.connect(self._on_input_size)
-        self.slider.valueChanged.connect(
-            lambda v: self.edited.emit("model", {"freeze_stages": int(v)}))
-        self.lr_decay.valueChanged.connect(
-            lambda v: self.edited.emit("model", {"lr_decay": round(float(v), 4)}))
-        self.base_lr.valueChanged.connect(lambda v: self.edited.emit("train", {"lr": float(v)}))
-        self.head.currentIndexChanged.connect(
-            lambda _i: self.edited.emit("model", {"head": self.head.currentData()}))
-        self.feature_stage.currentIndexChanged.connect(
-            lambda _i: self.edited.emit("model",
-                                        {"feature_stage": self.feature_stage.currentData()}))
-        self.norm.currentIndexChanged.connect(
-            lambda _i: self.edited.emit("model", {"norm_policy": self.norm.currentData()}))
-
-    def _on_input_size(self, value: int) -> None:
+        bind = self._binder.bind
         # the weights' own size is stored as 0, so a saved config follows the weights
-        self.edited.emit("data", {"input_size": 0 if value == self._default_size else value})
+        bind("data", "input_size", self.input_size, to_widget=lambda v: v or self._default_size,
+             from_widget=lambda v: 0 if v == self._default_size else v)
+        self.input_size.setRange(MIN_INPUT_SIZE, int(LIMITS["data.input_size"][1]))
+        bind("model", "freeze_stages", self.slider)
+        bind("model", "lr_decay", self.lr_decay, from_widget=lambda v: round(float(v), 4))
+        bind("train", "lr", self.base_lr)
+        bind("model", "head", self.head)
+        bind("model", "feature_stage", self.feature_stage)
+        bind("model", "norm_policy", self.norm)
 
     # -- showing ------------------------------------------------------------------------------
     def show_config(self, config: Any, backbone: Any, num_stages: int,
                     stage_names: list[str] | None = None) -> None:
         """Show a `RunConfig` for a backbone (`BackboneInfo`) with `num_stages` stages
         (named `stage_names`, bottom to top, when known)."""
-        widgets = (self.input_size, self.slider, self.lr_decay, self.base_lr, self.head,
-                   self.feature_stage, self.norm)
+        widgets = (self.slider, self.feature_stage)
         blocked = [w.blockSignals(True) for w in widgets]
         try:
             self._show(config, backbone, num_stages)
@@ -162,21 +128,17 @@ class ModelSettingsView(QWidget):
         finally:
             for widget, was in zip(widgets, blocked, strict=True):
                 widget.blockSignals(was)
+        self._binder.refresh()  # the slider's range and the stage list changed: values again
 
     def _show(self, config: Any, backbone: Any, num_stages: int) -> None:
         model: ModelConfig = config.model
         self._num_stages = num_stages
         self._default_size = int(getattr(backbone, "input_size", 0) or 224)
-        self.input_size.setValue(config.data.input_size or self._default_size)
         self.input_size.setToolTip(f"The weights were trained at {self._default_size} px; "
                                    "lower it for small images (faster, same accuracy).")
         self.slider.setRange(0, num_stages)
         # the run plan has fitted the config to the backbone before it is shown
-        self.slider.setValue(model.freeze_stages)
         self.slider_label.setText(f"{model.freeze_stages} of {num_stages} stages frozen")
-        self.lr_decay.setValue(model.lr_decay)
-        self.base_lr.setValue(config.train.lr)
-        _select(self.head, model.head)
         self._show_norm(config, backbone)
 
     def _show_feature_stage(self, model: ModelConfig, num_stages: int,
@@ -186,8 +148,7 @@ class ModelSettingsView(QWidget):
         for index in range(num_stages):
             name = names[index] if index < len(names) else ""
             self.feature_stage.addItem(f"{index} · {name}" if name else str(index), index)
-        _select(self.feature_stage, model.feature_stage)
-        self.feature_stage.setEnabled(model.head != "linear")
+        self.feature_stage.setEnabled(Head(model.head).fitted_once)
 
     def _show_norm(self, config: Any, backbone: Any) -> None:
         model: ModelConfig = config.model
@@ -196,10 +157,9 @@ class ModelSettingsView(QWidget):
         items = self.norm.model()
         assert isinstance(items, QStandardItemModel)
         random_init = model.weights.lower() in RANDOM_SPECS
-        for row, (value, _text) in enumerate(NORM_CHOICES):
-            allowed = has_bn and (value != "group_norm" or random_init)
+        for row, value in enumerate(NORM_POLICY_LABELS):
+            allowed = has_bn and (value != NormPolicy.GROUP_NORM or random_init)
             items.item(row).setEnabled(allowed)
-        _select(self.norm, model.norm_policy)
         self.norm.setEnabled(has_bn)
         hint = norm_hint(norm_type, model.norm_policy, config.train.batch_size,
                          trains_backbone=model.freeze_stages < self._num_stages,

@@ -6,18 +6,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QWidget
 
+from ui.config_binder import ConfigBinder, choice_combo
 from ui.state import AppState
-from ui.train_form import ConfigBinder, choice_combo
+from ui.vocabulary import LOSS_WEIGHTING_LABELS, SAMPLING_LABELS
 from workbench.data.stats import SHOT_BANDS
-
-LOSS_WEIGHTING_LABELS = {
-    "none": "None",
-    "inverse": "Inverse frequency",
-    "inverse_sqrt": "Inverse square root",
-    "effective_number": "Class-balanced (effective number)",
-}
-SAMPLING_LABELS = {"none": "None (shuffle)", "class_balanced": "Class-balanced",
-                   "sqrt": "Square-root frequency"}
 
 
 def describe_imbalance(stats: Any) -> str:
@@ -78,7 +70,6 @@ class ImbalanceView(QGroupBox):
 
 def _beta_spin() -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
-    spin.setDecimals(5)
-    spin.setRange(0.0, 0.99999)
+    spin.setDecimals(6)  # the binder sets the config's range, up to 0.999999
     spin.setSingleStep(0.0005)
     return spin

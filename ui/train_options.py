@@ -12,27 +12,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.config_binder import ConfigBinder, choice_combo
 from ui.state import AppState
-from ui.train_form import ConfigBinder, choice_combo
+from ui.vocabulary import DEVICE_LABELS, OPTIMIZER_LABELS
 from workbench.devices import device_available
 
-OPTIMIZER_LABELS = {"sgd": "SGD with momentum", "adamw": "AdamW"}
-DEVICE_LABELS = {"auto": "Automatic", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)", "cpu": "CPU"}
 
-
-def _spin(low: int, high: int, *, special: str = "") -> QSpinBox:
+def _spin(*, special: str = "") -> QSpinBox:
+    """A spin box; the binder gives it the config's range."""
     spin = QSpinBox()
-    spin.setRange(low, high)
+    spin.setRange(-1, 2**31 - 1)  # for fields without a limit of their own (the seed)
     if special:
         spin.setSpecialValueText(special)  # shown at the minimum, e.g. "not seeded" for -1
     return spin
 
 
-def _float_spin(low: float, high: float, step: float, decimals: int) -> QDoubleSpinBox:
+def _float_spin(step: float, decimals: int) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
-    spin.setRange(low, high)
+    spin.setDecimals(decimals)  # before the range, which Qt rounds to these decimals
     spin.setSingleStep(step)
-    spin.setDecimals(decimals)
     return spin
 
 
@@ -43,14 +41,14 @@ class TrainOptionsView(QGroupBox):
                  parent: QWidget | None = None) -> None:
         super().__init__("Training", parent)
         form = QFormLayout(self)
-        self.epochs = binder.bind("train", "epochs", _spin(1, 100_000))
-        self.batch_size = binder.bind("train", "batch_size", _spin(1, 65_536))
+        self.epochs = binder.bind("train", "epochs", _spin())
+        self.batch_size = binder.bind("train", "batch_size", _spin())
         self.optimizer = binder.bind("train", "optimizer", choice_combo(OPTIMIZER_LABELS))
-        self.lr = binder.bind("train", "lr", _float_spin(1e-6, 10.0, 0.001, 6))
-        self.warmup = binder.bind("train", "warmup_epochs", _float_spin(0.0, 1000.0, 0.5, 1))
+        self.lr = binder.bind("train", "lr", _float_spin(0.001, 6))
+        self.warmup = binder.bind("train", "warmup_epochs", _float_spin(0.5, 1))
         self.device = binder.bind("train", "device", self._device_combo())
         self.augment = binder.bind("data", "augment", QCheckBox("flips and crops"))
-        self.seed = binder.bind("train", "seed", _spin(-1, 2**31 - 1, special="not seeded"))
+        self.seed = binder.bind("train", "seed", _spin(special="not seeded"))
         self.epochs.setToolTip("Passes over the training split")
         self.lr.setToolTip("The head's learning rate; lower stages get less (Model tab)")
         self.warmup.setToolTip("Epochs of linear warm-up before the cosine schedule")

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
+    QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -24,10 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.config_binder import ConfigBinder
+from ui.plan_view import PlanView
 from ui.runs_dialog import PathDialog, RunsDialog
 from ui.state import AppState
 from ui.train_charts import TrainChartsView
-from ui.train_form import ConfigBinder
 from ui.train_imbalance import ImbalanceView
 from ui.train_notice import NoticeBanner, explain_failure
 from ui.train_options import TrainOptionsView
@@ -92,6 +94,7 @@ class TrainPanel(QWidget):
         self.progress = ProgressView()
         self.charts = TrainChartsView()
         self.notice = NoticeBanner()
+        self.plan_view = PlanView(state)
         self._binder.rejected.connect(self.notice.show_error)
         state.dataset_changed.connect(self._on_dataset_changed)
         self._build_buttons()
@@ -136,6 +139,9 @@ class TrainPanel(QWidget):
         side_column = QVBoxLayout(side)
         side_column.addWidget(self.options)
         side_column.addWidget(self.imbalance)
+        plan_box = QGroupBox("Next run")
+        QVBoxLayout(plan_box).addWidget(self.plan_view)
+        side_column.addWidget(plan_box)
         side_column.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(side)
@@ -149,9 +155,9 @@ class TrainPanel(QWidget):
         split.setSizes([320, 960])
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
-        layout.addWidget(self.notice)
         layout.addWidget(split, 1)
         layout.addLayout(folder)
+        self.notice.float_over(self.charts)  # over the charts: the form never moves
 
     # -- user intent -----------------------------------------------------------------------
     def start(self) -> None:
@@ -161,6 +167,10 @@ class TrainPanel(QWidget):
         config = self._state.config
         if self._state.index is None and not config.data.path:
             self.notice.show_error("Open a dataset first (File > Open folder, or the demo).")
+            return
+        self._state.plan  # noqa: B018 (planning sets plan_error)
+        if self._state.plan_error:  # what the engine would refuse, said before it starts
+            self.notice.show_error(self._state.plan_error)
             return
         self._launch(config, self._state.index)
 
@@ -371,4 +381,5 @@ class TrainPanel(QWidget):
         self.stop_button.setEnabled(not idle and run_state is not RunState.STOPPING)
         self.open_folder_button.setEnabled(bool(self.run_dir))
         self._binder.set_enabled(idle)
+        self._state.set_running(not idle)  # the Model and Dataset tabs lock what shaped the run
         self.imbalance.set_editable(idle)
