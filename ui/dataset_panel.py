@@ -28,7 +28,7 @@ from ui.problems_view import ProblemsView
 from ui.state import AppState
 from ui.thumbnails_view import ThumbnailsView
 from ui.workers import GeneratorWorker
-from workbench.data.checks import Listed, iter_open_and_check
+from workbench.data.checks import Listed, iter_open_and_check, merge_unlisted
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 
@@ -40,8 +40,10 @@ CHECKING = "checking images…"
 
 
 def _is_quiet_progress(event: Any) -> bool:
-    # progress without new problems may be skipped under throttling; nothing else may
-    return not isinstance(event, Listed) and not getattr(event, "problems", None)
+    # progress without new problems may be skipped under throttling; nothing else may (the
+    # last one carries the final counts of problems beyond each kind's capped list)
+    return (not isinstance(event, Listed) and not getattr(event, "problems", None)
+            and getattr(event, "done", 0) != getattr(event, "total", 0))
 
 
 class DatasetPanel(QWidget):
@@ -67,7 +69,14 @@ class DatasetPanel(QWidget):
         state.dataset_changed.connect(self._show_dataset)
         state.config_changed.connect(lambda: self.split_options.show_config(state.config.data))
         self.split_options.show_config(state.config.data)
+        state.running_changed.connect(self._lock_split)
         self._show_dataset(state.index)
+
+    def _lock_split(self, running: bool) -> None:
+        """The split shaped the run in progress: it cannot change until the run ends."""
+        self.split_options.setEnabled(not running)
+        self.split_options.setToolTip("A run is training on this split: it is locked until "
+                                      "the run ends" if running else "")
 
     def _build(self) -> None:
         self.summary = QLabel("No dataset open. Use File ▸ Open folder…, or drop a folder here.")
@@ -199,6 +208,9 @@ class DatasetPanel(QWidget):
         if event.problems and self.state.index is not None:
             self.state.index.problems.extend(event.problems)
             self.problems.add_problems(event.problems)
+        if event.unlisted and self.state.index is not None:  # beyond each kind's capped list
+            merge_unlisted(self.state.index, event.unlisted)
+            self.problems.set_unlisted(self.state.index.unlisted_problems)
 
     def _on_failed(self, worker: GeneratorWorker, message: str) -> None:
         if worker is not self._worker:

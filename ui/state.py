@@ -67,11 +67,20 @@ class AppState(QObject):
         if index is not None:
             path = str(source) if source is not None else str(index.root)
             if path != self.config.data.path:
-                self.config = dataclasses.replace(
-                    self.config, data=dataclasses.replace(self.config.data, path=path)
-                )
+                changed = self.config.for_dataset(path)
+                if self.config.data.path:  # another dataset: its settings do not carry over
+                    self._say_reset(changed)
+                self.config = changed
                 self.config_changed.emit()
         self.dataset_changed.emit(index)
+
+    def _say_reset(self, changed: RunConfig) -> None:
+        from workbench.config import DATASET_SETTINGS
+
+        reset = [key.split(".")[1].replace("_", " ") for key in DATASET_SETTINGS
+                 if _value(self.config, key) != _value(changed, key)]
+        if reset:
+            self.message.emit("New dataset: " + ", ".join(reset) + " back to their defaults")
 
     @property
     def stats(self) -> DatasetStats | None:
@@ -155,6 +164,11 @@ class AppState(QObject):
         candidate.validate()
         self.config = candidate
         self.config_changed.emit()
+
+
+def _value(config: RunConfig, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
 
 
 def _updated_section(name: str, current: Any, value: Any) -> Any:

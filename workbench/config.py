@@ -109,7 +109,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "advice.sample_size": (8, 100_000),
     "train.epochs": (1, 100_000),
     "train.batch_size": (1, 65_536),
-    "train.lr": (1e-9, 10.0),
+    "train.lr": (1e-6, 10.0),  # the GUI shows 6 decimals
     "train.momentum": (0.0, 0.999),
     "train.weight_decay": (0.0, 1.0),
     "train.warmup_epochs": (0.0, 1000.0),
@@ -234,12 +234,19 @@ class TrainConfig:
         _check_limit("train.label_smoothing", self.label_smoothing)
         _check_choice("train.device", self.device, DEVICES)
         _check_limit("train.limit_train_batches", self.limit_train_batches)
-        if not (self.seed == -1 or 0 <= self.seed < 2**32):
-            raise UserError(f"train.seed = {self.seed} is out of range: -1 (not seeded) or 0 "
-                            f"to {2**32 - 1}")
         _check_choice("train.loss", self.loss, LOSSES)
         for key in ("loss_tau", "ldam_margin", "drw_start", "crt_epochs"):
             _check_limit(f"train.{key}", getattr(self, key))
+        if not (self.seed == -1 or 0 <= self.seed < 2**32):
+            raise UserError(f"train.seed = {self.seed} is out of range: -1 (not seeded) or 0 "
+                            f"to {2**32 - 1}")
+
+
+SECTIONS = ("data", "model", "advice", "train")
+# Settings chosen for one dataset's images, imbalance and size: reset when another is opened.
+DATASET_SETTINGS = ("data.input_size", "data.loss_weighting", "data.beta", "data.sampling",
+                    "data.val_fraction", "data.split_seed", "data.min_class_count",
+                    "train.epochs")
 
 
 @dataclass
@@ -256,6 +263,21 @@ class RunConfig:
         for section in (self.data, self.model, self.advice, self.train):
             section.validate()
         return self
+
+    def for_dataset(self, path: str) -> RunConfig:
+        """This config for another dataset: the settings chosen for the previous one's images,
+        imbalance and size (`DATASET_SETTINGS`) go back to their defaults, the rest is kept.
+
+        Opening a dataset of photos after 28 px digits must not train at 64 px, nor with the
+        epochs or loss weights a config saved for the digits asked for.
+        """
+        fresh = RunConfig()
+        sections = {name: dataclasses.replace(getattr(self, name)) for name in SECTIONS}
+        for key in DATASET_SETTINGS:
+            section, name = key.split(".")
+            setattr(sections[section], name, getattr(getattr(fresh, section), name))
+        sections["data"].path = path
+        return RunConfig(**sections)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain nested dict, as written to TOML."""

@@ -111,3 +111,37 @@ def test_settings_that_shaped_a_run_are_locked_while_it_trains(model_panel, qtbo
     train.stop()
     qtbot.waitUntil(lambda: not state.running, timeout=5000)
     assert model_panel.settings.isEnabled() and model_panel.backbones.isEnabled()
+
+
+def test_another_dataset_does_not_inherit_the_previous_ones_settings(tmp_path, demo_root):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.new("RGB", (300, 300)).save(tmp_path / name / f"{i}.png")
+    state = AppState(RunConfig())
+    messages = []
+    state.message.connect(messages.append)
+    state.set_dataset(open_dataset(str(demo_root)), source=str(demo_root))
+    state.update_config(data={"input_size": 64, "loss_weighting": "inverse"},
+                        train={"epochs": 40, "lr": 0.05})
+    state.set_dataset(open_dataset(str(tmp_path)), source=str(tmp_path))
+    c = state.config
+    assert (c.data.input_size, c.data.loss_weighting, c.train.epochs) == (0, "none", 10)
+    assert c.train.lr == 0.05  # not a property of the dataset: kept
+    assert "input size" in messages[-1] and "epochs" in messages[-1]
+    state.set_dataset(open_dataset(str(tmp_path)), source=str(tmp_path))  # the same again
+    assert len(messages) == 1
+
+
+def test_the_split_is_locked_while_a_run_trains(qtbot):
+    from ui.dataset_panel import DatasetPanel
+
+    state = AppState(RunConfig())
+    panel = DatasetPanel(state)
+    qtbot.addWidget(panel)
+    state.set_running(True)
+    assert not panel.split_options.isEnabled()
+    state.set_running(False)
+    assert panel.split_options.isEnabled()
