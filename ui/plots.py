@@ -185,6 +185,7 @@ class CurvePlot(pg.PlotWidget):
         self.redraw_count = 0
         self.flushed_at = 0.0  # monotonic time of the last timed redraw (see RedrawQueue)
         self._queue = redraw_queue()
+        self.clear_curves()  # the empty ranges
 
     def _legend_below(self) -> pg.LegendItem:
         # Below the x axis, in the plot's own layout: a legend inside the view box hides the

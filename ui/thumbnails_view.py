@@ -187,12 +187,14 @@ class ThumbnailsView(QWidget):
         self.title.setText(f"Class '{name}': {len(paths)} image(s){where}")
         self._drop_pending()
         self.model.set_paths(paths)
+        self.list.scrollToTop()  # another class starts at its first image, not the old offset
 
     def clear(self) -> None:
         """Show no images."""
         self.title.setText("Click a bar of the histogram to see that class's images.")
         self._drop_pending()
         self.model.set_paths([])
+        self.list.scrollToTop()
 
     def decoded_count(self) -> int:
         """Thumbnails decoded and cached so far."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPoint
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
@@ -16,6 +17,7 @@ from ui.histogram_view import HistogramView
 from ui.plots import CurvePlot
 from ui.runs_dialog import PathDialog, RunsDialog
 from ui.state import AppState
+from ui.thumbnails_view import ThumbnailsView
 from ui.train_charts import TrainChartsView
 from ui.train_panel import TrainPanel
 from workbench.data.scan import open_dataset
@@ -161,3 +163,43 @@ def test_log_histogram_ticks_are_counts_that_do_not_overlap(qtbot):
     low, high = axis.range
     gaps = [(b - a) * size / (high - low) for a, b in zip(ticks, ticks[1:], strict=False)]
     assert min(gaps) >= 14, (labels, gaps)
+
+
+# -- thumbnails scroll position ---------------------------------------------------------------
+def test_another_class_shows_its_thumbnails_from_the_top(qtbot, tmp_path):
+    images = make_tiny_dataset(tmp_path / "data", train=40, val=0) / "train"
+    view = ThumbnailsView()
+    qtbot.addWidget(view)
+    view.resize(320, 240)
+    view.show()
+    first = sorted(str(p) for p in (images / "class_0").iterdir())
+    second = sorted(str(p) for p in (images / "class_1").iterdir())
+    view.show_class("class_0", first)
+    bar = view.list.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=2000)
+    bar.setValue(bar.maximum())
+    view.show_class("class_1", second)
+    qtbot.wait(20)
+    assert bar.value() == 0
+    bar.setValue(bar.maximum())
+    view.clear()
+    assert bar.value() == 0
+    view.shutdown()
+
+
+# -- notices do not move the form -------------------------------------------------------------
+def test_an_error_notice_does_not_move_the_form(qtbot, tmp_path, tiny_root):
+    panel = _train_panel(qtbot, tmp_path, tiny_root)
+    panel.resize(1280, 800)
+    panel.show()
+    qtbot.waitExposed(panel)
+    form = panel.options.epochs
+    before = form.mapTo(panel, QPoint(0, 0))
+    panel.notice.show_error("train.lr = 50 is out of range. " * 12)  # a long, wrapped message
+    qtbot.wait(20)
+    assert form.mapTo(panel, QPoint(0, 0)) == before
+    notice = panel.notice.geometry()
+    assert panel.notice.isVisible() and panel.notice.parent() is panel.charts
+    assert panel.charts.rect().contains(notice) and notice.height() > 30  # it fits its text
+    panel.notice.clear()
+    assert form.mapTo(panel, QPoint(0, 0)) == before
