@@ -12,7 +12,10 @@ import io
 import os
 import re
 import stat
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -26,10 +29,34 @@ MAX_PIXELS = 64_000_000
 MAX_FILE_BYTES = 512 * 1024 * 1024
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 # Pillow warns (on stderr, once per place) about images between its limit and twice it, before
-# our own check can run. An image that large is refused anyway, so its warning becomes the error
-# that `_open` turns into a "too_large" problem, and the user sees one listed problem, no warning.
-# A filter, not catch_warnings(): the checks decode from several threads at once.
-warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+# our own check can run. An image that large is refused anyway, so while we open or decode, its
+# warning is an error that `_open` turns into a "too_large" problem: one listed problem, nothing
+# printed. See `_bomb_warning_raises`.
+_BOMB_FILTER = ("error", None, Image.DecompressionBombWarning, None, 0)
+_bomb_filter_lock = threading.Lock()
+_bomb_filter_users = 0
+
+
+@contextmanager
+def _bomb_warning_raises() -> Iterator[None]:
+    """Make Pillow's decompression-bomb warning an error while the block runs, and only then.
+
+    The filter is added by the first thread to enter and removed by the last to leave:
+    `warnings.catch_warnings()` is not thread-safe, and the checks decode in several threads.
+    Outside our calls, the user's process keeps its own warning filters.
+    """
+    global _bomb_filter_users
+    with _bomb_filter_lock:
+        if _bomb_filter_users == 0:
+            warnings.filters.insert(0, _BOMB_FILTER)
+        _bomb_filter_users += 1
+    try:
+        yield
+    finally:
+        with _bomb_filter_lock:
+            _bomb_filter_users -= 1
+            if _bomb_filter_users == 0 and _BOMB_FILTER in warnings.filters:
+                warnings.filters.remove(_BOMB_FILTER)
 
 
 class ImageError(UserError):
@@ -73,12 +100,13 @@ def _read_regular(fh: io.BufferedReader, name: str) -> bytes:
         raise ImageError(name, f"{info.st_size:,} bytes is over the {MAX_FILE_BYTES:,}-byte "
                          "limit for an image file", "too_large")
     try:
-        data = fh.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows while read
+        # read(n) allocates n bytes up front: ask for the size the file has (one more byte
+        # shows whether it grew since), never for the cap
+        data = fh.read(info.st_size + 1)
     except OSError as exc:
         raise ImageError(name, f"cannot be read ({exc.strerror or exc})", "unreadable") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageError(name, f"over the {MAX_FILE_BYTES:,}-byte limit for an image file",
-                         "too_large")
+    if len(data) > info.st_size:
+        raise ImageError(name, "the file changed while it was read", "unreadable")
     return data
 
 
@@ -87,7 +115,8 @@ def _open(data: bytes, name: str) -> Image.Image:
     if not data:
         raise ImageError(name, "empty file (0 bytes)", "corrupt")
     try:
-        img = Image.open(io.BytesIO(data))
+        with _bomb_warning_raises():
+            img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(name, _bomb_reason(exc), "too_large") from exc
     except Image.UnidentifiedImageError as exc:  # PIL's message names a BytesIO object
@@ -119,7 +148,8 @@ def _short(exc: BaseException) -> str:
 def _decode(img: Image.Image, name: str) -> None:
     """Decode every pixel, so that truncated or corrupt data is found now."""
     try:
-        img.load()
+        with _bomb_warning_raises():  # a GIF or TIFF frame can be a bomb too
+            img.load()
     except Exception as exc:  # noqa: BLE001  truncated / corrupt data raises many types
         raise ImageError(name, f"corrupt image data ({_short(exc)})", "corrupt") from exc
 
