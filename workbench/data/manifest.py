@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from workbench.data.scan import SPLIT_FOLDERS, is_image_name
+from workbench.data.names import SPLIT_FOLDERS, is_image_name
 from workbench.errors import UserError
 
 REQUIRED_COLUMNS = ("path", "label")
