@@ -189,6 +189,11 @@ class ProblemsView(QWidget):
         self.add_problems(problems)
         self._update_counts()
 
+    def set_unlisted(self, unlisted: Mapping[str, int]) -> None:
+        """Update the per-kind counts of problems left off the list."""
+        self._unlisted = dict(unlisted)
+        self._update_counts()
+
     def add_problems(self, problems: Sequence[Problem]) -> None:
         """Append problems found since the last call."""
         self.model.add(problems)

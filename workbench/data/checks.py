@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from workbench.config import DataConfig
 from workbench.data.images import ImageError, read_bytes, verify_image
 from workbench.data.index import DatasetIndex, Problem
+from workbench.data.scan import MAX_LISTED_PROBLEMS
 
 CHECK_KINDS = frozenset({"corrupt", "unreadable", "too_large", "duplicate", "train_val_overlap",
                          "split_overlap"})
@@ -26,11 +27,16 @@ CHUNK = 32  # files per progress event: frequent enough for a progress bar, chea
 
 @dataclass(frozen=True)
 class CheckProgress:
-    """`done` of `total` images checked; `problems` are the ones new since the last event."""
+    """`done` of `total` images checked; `problems` are the ones new since the last event.
+
+    Each kind's list is capped (MAX_LISTED_PROBLEMS): `unlisted` counts, per kind, the problems
+    found so far beyond it (a running total, not new since the last event).
+    """
 
     done: int
     total: int
     problems: list[Problem] = field(default_factory=list)
+    unlisted: dict[str, int] = field(default_factory=dict)
 
 
 def _check_file(path: str, stop: threading.Event | None,
@@ -70,6 +76,27 @@ class _Duplicates:
         return Problem("duplicate", paths[position], f"same content as {paths[earlier[0]]}")
 
 
+class _Cap:
+    """At most MAX_LISTED_PROBLEMS problems of each kind are listed; the rest are counted.
+
+    50,000 copies of one image would otherwise be 50,000 problems (8 MB of JSON, and memory
+    growing with the dataset).
+    """
+
+    def __init__(self) -> None:
+        self.listed: dict[str, int] = {}
+        self.unlisted: dict[str, int] = {}
+
+    def admit(self, kind: str) -> bool:
+        """Whether a problem of `kind` goes on the list (else it is counted in `unlisted`)."""
+        listed = self.listed.get(kind, 0)
+        if listed < MAX_LISTED_PROBLEMS:
+            self.listed[kind] = listed + 1
+            return True
+        self.unlisted[kind] = self.unlisted.get(kind, 0) + 1
+        return False
+
+
 def default_workers() -> int:
     """Threads for reading and decoding: a few per core, bounded."""
     return max(2, min(8, 2 * (os.cpu_count() or 1)))
@@ -85,6 +112,7 @@ def iter_checks(
     total = len(index)
     yield CheckProgress(0, total)
     duplicates = _Duplicates(index)
+    cap = _Cap()
     # set when the caller stops, closes the generator or is interrupted (Ctrl-C): workers
     # skip what is left, and nobody waits for a file read still under way
     halt = threading.Event()
@@ -101,11 +129,11 @@ def iter_checks(
             problems = []
             for position, (digest, problem) in zip(positions, results, strict=True):
                 found = problem or (duplicates.add(position, digest) if digest else None)
-                if found is not None:
+                if found is not None and cap.admit(found.kind):
                     problems.append(found)
             if stop is not None and stop.is_set():
                 return  # this chunk was cut short: its results are incomplete
-            yield CheckProgress(positions.stop, total, problems)
+            yield CheckProgress(positions.stop, total, problems, dict(cap.unlisted))
     except (KeyboardInterrupt, SystemExit):
         interrupted = True  # Ctrl-C or SIGTERM: leave at once, a slow read is not waited for
         raise
@@ -124,12 +152,23 @@ def run_checks(
     each progress event (e.g. to drive a progress bar).
     """
     found: list[Problem] = []
+    unlisted: dict[str, int] = {}
     for event in iter_checks(index, stop):
         if on_progress is not None:
             on_progress(event)
         found.extend(event.problems)
+        unlisted = event.unlisted
     index.problems[:] = [p for p in index.problems if p.kind not in CHECK_KINDS] + found
+    merge_unlisted(index, unlisted)
     return found
+
+
+def merge_unlisted(index: DatasetIndex, unlisted: dict[str, int]) -> None:
+    """Put the checks' unlisted counts into `index.unlisted_problems` (replacing an earlier
+    run's); the listing's own counts are kept."""
+    kept = {k: n for k, n in index.unlisted_problems.items() if k not in CHECK_KINDS}
+    index.unlisted_problems.clear()
+    index.unlisted_problems.update({**kept, **unlisted})
 
 
 @dataclass(frozen=True)
@@ -147,6 +186,6 @@ def iter_open_and_check(source: str, data: DataConfig,
     from workbench.data.scan import open_dataset
 
     index = open_dataset(source, val_fraction=data.val_fraction, split_seed=data.split_seed,
-                         min_class_count=data.min_class_count)
+                         min_class_count=data.min_class_count, corrections=data.corrections)
     yield Listed(index, source)
     yield from iter_checks(index, stop=stop)

@@ -1,0 +1,76 @@
+"""Big datasets: the checks' problems are capped per kind (the rest counted), memory per file
+stays under a kilobyte."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from tests import test_data_helpers as make
+from workbench.data.checks import iter_checks, run_checks
+from workbench.data.commands import scan_json
+from workbench.data.scan import MAX_LISTED_PROBLEMS, index_dataset
+from workbench.data.stats import dataset_stats
+
+COPIES = 1500  # per class: every file after the first is a duplicate
+
+
+@pytest.fixture(scope="module")
+def copies_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two classes of identical files (one PNG each), as a careless export produces."""
+    root = tmp_path_factory.mktemp("copies")
+    for name, seed in (("cat", 1), ("dog", 2)):
+        data = make.noise_png(root / f"{name}.png", seed=seed, size=8).read_bytes()
+        (root / name).mkdir()
+        for i in range(COPIES):
+            (root / name / f"img_{i:05d}.png").write_bytes(data)
+        (root / f"{name}.png").unlink()
+    return root
+
+
+def test_duplicates_beyond_the_cap_are_counted_not_listed(copies_root):
+    index = index_dataset(copies_root, val_fraction=0)
+    found = run_checks(index)
+    duplicates = [p for p in found if p.kind == "duplicate"]
+    assert len(duplicates) == MAX_LISTED_PROBLEMS
+    assert index.unlisted_problems["duplicate"] == 2 * (COPIES - 1) - MAX_LISTED_PROBLEMS
+    assert index.problem_counts()["duplicate"] == 2 * (COPIES - 1)
+    report = json.dumps(scan_json(index, dataset_stats(index)))
+    assert len(report) < 50_000  # was about 40 bytes per file, without bound
+    run_checks(index)  # run again: replaced, not added up
+    assert index.unlisted_problems["duplicate"] == 2 * (COPIES - 1) - MAX_LISTED_PROBLEMS
+
+
+def test_progress_events_carry_the_running_unlisted_counts(copies_root):
+    index = index_dataset(copies_root, val_fraction=0)
+    events = list(iter_checks(index))
+    assert sum(len(e.problems) for e in events) == MAX_LISTED_PROBLEMS
+    assert events[-1].unlisted == {"duplicate": 2 * (COPIES - 1) - MAX_LISTED_PROBLEMS}
+    totals = [e.unlisted.get("duplicate", 0) for e in events]
+    assert totals == sorted(totals)
+
+
+def test_listing_and_checking_use_under_a_kilobyte_per_file(copies_root):
+    tracemalloc.start()
+    try:
+        index = index_dataset(copies_root, val_fraction=0)
+        run_checks(index)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak / len(index) < 1024, f"{peak / len(index):.0f} bytes per file"
+
+
+def test_the_problems_view_shows_the_unlisted_counts(qtbot):
+    from ui.problems_view import ProblemsView
+    from workbench.data.index import Problem
+
+    view = ProblemsView()
+    qtbot.addWidget(view)
+    view.add_problems([Problem("duplicate", f"/d/{i}.png") for i in range(3)])
+    view.set_unlisted({"duplicate": 997})
+    assert view.counts() == {"duplicate": 1000}
+    assert "997 not listed" in view.counts_label.text()
