@@ -55,6 +55,8 @@ class DatasetIndex:
     # problems found while listing but left off `problems` (each kind's list is capped), by kind
     unlisted_problems: dict[str, int] = field(default_factory=dict)
     val_generated: bool = False
+    # label corrections applied when opening (data/corrections.py): action -> images
+    corrected: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -407,13 +407,20 @@ def _no_images_message(root: Path, out: _Listing) -> str:
 def open_dataset(
     path: str | os.PathLike[str], *, val_fraction: float = 0.2, split_seed: int = 0,
     min_class_count: int = 5, follow_outside_links: bool = False,
+    corrections: str | os.PathLike[str] | None = None,
 ) -> DatasetIndex:
-    """`index_dataset`, also accepting "demo" for the bundled digits-lt dataset (built once)."""
+    """`index_dataset`, also accepting "demo" for the bundled digits-lt dataset (built once);
+    `corrections` names a label-corrections CSV applied to the listing (data/corrections.py)."""
     if os.fspath(path) == "demo":
         from workbench.data.demo import build_demo
 
         path = build_demo()
-    return index_dataset(
+    index = index_dataset(
         path, val_fraction=val_fraction, split_seed=split_seed, min_class_count=min_class_count,
         follow_outside_links=follow_outside_links,
     )
+    if corrections:
+        from workbench.data.corrections import apply_corrections, read_corrections
+
+        index = apply_corrections(index, read_corrections(corrections))
+    return index

@@ -58,7 +58,8 @@ def load_index(config: RunConfig, index: DatasetIndex | None) -> DatasetIndex:
 
     return open_dataset(config.data.path, val_fraction=config.data.val_fraction,
                         split_seed=config.data.split_seed,
-                        min_class_count=config.data.min_class_count)
+                        min_class_count=config.data.min_class_count,
+                        corrections=config.data.corrections)
 
 
 def make_loader(
