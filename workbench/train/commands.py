@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.config import RunConfig, load_config
+from workbench.config import LOSSES, RunConfig, load_config
 from workbench.errors import UserError
 
 if TYPE_CHECKING:  # the events import torch (through the metrics): `--help` must not wait for it
@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="parent folder of the run directory (default: the runs folder)")
     p.add_argument("--weights", default=None,
                    help='override model.weights (e.g. "random" to compare with no pretraining)')
+    p.add_argument("--loss", choices=LOSSES,
+                   default=None, help="override train.loss (long-tail losses)")
+    p.add_argument("--loss-tau", type=float, default=None, metavar="TAU",
+                   help="override train.loss_tau (the logit-adjusted loss's prior weight)")
+    p.add_argument("--crt-epochs", type=int, default=None, metavar="N",
+                   help="override train.crt_epochs: re-train the classifier class-balanced on "
+                        "frozen features for N epochs after training (cRT)")
     p.set_defaults(func=_train)
 
 
@@ -78,6 +85,9 @@ def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
         config.train.out_dir = str(Path(args.out).expanduser())
     if args.weights is not None:
         config.model.weights = args.weights
+    for key in ("loss", "loss_tau", "crt_epochs"):
+        if getattr(args, key, None) is not None:
+            setattr(config.train, key, getattr(args, key))
     config.validate()
 
 
