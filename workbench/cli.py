@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "workbench.models.commands",
     "workbench.advice.commands",
     "workbench.train.commands",
+    "workbench.deploy.commands",
     "workbench.results.commands",
 )
 

@@ -1,0 +1,125 @@
+"""`workbench predict` and `workbench export`: use a finished run from the command line.
+
+`predict` prints one line per image (or `--json`, or a CSV with `--csv OUT`), a progress bar and
+the skipped files on stderr; exit 0 when at least one image was classified, 2 when none was.
+`export` prints the written file's path on the last line of stdout. Torch is imported only in
+the handlers, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import UserError
+
+FORMATS = ("onnx", "torchscript", "torchvision")  # deploy.export.EXPORT_FORMATS, without torch
+CHECKPOINT_CHOICES = ("best", "last")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `predict` and `export` to the CLI."""
+    p = subparsers.add_parser("predict", help="classify images with a finished run's model")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (holds config.toml)")
+    p.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders (recursive)")
+    p.add_argument("--checkpoint", choices=CHECKPOINT_CHOICES, default="best")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes per image")
+    p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON list")
+    out.add_argument("--csv", metavar="OUT", help="write a CSV: path, label1, prob1, ...")
+    p.set_defaults(func=_predict)
+
+    e = subparsers.add_parser("export", help="export a finished run's model")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (holds config.toml)")
+    e.add_argument("--format", required=True, choices=FORMATS)
+    e.add_argument("--checkpoint", choices=CHECKPOINT_CHOICES, default="best")
+    e.add_argument("--out", metavar="PATH", default=None,
+                   help="file (or folder) to write; default RUN_DIR/export/")
+    e.set_defaults(func=_export)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1, not {args.top_k}")
+    if args.csv:
+        _check_writable(Path(args.csv))
+    from workbench.train.trained import load_trained
+
+    trained = load_trained(args.run_dir, args.checkpoint)
+    predictions, skipped = _run_predict(trained, args)
+    if not predictions:
+        raise UserError(f"no image could be classified ({len(skipped)} input(s) skipped)")
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions], indent=2))
+    elif args.csv:
+        _write_csv(Path(args.csv), predictions)
+        print(args.csv)
+    else:
+        for p in predictions:
+            print(f"{p.path}\t" + ", ".join(f"{label} {prob:.1%}" for label, prob in p.top))
+    return 0
+
+
+def _run_predict(trained: Any, args: argparse.Namespace) -> tuple[list, list]:
+    from tqdm import tqdm
+
+    from workbench.deploy.predict import iter_predict
+
+    predictions, skipped = [], []
+    with tqdm(desc="predict", unit="img", file=sys.stderr, leave=False,
+              dynamic_ncols=True) as bar:
+        for batch in iter_predict(trained, args.paths, top_k=args.top_k,
+                                  batch_size=max(1, args.batch_size)):
+            bar.total = batch.total
+            bar.update(batch.done - bar.n)
+            predictions.extend(batch.predictions)
+            for item in batch.skipped:
+                bar.write(f"workbench: skipped {item.path}: {item.reason}", file=sys.stderr)
+            skipped.extend(batch.skipped)
+    return predictions, skipped
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output file that cannot be written, before any work (and without creating it)."""
+    folder = path.expanduser().parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UserError(f"cannot write {path}: "
+                        + ("it is a folder" if path.is_dir() else f"{folder} is not a "
+                           "writable folder"))
+
+
+def _write_csv(path: Path, predictions: list) -> None:
+    k = max(len(p.top) for p in predictions)
+    header = ["path"] + [f"{c}{i}" for i in range(1, k + 1) for c in ("label", "prob")]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for p in predictions:
+                writer.writerow([p.path] + [v for label, prob in p.top
+                                            for v in (label, f"{prob:.6f}")])
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.deploy.export import export_model
+    from workbench.train.trained import load_trained
+
+    trained = load_trained(args.run_dir, args.checkpoint)
+    print(f"exporting {trained.plan.backbone} ({len(trained.class_names)} classes) as "
+          f"{args.format}...", file=sys.stderr)
+    path = export_model(trained, args.format, args.out)
+    print(f"model card: {path.parent / 'MODEL_CARD.md'}", file=sys.stderr)
+    print(path)
+    return 0
