@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torchvision.ops import FrozenBatchNorm2d
 
 from workbench.advice.events import AdviceProgress
+from workbench.models.transfer import bn_layers
 
 KL_DIRECTION = "KL(data || imagenet)"
-BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, FrozenBatchNorm2d)
 
 
 def gaussian_kl(
@@ -92,19 +91,6 @@ class BNDivergence:
         }
 
 
-def bn_layers(model: nn.Module) -> list[tuple[str, nn.Module, int]]:
-    """Every BatchNorm layer with running statistics: (name, module, stage index or -1)."""
-    stage_of: dict[int, int] = {}
-    for i, stage in enumerate(getattr(model, "stages", [])):
-        for module in stage.modules():
-            stage_of[id(module)] = i
-    return [
-        (name, m, stage_of.get(id(m), 0 if not stage_of else -1))
-        for name, m in model.named_modules()
-        if isinstance(m, BN_TYPES) and getattr(m, "running_mean", None) is not None
-    ]
-
-
 def count_stages(model: nn.Module) -> int:
     """Number of stages (1 for a model without a `stages` list)."""
     return len(getattr(model, "stages", [])) or 1
@@ -125,7 +111,7 @@ class BNStatsCollector:
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def __enter__(self) -> BNStatsCollector:
-        for (_, module, _), moments in zip(self.layers, self.moments, strict=True):
+        for (_, _, module), moments in zip(self.layers, self.moments, strict=True):
             self._handles.append(module.register_forward_pre_hook(_hook(moments)))
         return self
 
@@ -139,7 +125,7 @@ class BNStatsCollector:
         if not self.layers:
             return unavailable()
         rows = []
-        for (name, module, stage), moments in zip(self.layers, self.moments, strict=True):
+        for (name, stage, module), moments in zip(self.layers, self.moments, strict=True):
             if moments.mean is None:  # a layer the forward pass never reached
                 continue
             rows.append((name, stage, layer_divergence(moments, module)))

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.models import get_model
+from torchvision.ops import FrozenBatchNorm2d
 
 from workbench.config import MIN_INPUT_SIZE, NORM_POLICIES, NormPolicy
 from workbench.errors import UserError
@@ -35,6 +36,8 @@ from workbench.models import weights as wt
 from workbench.models.adapters import as_map, layout_for
 from workbench.models.registry import backbone_info
 
+# BatchNorm1d/2d/3d and SyncBatchNorm (all _BatchNorm), and torchvision's frozen variant
+BN_TYPES = (_BatchNorm, FrozenBatchNorm2d)
 MAX_GROUPS = 32  # GroupNorm's default group count (Wu & He 2018)
 SMALL_BN_BATCH = 16  # below this many images per device, suggest frozen BN
 
@@ -200,14 +203,25 @@ class TransferModel(nn.Module):
         rows.append(StageInfo("head", _count(self.head), True, base_lr, _norm_summary(self.head)))
         return rows
 
-    def bn_layers(self) -> list[tuple[str, int, _BatchNorm]]:
-        """Every BatchNorm layer of the stages, in order: (name, stage index, module)."""
-        return [
-            (f"stages.{index}.{name}", index, module)
-            for index, stage in enumerate(self.stages)
-            for name, module in stage.named_modules()
-            if isinstance(module, _BatchNorm)
-        ]
+    def bn_layers(self) -> list[tuple[str, int, nn.Module]]:
+        """Every BatchNorm layer, in order: (name, stage index, module) (see `bn_layers`)."""
+        return bn_layers(self)
+
+
+def bn_layers(model: nn.Module) -> list[tuple[str, int, nn.Module]]:
+    """Every BatchNorm layer with running statistics, in forward order: (name, stage index,
+    module). The stage is the index in `model.stages` (a `TransferModel`), -1 for a layer
+    outside them, and 0 for any model without stages. The one definition of "the BN layers",
+    for freezing, the norm policies and the BN-statistics divergence."""
+    stage_of: dict[int, int] = {}
+    for index, stage in enumerate(getattr(model, "stages", [])):
+        for module in stage.modules():
+            stage_of[id(module)] = index
+    return [
+        (name, stage_of.get(id(m), 0 if not stage_of else -1), m)
+        for name, m in model.named_modules()
+        if isinstance(m, BN_TYPES) and getattr(m, "running_mean", None) is not None
+    ]
 
 
 def suggest_norm_policy(norm_type: str, batch_per_device: int) -> tuple[str, str]:
