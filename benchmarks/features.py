@@ -23,7 +23,8 @@ import torch
 
 def _batches(n: int, batch_size: int = 32) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
     from workbench.data.scan import open_dataset
-    from workbench.models.weights import build_transform, resolve_weights
+    from workbench.models.transforms import build_transform
+    from workbench.models.weights import resolve_weights
 
     index = open_dataset("demo")
     transform = build_transform(resolve_weights("mobilenet_v2", "DEFAULT"), input_size=0)

@@ -16,10 +16,9 @@ import torchvision
 from PIL import Image
 
 from workbench.errors import Cancelled, UserError
-from workbench.models import weights as wt
 from workbench.models.transfer import build_model
+from workbench.models.transforms import build_transform
 from workbench.models.weights import (
-    build_transform,
     install_offline_weights,
     iter_download,
     load_weights_file,
@@ -228,7 +227,3 @@ def test_transform_follows_the_weights_and_a_lower_input_size():
     assert build_transform("vit_b_16")(image).shape == (3, 224, 224)  # random init: its preset
     with pytest.raises(UserError, match="too small"):
         build_transform(weights, input_size=8)
-
-
-def test_weights_module_reexports_build_transform():
-    assert wt.build_transform is build_transform

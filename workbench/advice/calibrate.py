@@ -167,7 +167,8 @@ def calibrate(model: torch.nn.Module, transform, n: int = 64, seed: int = 0) -> 
 def main(argv: list[str] | None = None) -> int:
     """Print the calibration table for a backbone with its cached pretrained weights."""
     from workbench.models.transfer import build_model
-    from workbench.models.weights import build_transform, resolve_weights
+    from workbench.models.transforms import build_transform
+    from workbench.models.weights import resolve_weights
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="mobilenet_v2")

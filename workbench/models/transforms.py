@@ -15,11 +15,11 @@ import torch
 from torchvision.models import get_model_weights
 from torchvision.transforms import InterpolationMode, v2
 
+from workbench.config import MIN_INPUT_SIZE
 from workbench.errors import UserError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MIN_INPUT_SIZE = 16
 
 
 def preset_values(weights: Any) -> dict[str, Any]:

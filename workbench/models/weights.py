@@ -30,9 +30,6 @@ from torch import nn
 from torchvision.models import WeightsEnum, get_model_weights
 
 from workbench.errors import Cancelled, UserError
-from workbench.models.transforms import build_transform
-
-__all__ = ["build_transform"]  # part of this module's interface (docs/ARCHITECTURE.md)
 
 RANDOM_SPECS = ("random", "none", "")
 # torch.hub's convention: "name-<sha256 prefix>.pth" (torch.hub.HASH_REGEX)
