@@ -52,7 +52,7 @@ DEMO = "demo"
 # The slow imports behind the Model and Train tabs, done in a worker before the tabs are built
 # on the GUI thread (which then imports only the panels' own modules: a fraction of a second).
 SLOW_IMPORTS = ("torch", "torchvision", "workbench.models.transfer", "workbench.train.rundir")
-HEAVY_TABS = ("Model", "Train")
+HEAVY_TABS = ("Model", "Train", "Predict")
 
 
 class MainWindow(QMainWindow):
@@ -135,10 +135,14 @@ class MainWindow(QMainWindow):
             from ui.model_panel import ModelPanel
 
             panel: QWidget = ModelPanel(self.state, self)
-        else:
+        elif title == "Train":
             from ui.train_panel import TrainPanel
 
             panel = TrainPanel(self.state, self)
+        else:
+            from ui.predict_panel import PredictPanel
+
+            panel = PredictPanel(self.state, self)
         self.panels.append(panel)
         self._put_tab(panel, title)
 
@@ -183,6 +187,9 @@ class MainWindow(QMainWindow):
         self.save_config_action = self._action(
             "Save config…", self.choose_config_to_save, QKeySequence.StandardKey.Save,
             sp.SP_DialogSaveButton)
+        self.export_action = self._action(
+            "Export model…", self.choose_export, "Ctrl+E", sp.SP_DialogSaveButton,
+            "Export a finished run's model: ONNX, TorchScript or torchvision, with a model card")
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
 
     def _build_menus(self) -> None:
@@ -194,6 +201,8 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.open_config_action, self.save_config_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         self._fill_recent_menu()
@@ -330,8 +339,10 @@ class MainWindow(QMainWindow):
 
     # -- drag and drop -----------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        """Accept a dropped folder or CSV file (a QDragEnterEvent is a QDragMoveEvent)."""
-        if _dropped_dataset(event.mimeData()) is not None:
+        """Accept a dropped folder or CSV file (a QDragEnterEvent is a QDragMoveEvent), or
+        any files and folders when the current tab takes drops (Predict: images)."""
+        mime = event.mimeData()
+        if _dropped_dataset(mime) is not None or self._drop_target(mime) is not None:
             event.acceptProposedAction()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
@@ -339,11 +350,32 @@ class MainWindow(QMainWindow):
         self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        """Open the dropped folder or CSV file."""
+        """Give the drop to the current tab when it takes drops, else open the dataset."""
+        target = self._drop_target(event.mimeData())
+        if target is not None:
+            event.acceptProposedAction()
+            target.drop_paths(_local_paths(event.mimeData()))
+            return
         path = _dropped_dataset(event.mimeData())
         if path is not None:
             event.acceptProposedAction()
             self.open_dataset(path)
+
+    def _drop_target(self, mime: Any) -> Any:
+        """The current tab when it takes dropped paths (has `drop_paths`) and some came."""
+        page = self.tabs.currentWidget()
+        if hasattr(page, "drop_paths") and _local_paths(mime):
+            return page
+        return None
+
+    # -- export ------------------------------------------------------------------------------
+    def choose_export(self) -> None:
+        """File ▸ Export model…: the dialog, on the Predict tab's run when there is one."""
+        from ui.export_dialog import ExportDialog
+
+        run = next((p.run_dir for p in self.panels if hasattr(p, "drop_paths")), None)
+        self.export_dialog = ExportDialog(run, self)
+        self.export_dialog.show()
 
     # -- closing -----------------------------------------------------------------------------
     def busy_panels(self) -> list[QWidget]:
@@ -419,6 +451,13 @@ def import_modules(names: Sequence[str]) -> Iterator[str]:
     for name in names:
         importlib.import_module(name)
         yield name
+
+
+def _local_paths(mime: Any) -> list[str]:
+    """The local files and folders a drop carries."""
+    if not mime.hasUrls():
+        return []
+    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
 
 
 def _dropped_dataset(mime: Any) -> str | None:

@@ -9,12 +9,21 @@ maps (ViT tokens, Swin's NHWC) get captum's `Saliency` (absolute input gradient)
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
+
+from workbench.data.images import load_image
+from workbench.deploy.predict import PredictBatch, iter_predict
+from workbench.errors import UserError
+
+EXPLAIN_BATCH = 8  # images classified at once before their heatmaps: results appear early
 
 
 @dataclass(frozen=True)
@@ -77,3 +86,29 @@ def _seen_image(trained: Any, batch: torch.Tensor) -> np.ndarray:
     std = torch.tensor(info["std"]).view(3, 1, 1)
     pixels = (batch[0].detach().cpu().float() * std + mean).clamp(0, 1)
     return (pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One classified image with the heatmap of its top class."""
+
+    prediction: Any  # predict.Prediction
+    explanation: Explanation
+
+
+def iter_explained(trained: Any, paths: Sequence[str | os.PathLike[str]], *,
+                   top_k: int = 5, stop: threading.Event | None = None,
+                   ) -> Iterator[PredictBatch | Explained]:
+    """What the GUI shows: each batch's `PredictBatch` (progress, skipped files), then one
+    `Explained` per image of it. Stops between images when `stop` is set."""
+    for batch in iter_predict(trained, paths, top_k=top_k, batch_size=EXPLAIN_BATCH, stop=stop):
+        yield batch
+        for prediction in batch.predictions:
+            if stop is not None and stop.is_set():
+                return
+            try:
+                image = load_image(prediction.path)
+            except UserError:  # changed since it was classified: the prediction still stands
+                continue
+            target = trained.class_names.index(prediction.label)
+            yield Explained(prediction, explain(trained, image, target))
