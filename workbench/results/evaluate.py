@@ -183,3 +183,13 @@ def _usable_images(index: Any, split: str, model_classes: list[str]) -> tuple[li
         raise UserError(f"none of the {split} images belongs to a class the model knows "
                         "(were the classes renamed?)")
     return indices, notes
+
+
+def iter_evaluation_events(run_dir: str | Path, split: str = "val", checkpoint: str = "best",
+                           stop: threading.Event | None = None
+                           ) -> Generator[EvalProgress | Evaluation, None, None]:
+    """`iter_evaluate` for a GUI worker: the progress, then the `Evaluation` itself as the last
+    event (nothing when stopped)."""
+    result = yield from iter_evaluate(run_dir, split, checkpoint, stop=stop)
+    if result is not None:
+        yield result

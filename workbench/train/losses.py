@@ -103,8 +103,9 @@ class LDAMLoss(torch.nn.Module):
         self.label_smoothing = label_smoothing
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
-        """Switch re-weighting on once `epoch` (1-based) passes `drw_start` of `epochs`."""
-        self.reweighting = (epoch - 1) >= self.drw_start * epochs
+        """Switch re-weighting on from epoch `int(drw_start * epochs) + 1` (1-based): with 5
+        epochs and 0.8, the last one."""
+        self.reweighting = (epoch - 1) >= int(self.drw_start * epochs)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The mean loss of a batch."""
