@@ -289,7 +289,7 @@ class RunConfig:
         sections = {f.name: f for f in fields(cls)}
         unknown = set(raw) - set(sections)
         if unknown:
-            raise UserError(f"unknown config section [{sorted(unknown)[0]}]")
+            raise UserError(f"unknown config section [{_shown(sorted(unknown)[0])}]")
         hints = get_type_hints(cls)
         parts = {
             name: _section_from_dict(name, hints[name], raw.get(name, {})) for name in sections
@@ -304,9 +304,15 @@ def _section_from_dict(name: str, section_cls: type, raw: Any) -> Any:
     values = {}
     for key, value in raw.items():
         if key not in hints:
-            raise UserError(f"unknown config key {name}.{key}")
+            raise UserError(f"unknown config key {name}.{_shown(key)}")
         values[key] = _coerce(f"{name}.{key}", hints[key], value)
     return section_cls(**values)
+
+
+def _shown(name: str) -> str:
+    """A key as typed, or quoted with escapes when it holds line breaks or other controls (the
+    error must stay one line)."""
+    return name if name.isprintable() else repr(name)
 
 
 def _coerce(key: str, expected: type, value: Any) -> Any:
