@@ -68,5 +68,5 @@ def test_train_config_with_too_many_frozen_stages_says_which_key(tmp_path, capsy
     config.write_text('[data]\npath = "demo"\n[model]\nfreeze_stages = 9\n')
     assert main(["train", "--config", str(config), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["workbench: model.freeze_stages = 9 is out of range 0..5: mobilenet_v2 has "
-                   "5 stages"]
+    assert err == ["workbench: model.freeze_stages = 9: mobilenet_v2 has 5 stages (0 to 5 can be "
+                   "frozen); set it to 5"]
