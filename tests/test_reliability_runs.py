@@ -238,3 +238,11 @@ def test_a_negative_split_seed_flag_is_one_line(capsys, tmp_path):
     assert main(["scan", str(tmp_path / "data"), "--seed", "-1", "--no-checks"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("workbench: data.split_seed = -1") and "\n" not in err
+
+
+def test_negative_epochs_are_refused_before_any_work(capsys):
+    start = time.monotonic()
+    assert main(["train", "--demo", "--epochs", "-1"]) == 2
+    assert time.monotonic() - start < 10  # the demo's advisor (30 s) never starts
+    err = capsys.readouterr().err.strip()
+    assert "--epochs must be at least 1" in err and "\n" not in err

@@ -19,7 +19,8 @@ class Problem:
     """Something wrong with a dataset: `kind` is a short stable key, `path` the file or folder."""
 
     kind: str  # e.g. "corrupt", "unreadable", "duplicate", "train_val_overlap", "small_class",
-    #            "empty_class", "not_image", "missing_file", "too_large"
+    #            "empty_class", "not_image", "missing_file", "too_large", "special_file",
+    #            "symlink_loop", "duplicate_link", "outside_root", "split_mismatch"
     path: str
     detail: str = ""
 
