@@ -12,21 +12,32 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from workbench.advice.similarity import BNDivergence, BNStatsCollector
+from workbench.errors import UserError
 
 Builder = Callable[[np.random.Generator, int], list[Image.Image]]
 
 
+def _package(name: str) -> ModuleType:
+    """A package the sets take images from; matplotlib is a development extra, not a dependency
+    of the workbench, so its absence is said in one line."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise UserError(f"the calibration sets need {name}: pip install -e '.[dev]'") from exc
+
+
 def _sample_dir(package: str, *parts: str) -> Path:
-    module = __import__(package)
-    return Path(module.__file__).parent.joinpath(*parts)
+    return Path(_package(package).__file__).parent.joinpath(*parts)
 
 
 def _photos() -> list[Image.Image]:
@@ -94,9 +105,7 @@ def noise(rng: np.random.Generator, n: int) -> list[Image.Image]:
 
 def stripes(rng: np.random.Generator, n: int) -> list[Image.Image]:
     """Spectrogram-like images: horizontal harmonic bands whose energy varies over time."""
-    from matplotlib import colormaps
-
-    cmap = colormaps["magma"]
+    cmap = _package("matplotlib").colormaps["magma"]
     freq = np.linspace(0, 1, 128)[:, None]
     t = np.linspace(0, 1, 128)[None, :]
     images = []
