@@ -55,7 +55,7 @@ def default_config() -> RunConfig:
 def create_window(path: str | Path | None = None) -> MainWindow:
     """A configured main window that starts opening `path` (or the recent dataset, or the demo).
 
-    The QApplication must exist already. The Model and Train tabs are built once torch is
+    The QApplication must exist already. The tabs that need torch are built once it is
     imported in the background, so the window can show at once.
     """
     window = MainWindow(AppState(default_config()), defer_panels=True)
@@ -81,7 +81,7 @@ def run_app(path: str | Path | None = None) -> int:
 
 class _StartupProbe(QObject):
     """For benchmarks/startup.py: prints "startup: shown" at the window's first paint,
-    "startup: ready <longest GUI-thread stall in s>" once the Model and Train tabs are built,
+    "startup: ready <longest GUI-thread stall in s>" once the tabs needing torch are built,
     then quits. A 10 ms heartbeat measures how long the event loop was held up meanwhile."""
 
     def __init__(self, app: QApplication, window: MainWindow) -> None:

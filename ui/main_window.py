@@ -4,10 +4,10 @@ The window owns no logic of its own: it forwards "open this" to the Dataset pane
 saves the run configuration through `workbench.config`, remembers recent datasets and its
 geometry in QSettings, and on close stops every panel's workers and joins every thread.
 
-The Model and Train tabs need torch and torchvision, which take seconds to import on a small
-machine. With `defer_panels` (what the application uses) the window shows at once with the
-Dataset tab working and a "Loading…" page in the other two; a worker imports torch, and the two
-panels replace their pages as soon as it is done (`panels_ready`).
+The other tabs (`HEAVY_TABS`: Model, Train, Predict) need torch and torchvision, which take
+seconds to import on a small machine. With `defer_panels` (what the application uses) the window
+shows at once with the Dataset tab working and a "Loading…" page in each of the others; a worker
+imports torch, and the panels replace their pages as soon as it is done (`panels_ready`).
 """
 
 from __future__ import annotations
@@ -49,20 +49,20 @@ from workbench.errors import UserError
 MAX_RECENT = 8
 RECENT_KEY = "recent/datasets"
 DEMO = "demo"
-# The slow imports behind the Model and Train tabs, done in a worker before the tabs are built
+# The slow imports behind the HEAVY_TABS, done in a worker before their panels are built
 # on the GUI thread (which then imports only the panels' own modules: a fraction of a second).
 SLOW_IMPORTS = ("torch", "torchvision", "workbench.models.transfer", "workbench.train.rundir")
 HEAVY_TABS = ("Model", "Train", "Predict")
 
 
 class MainWindow(QMainWindow):
-    """The workbench window: Dataset, Model and Train tabs over one `AppState`.
+    """The workbench window: the Dataset tab and the `HEAVY_TABS` over one `AppState`.
 
-    `defer_panels`: build the Model and Train tabs after torch is imported in a worker (the
-    window shows at once); otherwise build them here, before the constructor returns.
+    `defer_panels`: build the heavy tabs after torch is imported in a worker (the window shows
+    at once); otherwise build them here, before the constructor returns.
     """
 
-    panels_ready = Signal()  # the Model and Train tabs are built (deferred mode)
+    panels_ready = Signal()  # every heavy tab is built (deferred mode)
 
     def __init__(self, state: AppState, parent: QWidget | None = None, *,
                  defer_panels: bool = False) -> None:
@@ -113,7 +113,7 @@ class MainWindow(QMainWindow):
         self._build_deferred_panels(HEAVY_TABS)
 
     def _build_deferred_panels(self, titles: Sequence[str]) -> None:
-        """Build one tab per turn of the event loop: two short pauses of the GUI, not one."""
+        """Build one tab per turn of the event loop: short pauses of the GUI, not one long one."""
         if self._closed:
             return
         self._add_heavy_panel(titles[0])
@@ -124,13 +124,13 @@ class MainWindow(QMainWindow):
             self.panels_ready.emit()
 
     def _build_heavy_panels(self) -> None:
-        """Build the Model and Train tabs now."""
+        """Build every heavy tab now."""
         for title in HEAVY_TABS:
             self._add_heavy_panel(title)
         self.panels_loaded = True
 
     def _add_heavy_panel(self, title: str) -> None:
-        """Build the Model or Train panel (their modules import torch) and show it as a tab."""
+        """Build the panel of a heavy tab (its module imports torch) and show it as a tab."""
         if title == "Model":
             from ui.model_panel import ModelPanel
 
