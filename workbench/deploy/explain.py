@@ -3,8 +3,11 @@
 Grad-CAM (Selvaraju et al. 2017) weighs the feature maps of the classifier's last stage by the
 gradient of the class's logit, keeps the positive part and upsamples it to the input. For a run
 whose scikit-learn head reads an inner stage, that stage is the last one the classifier has, so
-the map shows what the head actually looked at. Backbones whose stages do not output `[N, C, H, W]`
-maps (ViT tokens, Swin's NHWC) get captum's `Saliency` (absolute input gradient) instead.
+the map shows what the head actually looked at. Small inputs shrink the last maps to 1x1 or 2x2
+(32 px through a stride-32 backbone), where a heatmap says nothing: then the deepest stage whose
+maps are at least `MIN_CAM_SIDE` wide is used (Grad-CAM applies to any convolutional layer).
+Backbones whose stages do not output `[N, C, H, W]` maps (ViT tokens, Swin's NHWC) get captum's
+`Saliency` (absolute input gradient) instead.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from workbench.data.images import load_image
 from workbench.deploy.predict import PredictBatch, iter_predict
 from workbench.errors import UserError
 
+MIN_CAM_SIDE = 4
 EXPLAIN_BATCH = 8  # images classified at once before their heatmaps: results appear early
 
 
@@ -55,12 +59,27 @@ def explain(trained: Any, image: Image.Image, target: int | None = None) -> Expl
 def _grad_cam(classifier: Any, batch: torch.Tensor, target: int) -> np.ndarray:
     from captum.attr import LayerAttribution, LayerGradCam
 
-    cam = LayerGradCam(classifier, classifier.stages[-1])
+    cam = LayerGradCam(classifier, _cam_stage(classifier, batch))
     with torch.enable_grad():
         attribution = cam.attribute(batch, target=target, relu_attributions=True)
     size = tuple(batch.shape[-2:])
     upsampled = LayerAttribution.interpolate(attribution, size, interpolate_mode="bilinear")
     return upsampled[0, 0].detach().float().cpu().numpy()
+
+
+def _cam_stage(classifier: Any, batch: torch.Tensor) -> torch.nn.Module:
+    """The deepest stage whose output is at least MIN_CAM_SIDE wide (else the first stage)."""
+    sides: list[int] = []
+    hooks = [stage.register_forward_hook(lambda _m, _i, out: sides.append(out.shape[-1]))
+             for stage in classifier.stages]
+    try:
+        with torch.no_grad():
+            classifier(batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    wide = [i for i, side in enumerate(sides) if side >= MIN_CAM_SIDE]
+    return classifier.stages[wide[-1] if wide else 0]
 
 
 def _saliency(classifier: Any, batch: torch.Tensor, target: int) -> np.ndarray:
