@@ -409,6 +409,8 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
+        # joining can take seconds (a torch import cannot be interrupted): not in a frozen window
+        self.hide()
         for panel in self.panels:
             panel.shutdown()
         workers.stop_all(timeout=15.0)  # also waits for the torch import of a deferred start
