@@ -27,9 +27,11 @@ from ui.histogram_view import HistogramView, natural_key
 from ui.problems_view import ProblemsView
 from ui.state import AppState
 from ui.thumbnails_view import ThumbnailsView
+from ui.train_notice import NoticeBanner
 from ui.workers import GeneratorWorker
 from workbench.data.checks import Listed, iter_open_and_check, merge_unlisted
 from workbench.data.index import DatasetIndex
+from workbench.data.stats import unusable_reason
 from workbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -83,10 +85,7 @@ class DatasetPanel(QWidget):
         self.summary.setObjectName("summary")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary.setWordWrap(True)
-        self.notice = QLabel()
-        self.notice.setObjectName("notice")
-        self.notice.setWordWrap(True)
-        self.notice.hide()
+        self.notice = NoticeBanner()  # floats over the views (see _layout_views)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
@@ -97,6 +96,11 @@ class DatasetPanel(QWidget):
         self.progress_row = QWidget()
         self.progress_row.setLayout(bar)
         bar.setContentsMargins(0, 0, 0, 0)
+        # hidden, it keeps its place beside the split options: views never jump when a scan
+        # starts or ends (the user may be clicking the histogram while the checks run)
+        policy = self.progress_row.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress_row.setSizePolicy(policy)
         self.progress_row.hide()
         self.split_options = SplitOptionsView()
         self.split_options.applied.connect(self.resplit)
@@ -119,17 +123,20 @@ class DatasetPanel(QWidget):
         main.setSizes([420, 340])  # stretch factors apply only to later resizes
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addWidget(self.split_options)
-        layout.addWidget(self.notice)
-        layout.addWidget(self.progress_row)
+        options = QHBoxLayout()
+        options.addWidget(self.split_options)
+        options.addWidget(self.progress_row, 1)
+        layout.addLayout(options)
         layout.addWidget(main, 1)
+        # over the histogram (a splitter would take it as a pane): appearing, it moves nothing
+        self.notice.float_over(self.histogram.plot)
 
     # -- opening -----------------------------------------------------------------------------
     def open_path(self, source: str | Path) -> None:
         """List and check a dataset in a worker; the current one stays until it succeeds."""
         self._retire_worker()
         self._source = str(source)
-        self.notice.hide()
+        self.notice.clear()
         self.progress.setRange(0, 0)  # busy indicator until the listing is done
         self.progress.setFormat(f"Listing {self._source}…")
         self.progress_row.show()
@@ -201,6 +208,7 @@ class DatasetPanel(QWidget):
             self.opened.emit(event.source)
             self.state.message.emit(
                 f"Opened {event.source}: {len(event.index):,} images; checking them…")
+            self._warn_if_unusable()
             return
         self.progress.setRange(0, max(event.total, 1))
         self.progress.setValue(event.done)
@@ -239,14 +247,23 @@ class DatasetPanel(QWidget):
         outcome = "failed" if worker.error else "cancelled" if worker.stopped else "done"
         self._checks_state = f"checks {outcome}"
         self._update_summary()
+        if not worker.error:  # corrupt images found by the checks may leave one class
+            self._warn_if_unusable()
         found = len(self.problems.model.problems)
         self.state.message.emit(f"Image checks {outcome}: {found} problem(s) listed.")
 
     def show_notice(self, text: str) -> None:
-        """An inline message above the views (errors that leave the current dataset shown)."""
-        self.notice.setText(text)
-        self.notice.show()
+        """An inline message over the views (errors that leave the current dataset shown)."""
+        self.notice.show_error(text)
         self.state.message.emit(text)
+
+    def _warn_if_unusable(self) -> None:
+        """Say at once when training will refuse this dataset (one class, say), not only after
+        Start; the rule is the core's, the one `workbench scan` and the run plan apply."""
+        index = self.state.index
+        reason = unusable_reason(index) if index is not None else None
+        if reason:
+            self.show_notice(f"Training will not start: {reason}.")
 
     # -- showing -----------------------------------------------------------------------------
     def _show_dataset(self, index: DatasetIndex | None) -> None:
@@ -273,7 +290,8 @@ class DatasetPanel(QWidget):
         val = "val drawn from train" if index.val_generated else "val split given"
         parts = [
             f"<b>{_display_name(self._source or str(index.root), index)}</b>",
-            f"{stats.num_images:,} images", f"{stats.num_classes} classes", splits,
+            f"{stats.num_images:,} images",
+            f"{stats.num_classes} class{'' if stats.num_classes == 1 else 'es'}", splits,
             f"imbalance {stats.imbalance_ratio:.1f}×", val,
         ]
         if index.skipped_files:

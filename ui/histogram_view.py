@@ -87,7 +87,8 @@ class HistogramView(QWidget):
         self.plot.hideButtons()
         self.plot.showGrid(y=True, alpha=0.15)
         self.plot.setLabel("left", "images")
-        self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # counts, not units
+        for side in ("left", "bottom"):  # counts and class positions, not units: no "(x0.001)"
+            self.plot.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
         self.plot.scene().sigMouseClicked.connect(self._on_scene_click)
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
         layout = QVBoxLayout(self)
@@ -164,7 +165,8 @@ class HistogramView(QWidget):
         self.plot.setLabel("left", "images (log scale)" if log else "images")
         by = "name" if self.sort_combo.currentData() == "name" else "training images"
         self.plot.setLabel("bottom", f"class (sorted by {by}; click one)")
-        if not self._order:
+        if not self._order:  # no dataset: no class positions (not 0.1 ... 0.9)
+            self.plot.getPlotItem().getAxis("bottom").setTicks([[], []])
             return
         self._draw_bands()
         self._draw_bars(log)

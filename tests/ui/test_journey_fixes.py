@@ -5,6 +5,7 @@ The runs use the real engine on a tiny real image folder (32 px, random init, ca
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
 from tests.test_train_engine import make_tiny_dataset, tiny_config
+from ui.dataset_panel import DatasetPanel
 from ui.histogram_view import HistogramView
 from ui.plots import CurvePlot
 from ui.runs_dialog import PathDialog, RunsDialog
@@ -20,6 +22,7 @@ from ui.state import AppState
 from ui.thumbnails_view import ThumbnailsView
 from ui.train_charts import TrainChartsView
 from ui.train_panel import TrainPanel
+from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
 from workbench.train.events import BatchDone, RunStarted
 
@@ -203,3 +206,42 @@ def test_an_error_notice_does_not_move_the_form(qtbot, tmp_path, tiny_root):
     assert panel.charts.rect().contains(notice) and notice.height() > 30  # it fits its text
     panel.notice.clear()
     assert form.mapTo(panel, QPoint(0, 0)) == before
+
+
+# -- a one-class folder is said when opened ---------------------------------------------------
+def _dataset_panel(qtbot) -> DatasetPanel:
+    panel = DatasetPanel(AppState(RunConfig()))
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    return panel
+
+
+def _open(qtbot, panel: DatasetPanel, source: Path) -> None:
+    with qtbot.waitSignal(panel.opened, timeout=30_000):
+        panel.open_path(source)
+    qtbot.waitUntil(lambda: not panel.is_scanning(), timeout=30_000)
+
+
+def test_a_one_class_folder_is_said_when_opened_without_moving_the_views(qtbot, tmp_path):
+    root = make_tiny_dataset(tmp_path / "data", train=3, val=1)
+    panel = _dataset_panel(qtbot)
+    try:
+        plot = panel.histogram.plot
+        before = plot.mapTo(panel, QPoint(0, 0))
+        panel.open_path(root)
+        qtbot.wait(10)  # the progress bar shows (beside the split options: nothing moves)
+        assert plot.mapTo(panel, QPoint(0, 0)) == before
+        qtbot.waitUntil(lambda: not panel.is_scanning(), timeout=30_000)
+        assert not panel.notice.isVisible()  # three classes: nothing to say
+        for split in ("train", "val"):
+            for name in ("class_1", "class_2"):
+                shutil.rmtree(root / split / name)
+        _open(qtbot, panel, root)
+        text = panel.notice.text()
+        assert panel.notice.isVisible() and "only one class" in text and "class_0" in text
+        qtbot.wait(10)
+        assert plot.mapTo(panel, QPoint(0, 0)) == before
+        assert "1 class ·" in panel.summary.text()
+    finally:
+        panel.shutdown()
