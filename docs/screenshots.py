@@ -52,6 +52,7 @@ def main(shots: list[str]) -> int:
     window.show()
     state = window.state
     wait_until(app, lambda: "checks done" in window.dataset_panel.summary.text())
+    wait_until(app, lambda: window.panels_loaded)  # the Model and Train tabs load after torch
     if "dataset" in shots:
         grab(window, "dataset")
     model_panel = _panel(window, "ModelPanel")

@@ -119,10 +119,12 @@ class AppState(QObject):
 
             self._image_side = typical_image_side(self.index) or 0
         self.plan_error = ""
-        for index in (self.index, None) if self.index is not None else (None,):
+        # the full plan; else (its refusal kept in plan_error) the settings' plan alone, so the
+        # Model tab still shows them when the dataset or the device cannot run
+        for index, check_device in ((self.index, True), (None, False)):
             try:
                 return plan_run(self.config, index, fix=True, stages=stages,
-                                image_side=self._image_side, check_device=False)
+                                image_side=self._image_side, check_device=check_device)
             except UserError as exc:
                 self.plan_error = self.plan_error or str(exc)
         return None
