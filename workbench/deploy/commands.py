@@ -71,17 +71,21 @@ def _run_predict(trained: Any, args: argparse.Namespace) -> tuple[list, list]:
 
     from workbench.deploy.predict import iter_predict
 
-    predictions, skipped = [], []
-    with tqdm(desc="predict", unit="img", file=sys.stderr, leave=False,
-              dynamic_ncols=True) as bar:
+    predictions, skipped, bar = [], [], None
+    try:
         for batch in iter_predict(trained, args.paths, top_k=args.top_k,
                                   batch_size=max(1, args.batch_size)):
-            bar.total = batch.total
+            if bar is None:  # the first event knows how many images there are
+                bar = tqdm(total=batch.total, desc="predict", unit="img", file=sys.stderr,
+                           leave=False, dynamic_ncols=True)
             bar.update(batch.done - bar.n)
             predictions.extend(batch.predictions)
             for item in batch.skipped:
                 bar.write(f"workbench: skipped {item.path}: {item.reason}", file=sys.stderr)
             skipped.extend(batch.skipped)
+    finally:
+        if bar is not None:
+            bar.close()
     return predictions, skipped
 
 
