@@ -196,6 +196,8 @@ class ModelPanel(QWidget):
         self.advice.cancel()  # a report on the previous dataset would be misleading
         self.advice.clear_report()
         self._forget_divergence()
+        if self.model is not None:
+            self._show_model()  # the head's size follows the dataset's classes
 
     def _forget_divergence(self) -> None:
         """The dataset's size still places it; its measured similarity no longer does."""
@@ -294,8 +296,12 @@ class ModelPanel(QWidget):
         self.settings.show_config(config, self._info, stages, list(model.stage_names))
         plan = self.state.plan
         model.freeze(plan.freeze_stages if plan is not None else 0)
+        index = self.state.index
+        if index is not None and index.num_classes and model.num_classes != index.num_classes:
+            model.reset_classifier(index.num_classes)  # not ImageNet's 1000 outputs
         summary = model.stage_summary(config.train.lr, config.model.lr_decay)
-        self.stages.set_summary(summary, caption=self._caption())
+        self.stages.set_summary(summary, caption=self._caption(),
+                                head_outputs=model.num_classes)
         self.matrix.set_selected(cell_for_config(config.model, stages))
         if self.advice.report is None:  # a report says itself whether it could measure
             self.matrix.set_unmeasurable(self._unmeasurable_reason())

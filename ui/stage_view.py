@@ -55,13 +55,15 @@ def format_norm(norm_layers: Any) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in counts.items())
 
 
-def rows_from_summary(summary: Sequence[Any]) -> list[StageRow]:
-    """Turn `StageInfo`s (name, params, trainable, lr, norm_layers) into display rows."""
+def rows_from_summary(summary: Sequence[Any], head_outputs: int | None = None) -> list[StageRow]:
+    """Turn `StageInfo`s (name, params, trainable, lr, norm_layers) into display rows; the head
+    row names its number of outputs (the classes) when `head_outputs` is given."""
     rows = []
     for i, info in enumerate(summary):
         is_head = i == len(summary) - 1 and "head" in info.name.lower()
         lr = f"lr {info.lr:.2g}" if info.trainable and info.lr else "frozen"
-        rows.append(StageRow(info.name, format_params(info.params), bool(info.trainable), lr,
+        name = f"{info.name} → {head_outputs} classes" if is_head and head_outputs else info.name
+        rows.append(StageRow(name, format_params(info.params), bool(info.trainable), lr,
                              format_norm(info.norm_layers), is_head))
     return rows
 
@@ -76,9 +78,11 @@ class StageView(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMinimumWidth(180)
 
-    def set_summary(self, summary: Sequence[Any], caption: str = "") -> None:
-        """Show a `stage_summary` (stem first, head last) with a caption such as the norm type."""
-        self._rows = rows_from_summary(summary)
+    def set_summary(self, summary: Sequence[Any], caption: str = "",
+                    head_outputs: int | None = None) -> None:
+        """Show a `stage_summary` (stem first, head last) with a caption such as the norm type,
+        the head with its `head_outputs` classes."""
+        self._rows = rows_from_summary(summary, head_outputs)
         self._caption = caption
         self.updateGeometry()
         self.update()
@@ -137,12 +141,15 @@ class StageView(QWidget):
         painter.setPen(QColor("#1f2933"))
         left = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         painter.drawText(top, left, row.name)
+        name_width = painter.fontMetrics().horizontalAdvance(row.name)
         painter.setFont(self.font())
-        painter.drawText(top, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                         f"{row.params} params")
+        params = f"{row.params} params"
+        painter.drawText(top, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, params)
         detail = f"{row.lr} · {row.norm}"
+        # on one line, the detail takes the room between the name and the parameter count
+        params_width = painter.fontMetrics().horizontalAdvance(params)
         bottom = inner.adjusted(0, inner.height() / 2, 0, 0) if two_lines else inner.adjusted(
-            inner.width() * 0.3, 0, -inner.width() * 0.25, 0)
+            max(inner.width() * 0.3, name_width + 8), 0, -(params_width + 8), 0)
         painter.setPen(QColor("#3e4c59"))
         elided = painter.fontMetrics().elidedText(detail, Qt.TextElideMode.ElideRight,
                                                   int(bottom.width()))

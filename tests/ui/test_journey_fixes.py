@@ -245,3 +245,16 @@ def test_a_one_class_folder_is_said_when_opened_without_moving_the_views(qtbot, 
         assert "1 class ·" in panel.summary.text()
     finally:
         panel.shutdown()
+
+
+# -- the stage diagram's head has the dataset's classes ---------------------------------------
+def test_stage_diagram_head_has_the_datasets_classes(model_panel, tmp_path):
+    head = model_panel.stages.rows()[-1]
+    assert head.is_head and head.params == "1.3 M"  # no dataset: ImageNet's 1000 outputs
+    root = make_tiny_dataset(tmp_path / "data", train=3, val=1)
+    model_panel.state.set_dataset(open_dataset(str(root)), source=str(root))
+    head = model_panel.stages.rows()[-1]
+    assert head.name == "head → 3 classes"
+    assert head.params == "4 k"  # 1280 features x 3 classes + 3 biases
+    model_panel.resize(1280, 800)
+    model_panel.stages.grab()  # paints without error
