@@ -47,6 +47,7 @@ class GalleryView(ThumbnailsView):
     correction_requested = Signal(int, str, str)  # row, "relabel" / "exclude" / "clear", class
 
     def __init__(self, parent: QWidget | None = None) -> None:
+        self._closed = False
         super().__init__(parent, size=THUMB_SIZE)
         self.model = CaptionedModel(self.cache, self._request, self)
         self.list.setModel(self.model)
@@ -71,6 +72,15 @@ class GalleryView(ThumbnailsView):
         """Show which images carry a correction (path -> short text)."""
         self.model.marks = dict(marks)
         self.list.viewport().update()
+
+    def shutdown(self) -> None:
+        """Stop decoding; a repaint after this asks for no new thumbnails."""
+        self._closed = True
+        super().shutdown()
+
+    def _request(self, path: str) -> None:
+        if not self._closed:
+            super()._request(path)
 
     def correction_menu(self, row: int) -> QMenu:
         """The menu of fixes for one prediction row (also what tests trigger)."""

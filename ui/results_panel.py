@@ -154,6 +154,7 @@ class ResultsPanel(QWidget):
         self.run_dir = str(run_dir)
         self.run_label.setText(self.run_dir)
         self.corrections.set_run(self.run_dir)
+        self._set_idle()
         self.evaluate(compute=False)
 
     def evaluate(self, compute: bool) -> None:

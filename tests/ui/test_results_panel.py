@@ -1,0 +1,128 @@
+"""The Results tab on a real run: confusion cell -> images, top losses, the large view, label
+corrections, the tau slider, a run without predictions, and a comparison of two runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from tests.test_results_core import demo_run  # noqa: F401 (the session fixture)
+from tests.test_train_engine import make_tiny_dataset, tiny_config
+from ui.results_panel import ResultsPanel
+from ui.state import AppState
+from workbench.data.corrections import read_corrections
+from workbench.train.engine import Trainer
+
+
+@pytest.fixture
+def run_copy(demo_run: Path, tmp_path: Path) -> Path:  # noqa: F811
+    """A copy of the demo run, so corrections written here stay out of the shared one."""
+    return Path(shutil.copytree(demo_run, tmp_path / "run"))
+
+
+def open_panel(qtbot, run_dir: Path, checkpoint: str = "last") -> ResultsPanel:
+    panel = ResultsPanel(AppState())
+    qtbot.addWidget(panel)
+    panel.resize(1280, 800)
+    panel.show()
+    panel.checkpoint_combo.setCurrentText(checkpoint)
+    panel.show_run(str(run_dir))
+    qtbot.waitUntil(lambda: panel.evaluation is not None and not panel.busy(), timeout=30_000)
+    return panel
+
+
+def test_clicking_a_confusion_cell_shows_its_images(qtbot, run_copy: Path) -> None:
+    panel = open_panel(qtbot, run_copy)
+    assert "balanced accuracy" in panel.summary.text()
+    view = panel.confusion
+    counts = view.counts
+    true, pred = 9, int(counts[9].argmax())
+    scene = view.plot_item.vb.mapViewToScene(QPointF(pred + 0.5, true + 0.5))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(scene))
+    qtbot.waitUntil(lambda: panel.gallery.title.text().startswith("9 → "), timeout=5000)
+    assert panel.gallery.model.rowCount() == counts[true, pred]
+    p = panel.evaluation.predictions
+    assert all(p.labels[r] == true for r in panel.gallery.rows)
+    assert panel.gallery.model.captions[0].startswith(f"9→{pred} ")
+    panel.shutdown()
+
+
+def test_top_losses_and_the_large_view(qtbot, run_copy: Path) -> None:
+    panel = open_panel(qtbot, run_copy)
+    panel.top_losses_button.click()
+    losses = panel.evaluation.predictions.losses()
+    shown = [losses[r] for r in panel.gallery.rows]
+    assert len(shown) == 48 and shown == sorted(shown, reverse=True)
+    index = panel.gallery.model.index(0)
+    rect = panel.gallery.list.visualRect(index)
+    opened = []
+    panel.gallery.image_activated.connect(lambda row: opened.append(panel.show_image(row)))
+    viewport = panel.gallery.list.viewport()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: bool(opened), timeout=3000)
+    dialog = opened[0]
+    assert dialog.top.text().count("%") == 5 and dialog.image.pixmap() is not None
+    dialog.close()
+    panel.shutdown()
+
+
+def test_marking_an_image_writes_corrections_beside_the_run(qtbot, run_copy: Path) -> None:
+    panel = open_panel(qtbot, run_copy)
+    panel.show_top_losses()
+    row = panel.gallery.rows[0]
+    menu = panel.gallery.correction_menu(row)
+    relabel = menu.actions()[0].menu()
+    relabel.actions()[3].trigger()  # "the right class is 3"
+    path = panel.evaluation.predictions.paths[row]
+    fixes = read_corrections(run_copy / "corrections.csv")
+    assert [(f.path, f.action, f.label) for f in fixes] == [(path, "relabel", "3")]
+    assert panel.gallery.model.marks[path] == "→ 3"
+    assert "1 correction(s)" in panel.corrections.label.text()
+    with qtbot.waitSignal(panel.state.open_requested) as opened:
+        panel.corrections.apply_button.click()
+    assert opened.args[0].endswith("digits-lt")  # the run's dataset
+    assert panel.state.config.data.corrections == str(run_copy / "corrections.csv")
+    panel.shutdown()
+
+
+def test_tau_slider_redraws_the_shot_bands(qtbot, run_copy: Path) -> None:
+    panel = open_panel(qtbot, run_copy)
+    tail = panel.tail
+    assert tail.adjusted is tail.plain  # tau 0: the model as trained
+    tail.slider.setValue(100)
+    assert tail.tau == 1.0
+    assert tail.adjusted.shot_acc["few"] > tail.plain.shot_acc["few"]
+    assert "few" in tail.summary.text() and "(+" in tail.summary.text()
+    tail.slider.setValue(0)
+    assert tail.adjusted.per_class_acc == tail.plain.per_class_acc
+    panel.shutdown()
+
+
+def test_old_run_without_predictions_is_evaluated_on_request(qtbot, tmp_path: Path) -> None:
+    root = make_tiny_dataset(tmp_path / "data", train=4, val=2)
+    last = list(Trainer(tiny_config(root, tmp_path / "runs", limit_train_batches=1)).run())[-1]
+    shutil.rmtree(Path(last.run_dir) / "predictions")  # as a run from before they were stored
+    panel = ResultsPanel(AppState())
+    qtbot.addWidget(panel)
+    panel.show_run(last.run_dir)
+    assert "press Evaluate" in panel.notice.text() and panel.evaluation is None
+    panel.evaluate_button.click()
+    qtbot.waitUntil(lambda: panel.evaluation is not None and not panel.busy(), timeout=30_000)
+    assert panel.evaluation.metrics.num_images == 6
+    assert (Path(last.run_dir) / "predictions" / "val-best.npz").is_file()
+    panel.shutdown()
+
+
+def test_two_runs_side_by_side(qtbot, run_copy: Path, demo_run: Path) -> None:  # noqa: F811
+    panel = open_panel(qtbot, run_copy)
+    panel.compare_with(str(demo_run))
+    qtbot.waitUntil(lambda: panel.compare.second is not None and not panel.busy(),
+                    timeout=30_000)
+    assert panel.compare.table.rowCount() == 7
+    assert panel.compare.delta_of("0") == pytest.approx(0.0)  # the same model
+    assert panel.compare.table.item(0, 2).text() in ("+0.0", "-0.0")
+    panel.shutdown()
