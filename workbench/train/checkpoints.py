@@ -101,8 +101,10 @@ def restore_rng(state: dict[str, torch.Tensor] | None, generator: torch.Generato
     random.setstate((python[0], tuple(python[1:]), None))
     if generator is not None and "loader" in state:
         generator.set_state(state["loader"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(state["cuda"].cpu()))
+    if "cuda" in state and torch.cuda.is_available():  # as many GPUs as both runs have
+        saved = list(state["cuda"].cpu())[: torch.cuda.device_count()]
+        for device, device_state in enumerate(saved):
+            torch.cuda.set_rng_state(device_state, device)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
