@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.prediction_view import PredictionView
+from ui.prediction_view import IMAGE_SIDE, PredictionView
 from ui.state import AppState
 from ui.workers import GeneratorWorker
 from workbench.deploy.explain import Explained, iter_explained
@@ -37,7 +37,7 @@ from workbench.deploy.predict import DEFAULT_TOP_K, PredictBatch
 from workbench.train.trained import CHECKPOINTS
 
 MAX_CARDS = 60  # older cards are dropped: the panel never grows without bound
-COLUMNS = 4
+CARD_PITCH = IMAGE_SIDE + 72  # a card's width and the grid's spacing: columns follow the width
 MAX_TOP_K = 10
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 HINT = "Drop images or a folder on the window, or use Add images… / Add folder…"
@@ -63,6 +63,7 @@ class PredictPanel(QWidget):
         self.cards: list[PredictionView] = []
         self.skipped: list[Any] = []
         self._pending: list[str] = []
+        self.columns = 4
         self._loader: GeneratorWorker | None = None
         self._worker: GeneratorWorker | None = None
         self._build()
@@ -101,7 +102,7 @@ class PredictPanel(QWidget):
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.grid_host)
         layout = QVBoxLayout(self)
@@ -281,7 +282,15 @@ class PredictPanel(QWidget):
 
     def _relayout(self) -> None:
         for i, card in enumerate(self.cards):
-            self.grid.addWidget(card, i // COLUMNS, i % COLUMNS)
+            self.grid.addWidget(card, i // self.columns, i % self.columns)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """As many columns of cards as the width takes."""
+        super().resizeEvent(event)
+        columns = max(1, (self.width() - 40) // CARD_PITCH)  # less margins and scroll bar
+        if columns != self.columns:
+            self.columns = columns
+            self._relayout()
 
     def _show_heatmaps(self, visible: bool) -> None:
         for card in self.cards:
