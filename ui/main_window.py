@@ -4,7 +4,7 @@ The window owns no logic of its own: it forwards "open this" to the Dataset pane
 saves the run configuration through `workbench.config`, remembers recent datasets and its
 geometry in QSettings, and on close stops every panel's workers and joins every thread.
 
-The other tabs (`HEAVY_TABS`: Model, Train, Predict) need torch and torchvision, which take
+The other tabs (`HEAVY_TABS`: Model, Train, Results, Predict) need torch and torchvision, which take
 seconds to import on a small machine. With `defer_panels` (what the application uses) the window
 shows at once with the Dataset tab working and a "Loading…" page in each of the others; a worker
 imports torch, and the panels replace their pages as soon as it is done (`panels_ready`).
@@ -52,7 +52,7 @@ DEMO = "demo"
 # The slow imports behind the HEAVY_TABS, done in a worker before their panels are built
 # on the GUI thread (which then imports only the panels' own modules: a fraction of a second).
 SLOW_IMPORTS = ("torch", "torchvision", "workbench.models.transfer", "workbench.train.rundir")
-HEAVY_TABS = ("Model", "Train", "Predict")
+HEAVY_TABS = ("Model", "Train", "Results", "Predict")
 
 
 class MainWindow(QMainWindow):
@@ -139,6 +139,13 @@ class MainWindow(QMainWindow):
             from ui.train_panel import TrainPanel
 
             panel = TrainPanel(self.state, self)
+        elif title == "Results":
+            from ui.results_panel import ResultsPanel
+            from ui.train_panel import TrainPanel
+
+            panel = ResultsPanel(self.state, self)
+            for train in (p for p in self.panels if isinstance(p, TrainPanel)):
+                train.run_finished.connect(panel.set_current_run)  # show each finished run
         else:
             from ui.predict_panel import PredictPanel
 

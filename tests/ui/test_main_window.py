@@ -35,7 +35,7 @@ def wait_opened(qtbot, win: MainWindow, source: str | Path) -> None:
 
 def test_tabs_menus_and_toolbar(window):
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Dataset", "Model", "Train", "Predict"]
+        "Dataset", "Model", "Train", "Results", "Predict"]
     texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
     for expected in ("Open folder…", "Open CSV…", "Open recent", "Open config…",
                      "Save config…", "Export model…", "Quit"):

@@ -126,3 +126,19 @@ def test_two_runs_side_by_side(qtbot, run_copy: Path, demo_run: Path) -> None:  
     assert panel.compare.delta_of("0") == pytest.approx(0.0)  # the same model
     assert panel.compare.table.item(0, 2).text() in ("+0.0", "-0.0")
     panel.shutdown()
+
+
+def test_the_window_shows_each_finished_run_in_the_results_tab(qtbot, run_copy: Path) -> None:
+    from ui.main_window import MainWindow
+    from ui.train_panel import TrainPanel
+
+    win = MainWindow(AppState())
+    qtbot.addWidget(win)
+    train = next(p for p in win.panels if isinstance(p, TrainPanel))
+    results = next(p for p in win.panels if isinstance(p, ResultsPanel))
+    results.checkpoint_combo.setCurrentText("last")
+    train.run_finished.emit(str(run_copy))
+    qtbot.waitUntil(lambda: results.evaluation is not None and not results.busy(),
+                    timeout=30_000)
+    assert results.current_button.isEnabled() and results.run_dir == str(run_copy)
+    win.close()

@@ -17,6 +17,7 @@ from ui.app import create_window
 from ui.main_window import LoadingView, MainWindow
 from ui.model_panel import ModelPanel
 from ui.predict_panel import PredictPanel
+from ui.results_panel import ResultsPanel
 from ui.state import AppState
 from ui.train_panel import TrainPanel
 
@@ -29,16 +30,18 @@ def test_the_window_shows_loading_pages_then_the_panels(qtbot, demo_root):
     win = create_window(demo_root)
     qtbot.addWidget(win)
     win.show()
-    assert [title for title, _ in _tabs(win)] == ["Dataset", "Model", "Train", "Predict"]
-    assert [kind for _, kind in _tabs(win)][1:] == [LoadingView, LoadingView, LoadingView]
+    assert [title for title, _ in _tabs(win)] == ["Dataset", "Model", "Train", "Results",
+                                                  "Predict"]
+    assert [kind for _, kind in _tabs(win)][1:] == [LoadingView] * 4
     assert "Loading the Model tab" in win.tabs.widget(1).label.text()
     win.tabs.setCurrentIndex(1)  # the user looks at the Model tab while it loads
     with qtbot.waitSignals([win.panels_ready, win.dataset_panel.opened], timeout=60_000):
         pass
     assert _tabs(win) == [("Dataset", type(win.dataset_panel)), ("Model", ModelPanel),
-                          ("Train", TrainPanel), ("Predict", PredictPanel)]
+                          ("Train", TrainPanel), ("Results", ResultsPanel),
+                          ("Predict", PredictPanel)]
     assert win.tabs.currentIndex() == 1  # still on the Model tab, now the real one
-    assert len(win.panels) == 4 and win.panels_loaded
+    assert len(win.panels) == 5 and win.panels_loaded
     win.close()
     assert workers.live_workers() == []
 
