@@ -16,12 +16,17 @@ from PySide6.QtWidgets import QMessageBox
 from tests.test_train_engine import make_tiny_dataset, tiny_config
 from ui.dataset_panel import DatasetPanel
 from ui.histogram_view import HistogramView
+from ui.model_advice_view import AdviceView
 from ui.plots import CurvePlot
 from ui.runs_dialog import PathDialog, RunsDialog
 from ui.state import AppState
 from ui.thumbnails_view import ThumbnailsView
 from ui.train_charts import TrainChartsView
 from ui.train_panel import TrainPanel
+from workbench.advice.advisor import AdviceReport
+from workbench.advice.matrix import strategy_for
+from workbench.advice.probe import ProbeResult
+from workbench.advice.similarity import BNDivergence
 from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
 from workbench.train.events import BatchDone, RunStarted
@@ -258,3 +263,32 @@ def test_stage_diagram_head_has_the_datasets_classes(model_panel, tmp_path):
     assert head.params == "4 k"  # 1280 features x 3 classes + 3 biases
     model_panel.resize(1280, 800)
     model_panel.stages.grab()  # paints without error
+
+
+# -- a similarity at the threshold is borderline ----------------------------------------------
+def _report(divergence: float) -> AdviceReport:
+    return AdviceReport(
+        backbone="resnet18", images_per_class={"min": 30, "median": 40, "max": 50},
+        similarity={"bn_divergence": divergence},
+        bn_profile=BNDivergence(per_stage=[divergence] * 5, mean=divergence),
+        probe=ProbeResult(message="not run"), cell="dissimilar-small", cell_source="measured",
+        strategy=strategy_for("dissimilar-small", 5), num_stages=5,
+        thresholds={"small_images_per_class": 100, "similarity_threshold": 0.12},
+        sample={"images": 64, "classes": 4})
+
+
+def test_a_similarity_at_the_threshold_is_shown_as_borderline(qtbot):
+    view = AdviceView()
+    qtbot.addWidget(view)
+    view.resize(700, 700)
+    view.matrix.set_thresholds(100, 0.12)
+    view.show_report(_report(0.1245))  # printed "0.12 → dissimilar" before
+    text = view.numbers.text()
+    assert "<b>0.124</b>" in text or "<b>0.125</b>" in text
+    assert "dissimilar, borderline" in text
+    view.matrix.set_point(40, 0.1245)
+    assert view.matrix.point_label() == "your dataset (borderline)"
+    view.show_report(_report(0.75))
+    assert "borderline" not in view.numbers.text()
+    view.matrix.set_point(40, 0.75)
+    assert view.matrix.point_label() == "your dataset"
