@@ -11,7 +11,7 @@ from tests.test_train_engine import make_tiny_dataset, tiny_config
 from workbench.errors import UserError
 from workbench.train.engine import Trainer
 from workbench.train.events import Finished
-from workbench.train.rundir import delete_run, is_run_dir, list_runs
+from workbench.train.rundir import RunDir, delete_run, is_run_dir, list_runs
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,15 @@ def test_delete_run_removes_the_folder(runs: tuple[Path, Finished], tmp_path: Pa
     delete_run(copy)
     assert not copy.exists()
     assert list_runs(parent)  # the original is untouched
+
+
+def test_a_run_being_written_is_not_deleted(runs: tuple[Path, Finished]) -> None:
+    """The run training now (here or in another process) holds its folder's lock."""
+    _, finished = runs
+    held = RunDir(Path(finished.run_dir))
+    try:
+        with pytest.raises(UserError, match="being written"):
+            delete_run(finished.run_dir)
+    finally:
+        held.close()
+    assert is_run_dir(finished.run_dir)

@@ -364,15 +364,19 @@ def run_info(path: str | Path) -> RunInfo:
 
 
 def delete_run(path: str | Path) -> None:
-    """Delete a run folder and everything in it; UserError for a folder that is not a run."""
+    """Delete a run folder and everything in it; UserError for a folder that is not a run, or
+    for a run being written (by this process or another: its lock is held)."""
     path = Path(path).expanduser()
     if not is_run_dir(path):
         raise UserError(f"{path} is not a run folder (it needs {CONFIG_NAME} and "
                         f"{METRICS_NAME}): not deleting it")
+    lock = _lock_run(path)
     try:
         shutil.rmtree(path)
     except OSError as exc:
         raise UserError(f"cannot delete {path}: {exc.strerror or exc}") from None
+    finally:
+        _unlock(lock)
 
 
 def folder_size(path: Path) -> int:
