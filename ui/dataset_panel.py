@@ -296,6 +296,10 @@ class DatasetPanel(QWidget):
         ]
         if index.skipped_files:
             parts.append(f"{index.skipped_files:,} non-image file(s) skipped")
+        if index.corrected:  # a run's label corrections (data.corrections), files untouched
+            fixes = ", ".join(f"{n:,} {'relabelled' if action == 'relabel' else 'excluded'}"
+                              for action, n in index.corrected.items())
+            parts.append(f"label corrections applied: {fixes}")
         if self._checks_state:
             parts.append(self._checks_state)
         self.summary.setText(" · ".join(parts))

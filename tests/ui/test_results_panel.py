@@ -142,3 +142,24 @@ def test_the_window_shows_each_finished_run_in_the_results_tab(qtbot, run_copy: 
                     timeout=30_000)
     assert results.current_button.isEnabled() and results.run_dir == str(run_copy)
     win.close()
+
+
+def test_the_dataset_tab_says_how_many_corrections_it_applied(qtbot, tmp_path: Path) -> None:
+    from ui.dataset_panel import DatasetPanel
+    from workbench.data.corrections import Correction, add_correction
+
+    root = make_tiny_dataset(tmp_path / "data", train=4, val=2)
+    fixes = tmp_path / "run" / "corrections.csv"
+    add_correction(fixes, Correction(str(root / "train" / "class_0" / "0.png"), "exclude"))
+    add_correction(fixes, Correction(str(root / "val" / "class_1" / "1.png"), "relabel",
+                                     "class_2"))
+    state = AppState()
+    state.update_config(data={"corrections": str(fixes)})
+    panel = DatasetPanel(state)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.opened, timeout=30_000):
+        panel.open_path(str(root))
+    qtbot.waitUntil(lambda: not panel.is_scanning(), timeout=30_000)
+    assert "label corrections applied: 1 relabelled, 1 excluded" in panel.summary.text()
+    assert len(state.index) == 17
+    panel.shutdown()
