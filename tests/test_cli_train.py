@@ -48,7 +48,7 @@ def test_bad_config_value_is_one_readable_line(
     bad.write_text(tomli_w.dumps({"train": {"lr": -0.5}}))
     assert main(["train", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["workbench: train.lr = -0.5 is out of range [1e-09, 10.0]"]
+    assert err == ["workbench: train.lr = -0.5 is out of range [1e-06, 10.0]"]
 
 
 def test_missing_dataset_and_missing_run_are_user_errors(
