@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders (recursive)")
     p.add_argument("--checkpoint", choices=CHECKPOINT_CHOICES, default="best")
     p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes per image")
+    p.add_argument("--device", default="auto",
+                   help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON list")
@@ -49,9 +51,10 @@ def _predict(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be at least 1, not {args.top_k}")
     if args.csv:
         _check_writable(Path(args.csv))
+    from workbench.devices import resolve_device
     from workbench.train.trained import load_trained
 
-    trained = load_trained(args.run_dir, args.checkpoint)
+    trained = load_trained(args.run_dir, args.checkpoint, device=resolve_device(args.device))
     predictions, skipped = _run_predict(trained, args)
     if not predictions:
         raise UserError(f"no image could be classified ({len(skipped)} input(s) skipped)")
