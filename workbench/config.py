@@ -7,6 +7,7 @@ validates every value and raises `UserError` with one readable line naming the b
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -119,6 +120,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "train.ldam_margin": (0.01, 5.0),
     "train.drw_start": (0.0, 1.0),
     "train.crt_epochs": (0, 10_000),
+    "train.gpus": (0, 1024),
 }
 # ULMFiT's discriminative fine-tuning divides the LR by 2.6 per layer group (Howard & Ruder 2018).
 DEFAULT_LR_DECAY = round(1 / 2.6, 4)
@@ -221,6 +223,7 @@ class TrainConfig:
     ldam_margin: float = 0.5  # "ldam_drw": the largest class margin (the rarest class's)
     drw_start: float = 0.8  # "ldam_drw": fraction of the epochs before re-weighting starts
     crt_epochs: int = 0  # > 0: re-train the classifier on frozen features, class-balanced (cRT)
+    gpus: int = 0  # > 1: train on that many GPUs, one process each (torchrun); 0 or 1: one process
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
@@ -232,10 +235,10 @@ class TrainConfig:
         _check_limit("train.weight_decay", self.weight_decay)
         _check_limit("train.warmup_epochs", self.warmup_epochs)
         _check_limit("train.label_smoothing", self.label_smoothing)
-        _check_choice("train.device", self.device, DEVICES)
+        check_device(self.device)
         _check_limit("train.limit_train_batches", self.limit_train_batches)
         _check_choice("train.loss", self.loss, LOSSES)
-        for key in ("loss_tau", "ldam_margin", "drw_start", "crt_epochs"):
+        for key in ("loss_tau", "ldam_margin", "drw_start", "crt_epochs", "gpus"):
             _check_limit(f"train.{key}", getattr(self, key))
         if not (self.seed == -1 or 0 <= self.seed < 2**32):
             raise UserError(f"train.seed = {self.seed} is out of range: -1 (not seeded) or 0 "
@@ -339,6 +342,19 @@ def _check_limit(key: str, value: float) -> None:
 def _check_range(key: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
         raise UserError(f"{key} = {value} is out of range [{low}, {high}]")
+
+
+def gpu_number(device: str) -> int | None:
+    """N for a device named "cuda:N" (one GPU of several), else None."""
+    match = re.fullmatch(r"cuda:(\d{1,4})", device)
+    return int(match.group(1)) if match else None
+
+
+def check_device(device: str) -> None:
+    """`train.device`: one of `DEVICES`, or "cuda:N" naming one GPU."""
+    if device not in DEVICES and gpu_number(device) is None:
+        raise UserError(f"train.device = {device!r} is not one of {', '.join(DEVICES)} or "
+                        "cuda:N (the GPU numbered N)")
 
 
 def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,8 @@ class RunPlan:
     train_images: int = 0
     val_images: int = 0
     batch_size: int = 32  # per optimisation step, capped at the training images
-    device: str = "cpu"  # resolved: "cuda", "mps" or "cpu"
-    processes: int = 1
+    device: str = "cpu"  # resolved: "cuda", "cuda:N", "mps" or "cpu" (this process's own)
+    processes: int = 1  # training processes (torchrun's WORLD_SIZE, or train.gpus)
     fixes: tuple[Fix, ...] = ()
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())  # facts worth knowing, not problems
@@ -99,6 +99,21 @@ class RunPlan:
         return not self.head.fitted_once and self.freeze_stages < self.num_stages
 
     @property
+    def process_batch_size(self) -> int:
+        """Images each process takes per step: the batch shared out between the processes."""
+        return math.ceil(self.batch_size / self.processes)
+
+    @property
+    def norm_policy(self) -> NormPolicy:
+        """The policy the model is built with: SyncBatchNorm only where it can sync (several
+        processes on GPUs); elsewhere it is, and is built as, ordinary BatchNorm."""
+        policy = NormPolicy(self.config.model.norm_policy)
+        if policy == NormPolicy.SYNC_BN and (self.processes == 1
+                                            or not self.device.startswith("cuda")):
+            return NormPolicy.TRAIN_BN
+        return policy
+
+    @property
     def preset(self) -> Any:
         """What the preprocessing follows: the weights' preset, else the backbone's default."""
         return self.pretrained_weights if self.pretrained_weights is not None else self.backbone
@@ -120,7 +135,7 @@ class RunPlan:
         weights = self.weights_file or (self.pretrained_weights.name
                                         if self.pretrained_weights is not None else "random")
         model = build_model(self.backbone, weights=weights, num_classes=classes or None,
-                            norm_policy=self.config.model.norm_policy,
+                            norm_policy=self.norm_policy,
                             input_size=self._build_size())
         model.freeze(self.freeze_stages)
         return model
@@ -139,6 +154,7 @@ class RunPlan:
                  if self.head.fitted_once else "")
         lines = [f"{self.backbone} ({self._weights_words()}), {frozen}, {head}{where}, "
                  f"{self.input_size} px, {self.device}"
+                 + (f" x {self.processes} processes" if self.processes > 1 else "")
                  + (", cached features" if self.fast_path else "")]
         lines += [f"adjusted: {f}" for f in self.fixes]
         lines += [f"warning: {w}" for w in self.warnings]
@@ -235,6 +251,7 @@ def _plan(config: RunConfig, index: DatasetIndex | None, info: Any, names: tuple
     feature_stage = (m.feature_stage % len(names)) if head.fitted_once else len(names) - 1
     fast = head.fitted_once or (m.freeze_stages >= len(names) and not config.data.augment)
     device = resolve_device(config.train.device) if check_device else str(config.train.device)
+    processes, device, spread = _processes(config, device, one_process=fast, check=check_device)
     counts = _dataset_counts(index)
     if index is not None and image_side is None:
         from workbench.data.stats import typical_image_side
@@ -251,9 +268,48 @@ def _plan(config: RunConfig, index: DatasetIndex | None, info: Any, names: tuple
         class_names=tuple(index.class_names) if index is not None else (),
         train_images=counts[0], val_images=counts[1],
         batch_size=min(config.train.batch_size, counts[0]) if counts[0] else
-        config.train.batch_size, device=device, fixes=fixes,
+        config.train.batch_size, device=device, processes=processes, fixes=fixes,
     )
-    return _with_warnings(plan, image_side)
+    plan = _with_warnings(plan, image_side)
+    return replace(plan, warnings=plan.warnings + spread[0], notes=plan.notes + spread[1])
+
+
+def _processes(config: RunConfig, device: str, one_process: bool, check: bool
+               ) -> tuple[int, str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(processes, this process's device, (warnings, notes)) for a run under torchrun (its
+    WORLD_SIZE) or asking for `train.gpus`; UserError for what cannot be given."""
+    from workbench.devices import current_world, gpu_count
+
+    world, gpus = current_world(), config.train.gpus
+    asked = world.size if world.active else max(1, gpus)
+    if asked == 1:
+        return 1, device, ((), ())
+    if one_process:
+        what = ("a scikit-learn head" if Head(config.model.head).fitted_once else
+                "the feature-cache fast path (frozen backbone, no augmentation)")
+        return 1, device, ((f"{what} trains in one process: {asked} asked, 1 used",), ())
+    if not world.active and check and not device.startswith("cuda"):
+        raise UserError(f"train.gpus = {gpus} needs CUDA GPUs; this run is on {device} (for "
+                        "several CPU processes start torchrun yourself: docs/distributed.md)")
+    if not world.active and check and gpus > gpu_count():
+        raise UserError(f"train.gpus = {gpus} but this machine has {gpu_count()} GPU(s)")
+    if world.active and device.startswith("cuda"):
+        device = _rank_gpu(config.train.device, world.local_rank, gpu_count() if check else None)
+    share = math.ceil(config.train.batch_size / asked)
+    return asked, device, ((), (f"{asked} processes: each takes {share} of the batch's "
+                                f"{config.train.batch_size} images per step",))
+
+
+def _rank_gpu(configured: str, local_rank: int, gpus: int | None) -> str:
+    """The GPU of the process with this local rank (one GPU per process)."""
+    if configured.startswith("cuda:"):
+        raise UserError(f"train.device = {configured!r} names one GPU but torchrun started "
+                        "several processes: set train.device = \"cuda\" (each process takes "
+                        "its own GPU)")
+    if gpus is not None and local_rank >= gpus:
+        raise UserError(f"torchrun started more processes on this machine than its {gpus} "
+                        f"GPU(s): use --nproc-per-node {gpus} or fewer")
+    return f"cuda:{local_rank}"
 
 
 def _resolve_weights(config: RunConfig) -> tuple[Any, str | None]:
@@ -353,6 +409,9 @@ def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
                         "(loss weighting is)")
     if c.model.norm_policy == NormPolicy.SYNC_BN and plan.processes == 1:
         notes.append("SyncBatchNorm in one process is ordinary BatchNorm")
+    elif c.model.norm_policy == NormPolicy.SYNC_BN and not plan.device.startswith("cuda"):
+        notes.append("SyncBatchNorm syncs across GPUs only: on the CPU each process normalizes "
+                     "its own images (ordinary BatchNorm)")
     if c.train.optimizer == "sgd" and c.train.lr > DIVERGING_LR and not plan.head.fitted_once:
         warnings.append(f"learning rate {c.train.lr:g} is very high for SGD: training is likely "
                         "to diverge (try 0.01)")

@@ -42,40 +42,106 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--crt-epochs", type=int, default=None, metavar="N",
                    help="override train.crt_epochs: re-train the classifier class-balanced on "
                         "frozen features for N epochs after training (cRT)")
+    p.add_argument("--gpus", type=int, default=None, metavar="N",
+                   help="override train.gpus: train on N GPUs of this machine (started through "
+                        "torchrun, one process each)")
+    p.add_argument("--run-dir", metavar="DIR", default=None,
+                   help="write the new run exactly in DIR (missing or empty) instead of a "
+                        "timestamped folder under --out")
     p.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from workbench.plan import plan_run
-    from workbench.train.engine import Trainer
-    from workbench.train.setup import load_index
+    from workbench.devices import current_world
 
     if args.epochs is not None and args.epochs < 1:  # before the demo's advisor runs
         raise UserError(f"--epochs must be at least 1, not {args.epochs}")
-    index = None
+    if args.resume and args.run_dir:
+        raise UserError("--run-dir names a new run; --resume continues its own folder")
+    world = current_world()
+    if not world.active:
+        gpus = args.gpus if args.gpus is not None else _configured_gpus(args)
+        if gpus > 1:  # torchrun starts this command again, once per GPU
+            from workbench.train.launch import run_torchrun
+
+            return run_torchrun(sys.argv[1:] if args.gpus is None else
+                                [*sys.argv[1:], "--gpus", str(gpus)], gpus)
+        return _train_here(args, world)
+    from workbench.train import distributed
+
+    distributed.init_process_group(world)
+    try:
+        return _train_here(args, world)
+    finally:
+        distributed.close_process_group()
+
+
+def _configured_gpus(args: argparse.Namespace) -> int:
+    """train.gpus of the config file or of the run to resume (the demo asks for none)."""
+    if args.config:
+        return load_config(args.config).train.gpus
+    if args.resume:
+        from workbench.train.rundir import CONFIG_NAME
+
+        file = Path(args.resume).expanduser() / CONFIG_NAME
+        # not a run folder: the resume itself says so, in its own words
+        return load_config(file).train.gpus if file.is_file() else 0
+    return 0
+
+
+def _train_here(args: argparse.Namespace, world) -> int:  # world: devices.World
+    from workbench.plan import plan_run
+    from workbench.train.distributed import from_main
+    from workbench.train.engine import Trainer
+    from workbench.train.setup import load_index
+
+    # rank 0 reads the config (or runs the demo's advisor) once; every process trains with it
+    raw, epochs_done = from_main(lambda: _read_config(args), "reading the config")
+    config = RunConfig.from_dict(raw)
+    _apply_overrides(config, args)
+    if args.resume and epochs_done >= config.train.epochs:
+        # a resumed run that already reached its epochs would train nothing: say how to go on
+        raise UserError(f"{args.resume} already trained its {epochs_done} epochs; to continue, "
+                        f"ask for more in total, e.g. --epochs {epochs_done * 2}")
+    index = load_index(config, None)
+    plan = plan_run(config, index)  # refuses what cannot run, before any folder is made
+    if world.active and plan.processes == 1 and not world.is_main:
+        print(f"workbench: rank {world.rank}: {plan.warnings[-1]}; rank 0 trains alone",
+              file=sys.stderr)
+        return 0
+    if world.is_main:
+        for line in plan.summary():
+            print(f"plan: {line}", file=sys.stderr)
+    trainer = Trainer(config, index=index, run_dir=args.resume or args.run_dir,
+                      resume=bool(args.resume), plan=plan)
+    return _consume(trainer) if world.is_main else _consume_quietly(trainer, world.rank)
+
+
+def _read_config(args: argparse.Namespace) -> tuple[dict, int]:
+    """(the run's config as a dict, epochs already done)."""
     if args.resume:
         from workbench.train.rundir import inspect_run
 
         run = inspect_run(args.resume)
-        config = run.config
-    elif args.demo:
+        return run.config.to_dict(), run.epochs_done
+    if args.demo:
         from workbench.advice.demo import demo_config
 
-        config, index = demo_config(args.weights)
-    else:
-        config = load_config(args.config)
-    _apply_overrides(config, args)
-    if args.resume and run.epochs_done >= config.train.epochs:
-        # a resumed run that already reached its epochs would train nothing: say how to go on
-        raise UserError(f"{run.path} already trained its {run.epochs_done} epochs; to continue, "
-                        f"ask for more in total, e.g. --epochs {run.epochs_done * 2}")
-    index = load_index(config, index)
-    plan = plan_run(config, index)  # refuses what cannot run, before any folder is made
-    for line in plan.summary():
-        print(f"plan: {line}", file=sys.stderr)
-    trainer = Trainer(config, index=index, run_dir=args.resume, resume=bool(args.resume),
-                      plan=plan)
-    return _consume(trainer)
+        return demo_config(args.weights)[0].to_dict(), 0
+    return load_config(args.config).to_dict(), 0
+
+
+def _consume_quietly(trainer, rank: int) -> int:  # trainer: engine.Trainer
+    """A process other than rank 0 trains its share and says only how it failed."""
+    from workbench.train.events import Failed, Finished, Stopped
+
+    for event in trainer.run():
+        if isinstance(event, Failed):
+            print(f"workbench: rank {rank}: {event.message}", file=sys.stderr)
+            return 2 if event.user_error else 1
+        if isinstance(event, Finished | Stopped):
+            return 0
+    return 1
 
 
 def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
@@ -85,13 +151,23 @@ def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
         config.train.out_dir = str(Path(args.out).expanduser())
     if args.weights is not None:
         config.model.weights = args.weights
-    for key in ("loss", "loss_tau", "crt_epochs"):
+    for key in ("loss", "loss_tau", "crt_epochs", "gpus"):
         if getattr(args, key, None) is not None:
             setattr(config.train, key, getattr(args, key))
     config.validate()
 
 
 def _consume(trainer) -> int:  # trainer: engine.Trainer
+    from workbench.train.control import follow_control
+
+    following = follow_control(trainer)  # the GUI's pause / stop for a torchrun subprocess
+    try:
+        return _show(trainer)
+    finally:
+        following.set()
+
+
+def _show(trainer) -> int:  # trainer: engine.Trainer
     from tqdm import tqdm
 
     from workbench.train.events import (
@@ -138,7 +214,11 @@ def _consume(trainer) -> int:  # trainer: engine.Trainer
     except KeyboardInterrupt:
         if bar:
             bar.close()
-        print("workbench: interrupted; the last finished epoch's checkpoint is kept",
+        from workbench.devices import current_world
+
+        why = (" (Ctrl-C, or torchrun ended the job because another process ended)"
+               if current_world().active else "")
+        print(f"workbench: interrupted{why}; the last finished epoch's checkpoint is kept",
               file=sys.stderr)
         if run_dir:
             print(run_dir)

@@ -22,11 +22,12 @@ import torch
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.data.torch_dataset import ImageDataset
+from workbench.devices import World
 from workbench.errors import UserError
 from workbench.models.transfer import TransferModel
 from workbench.plan import RunPlan, plan_run
+from workbench.train import distributed, setup
 from workbench.train import features as fx
-from workbench.train import setup
 from workbench.train.checkpoints import (
     load_checkpoint,
     restore_rng,
@@ -137,6 +138,7 @@ class Trainer:
         self._record: RunDir | None = None
         self._ended = False  # a Finished / Stopped / Failed event was recorded
         self._extra_state: dict[str, Any] = {}  # saved in every checkpoint (fast path, sklearn)
+        self._world = World()  # several processes under torchrun: set by `_prepare`
 
     def stop(self) -> None:
         """Ask the run to end after the current batch (also wakes a paused run)."""
@@ -171,7 +173,8 @@ class Trainer:
                                "try a smaller batch size")
         except Exception as exc:
             log.exception("training failed")  # the traceback goes to the log, the line to the user
-            yield self._failed(f"training failed: {type(exc).__name__}: {exc}")
+            lost = distributed.lost_peer(exc) if self._world.active else None
+            yield self._failed(lost or f"training failed: {type(exc).__name__}: {exc}")
         finally:
             if self._record is not None:
                 self._record.close()
@@ -219,6 +222,9 @@ class Trainer:
         index = setup.load_index(c, self.index)
         plan = self.plan if self.plan is not None else plan_run(c, index)
         self.plan, self.config = plan, plan.config
+        if plan.processes > 1:  # under torchrun: join the others, check they read the same data
+            self._world = distributed.init_process_group()
+            distributed.check_same_dataset(index)
         generator = setup.seed_everything(c.train.seed, c.train.deterministic)
         train_idx = index.indices(index.training_split())
         val_idx = index.indices("val") if index.training_split() == "train" else []
@@ -242,7 +248,14 @@ class Trainer:
             raise UserError(f"cannot resume {self.run_dir}: its classes differ from the dataset's")
         return state
 
-    def _open_record(self, progress: _Progress) -> RunDir:
+    def _open_record(self, progress: _Progress) -> RunDir | distributed.FollowerRecord:
+        if self._world.active:  # rank 0 alone writes the run directory
+            record = self._open_main_record(progress) if self._world.is_main else None
+            path = distributed.share_run_path(record.path if record else None)
+            return record or distributed.FollowerRecord(path)
+        return self._open_main_record(progress)
+
+    def _open_main_record(self, progress: _Progress) -> RunDir:
         if self.resuming:
             assert self.run_dir is not None
             return RunDir.open(self.run_dir, step=progress.step, epoch=progress.epoch,
@@ -252,7 +265,9 @@ class Trainer:
         return RunDir.create(self.config)
 
     def _estimated_steps(self, s: _Setup) -> int:
-        steps = math.ceil(len(s.train_idx) / s.plan.batch_size)
+        # each process reads its share of the epoch, a share of the batch at a time
+        share = math.ceil(len(s.train_idx) / s.plan.processes)
+        steps = math.ceil(share / s.plan.process_batch_size)
         limit = self.config.train.limit_train_batches
         return min(steps, limit) if limit else steps
 
@@ -266,15 +281,25 @@ class Trainer:
         workers = setup.choose_num_workers(c.data.num_workers)
         pin = s.device.type == "cuda"
         labels = [s.index.labels[i] for i in s.train_idx]
+        train_set = ImageDataset(s.index, s.train_idx, plan.transform(train=True))
+        if self._world.active:
+            sampler = distributed.train_sampler(train_set, labels, c.data.sampling, self._world,
+                                                distributed.shared_seed(c.train.seed))
+        else:
+            sampler = build_sampler(labels, c.data.sampling, s.generator)
         train_loader = setup.make_loader(
-            ImageDataset(s.index, s.train_idx, plan.transform(train=True)), plan.batch_size,
-            shuffle=True, sampler=build_sampler(labels, c.data.sampling, s.generator),
+            train_set, plan.process_batch_size, shuffle=True, sampler=sampler,
             workers=workers, pin_memory=pin, generator=s.generator)
         val_loader = None
         if s.val_idx:
-            val_loader = setup.make_loader(ImageDataset(s.index, s.val_idx, plan.transform()),
-                                           plan.batch_size, workers=workers, pin_memory=pin)
-        return _Feed(s.model, s.model, train_loader, val_loader, self._estimated_steps(s))
+            val_set = ImageDataset(s.index, s.val_idx, plan.transform())
+            val_loader = setup.make_loader(
+                val_set, plan.process_batch_size, workers=workers, pin_memory=pin,
+                sampler=distributed.ShardSampler(len(val_set), self._world.size,
+                                                 self._world.rank)
+                if self._world.active else None)
+        forward = distributed.wrap_model(s.model, s.device) if self._world.active else s.model
+        return _Feed(forward, s.model, train_loader, val_loader, self._estimated_steps(s))
 
     def _feature_feed(self, s: _Setup) -> Generator[Event, None, _Feed | None]:
         c, plan = self.config, s.plan
@@ -349,6 +374,7 @@ class Trainer:
         run_dir = str(self._record.path)  # type: ignore[union-attr]
         for epoch in range(p.epoch + 1, self.config.train.epochs + 1):
             yield EpochStarted(epoch)
+            distributed.set_epoch(feed.train_loader, epoch)
             completed = yield from self._train_one_epoch(s, feed, opt, p, epoch)
             metrics = self._evaluate(s, feed) if completed else None
             if not completed or (feed.val_loader is not None and metrics is None):
@@ -374,10 +400,12 @@ class Trainer:
             if len(labels) == 0:  # every image of the batch failed to load
                 continue
             loss = self._step(s, feed, opt, images, labels)
+            if self._world.active:  # the step's loss, equal on every process
+                loss = distributed.average(loss, s.device)
             self._check_divergence(s, p, loss)
             p.step, done = p.step + 1, done + 1
             now = time.perf_counter()
-            rate, tick = len(labels) / max(now - tick, 1e-9), now
+            rate, tick = len(labels) * self._world.size / max(now - tick, 1e-9), now
             lrs = {n: g["lr"] for n, g in zip(names, opt.optimizer.param_groups, strict=True)}
             yield BatchDone(epoch, p.step, total, loss, lrs, rate, setup.gpu_memory_mb(s.device),
                             p.skipped)
@@ -416,12 +444,39 @@ class Trainer:
         return float(loss.item())
 
     def _honour_pause(self, step: int) -> Generator[Event, None, None]:
+        if self._world.active:
+            yield from self._follow_main(step)
+            return
         if self._running.is_set():
             return
         yield Paused(step)
         self._running.wait()
         if not self._stop.is_set():
             yield Resumed(step)
+
+    def _follow_main(self, step: int) -> Generator[Event, None, None]:
+        """Every process pauses and stops with rank 0, at the same batch (rank 0 waits in short
+        slices while paused, so the others' wait for it never reaches the timeout)."""
+        paused = False
+        while True:
+            stop, pause = distributed.main_flags(self._stop.is_set(),
+                                                 not self._running.is_set(), self.plan_device)
+            if stop:
+                self._stop.set()
+            if stop or not pause:
+                break
+            if not paused:
+                paused = True
+                yield Paused(step)
+            if self._world.is_main:
+                self._running.wait(timeout=1.0)
+        if paused and not stop:
+            yield Resumed(step)
+
+    @property
+    def plan_device(self) -> torch.device:
+        """This process's device, as planned."""
+        return torch.device(self.plan.device if self.plan is not None else "cpu")
 
     def _evaluate(self, s: _Setup, feed: _Feed,
                   forward: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -430,9 +485,18 @@ class Trainer:
             return None
         s.model.eval()
         with torch.autocast(device_type=s.device.type, dtype=torch.float16, enabled=s.amp):
-            return evaluate(forward or feed.forward, feed.val_loader, s.device, s.class_names,
-                            s.train_counts, stop=self._stop,
-                            prepare=lambda x: self._prepare_batch(s, x))
+            # several processes each evaluate a share; a stop waits for the next batch's check
+            spread = self._world.active
+            if spread:
+                distributed.sync_buffers(s.model)
+            # the plain model, not DDP's wrapper: shares may differ by a batch, and DDP's
+            # forward would wait for the others to exchange buffers
+            forward = forward or (s.model if spread else feed.forward)
+            return evaluate(forward, feed.val_loader, s.device, s.class_names,
+                            s.train_counts, stop=None if spread else self._stop,
+                            prepare=lambda x: self._prepare_batch(s, x),
+                            reduce=(lambda v: distributed.sum_counts(v, s.device)) if spread
+                            else None)
 
     def _save(self, s: _Setup, p: _Progress, metrics: EvalMetrics | None,
               opt: _Optimisation | None = None) -> CheckpointSaved:
@@ -457,9 +521,10 @@ class Trainer:
         assert record is not None
         # best.pt first: a kill between the two writes must never leave last.pt recording a
         # best score whose weights were not saved
-        if is_best:
+        if is_best and getattr(record, "writes", True):  # rank 0 alone writes
             save_checkpoint(weights, record.best_checkpoint)
-        save_checkpoint(resumable, record.last_checkpoint)
+        if getattr(record, "writes", True):
+            save_checkpoint(resumable, record.last_checkpoint)
         return CheckpointSaved(str(record.best_checkpoint if is_best else record.last_checkpoint),
                                is_best)
 

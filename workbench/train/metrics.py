@@ -45,11 +45,22 @@ def compute_metrics(
     train_counts: list[int],
 ) -> EvalMetrics:
     """Metrics from true and predicted labels; `train_counts[c]` decides each class's shot band."""
-    n = len(class_names)
+    return metrics_from_confusion(confusion_counts(y_true, y_pred, len(class_names)), loss,
+                                  class_names, train_counts)
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """`cm[true, predicted]` image counts for `n` classes."""
     # numpy rather than sklearn's confusion_matrix: the GUI imports this module (through the
     # events) at start-up, and sklearn.metrics takes about a second to import
-    cm = np.bincount(np.asarray(y_true, dtype=np.int64) * n + np.asarray(y_pred, dtype=np.int64),
-                     minlength=n * n).reshape(n, n)
+    return np.bincount(np.asarray(y_true, dtype=np.int64) * n
+                       + np.asarray(y_pred, dtype=np.int64), minlength=n * n).reshape(n, n)
+
+
+def metrics_from_confusion(cm: np.ndarray, loss: float, class_names: list[str],
+                           train_counts: list[int]) -> EvalMetrics:
+    """Metrics from confusion counts (summed over processes, they equal one process's)."""
+    n = len(class_names)
     support = cm.sum(axis=1)
     recall = [cm[c, c] / support[c] if support[c] else None for c in range(n)]
     measured = [r for r in recall if r is not None]
@@ -70,7 +81,7 @@ def compute_metrics(
         shot_acc=shot_acc,
         confusion=cm.astype(int).tolist(),
         bands=bands,
-        num_images=int(len(y_true)),
+        num_images=int(cm.sum()),
     )
 
 
@@ -83,10 +94,12 @@ def evaluate(
     train_counts: list[int],
     stop: threading.Event | None = None,
     prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    reduce: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> EvalMetrics | None:
     """Run `forward` over `(images, labels, skipped)` batches; None when `stop` was set meanwhile.
 
     The loss is plain cross-entropy (no class weights, no smoothing) so runs compare fairly.
+    `reduce` sums `[loss sum, confusion counts...]` over processes that each saw a share.
     """
     losses, truths, preds = [], [], []
     for images, labels, _skipped in batches:
@@ -102,5 +115,10 @@ def evaluate(
         preds.append(logits.argmax(1).cpu().numpy())
     y_true = np.concatenate(truths) if truths else np.zeros(0, dtype=np.int64)
     y_pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
-    loss = sum(losses) / len(y_true) if len(y_true) else math.nan
-    return compute_metrics(y_true, y_pred, loss, class_names, train_counts)
+    n = len(class_names)
+    counts = np.concatenate([[sum(losses)], confusion_counts(y_true, y_pred, n).ravel()])
+    if reduce is not None:
+        counts = reduce(counts)
+    cm = np.rint(counts[1:]).astype(np.int64).reshape(n, n)
+    loss = counts[0] / cm.sum() if cm.sum() else math.nan
+    return metrics_from_confusion(cm, loss, class_names, train_counts)
