@@ -32,7 +32,12 @@ from workbench.train.samplers import sample_weights
 
 TIMEOUT_ENV = "WORKBENCH_DIST_TIMEOUT"  # seconds a process waits for the others
 DEFAULT_TIMEOUT_S = 300.0
+# Before training, the others wait for rank 0 to read the config, or to run the demo's advisor
+# (minutes on a CPU): a separate group with a longer limit. torchrun still ends the job at once
+# when a process dies.
+SETUP_TIMEOUT_S = 3600.0
 T = TypeVar("T")
+_setup_group: Any = None
 
 
 def timeout_s() -> float:
@@ -57,8 +62,11 @@ def init_process_group(world: World | None = None) -> World:
             raise UserError("several GPU processes need NCCL, and this PyTorch has none")
         torch.cuda.set_device(world.local_rank % gpu_count())
     backend = "cpu:gloo,cuda:nccl" if cuda else "gloo"
+    global _setup_group
     try:
         dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s()))
+        _setup_group = dist.new_group(backend="gloo", timeout=timedelta(
+            seconds=max(SETUP_TIMEOUT_S, timeout_s())))
     except (RuntimeError, ValueError) as exc:
         where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
         raise UserError(f"process {world.rank} could not join the other processes at {where}: "
@@ -68,6 +76,8 @@ def init_process_group(world: World | None = None) -> World:
 
 def close_process_group() -> None:
     """Leave the process group (at the end of a command)."""
+    global _setup_group
+    _setup_group = None
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -110,9 +120,9 @@ def from_main(make: Callable[[], T], what: str) -> T:
             box[0] = ("ok", make())
         except UserError as exc:
             box[0] = ("error", str(exc))
-            _collective(what, lambda: dist.broadcast_object_list(box, src=0))
+            _collective(what, lambda: dist.broadcast_object_list(box, src=0, group=_setup_group))
             raise
-    _collective(what, lambda: dist.broadcast_object_list(box, src=0))
+    _collective(what, lambda: dist.broadcast_object_list(box, src=0, group=_setup_group))
     status, value = box[0]
     if status == "error":
         raise UserError(f"rank 0: {value}")
