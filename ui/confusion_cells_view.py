@@ -30,12 +30,16 @@ class ConfusionCellsView(ConfusionView):
                         "(the diagonal is per-class recall). Click a cell to see its images.")
         self.counts = np.zeros((0, 0), dtype=int)
         self._labels: list[pg.TextItem] = []
+        self.selected: tuple[int, int] | None = None
+        self._outline = pg.PlotCurveItem(pen=pg.mkPen("#e377c2", width=3))
+        self.plot_item.addItem(self._outline)
         self.scene().sigMouseClicked.connect(self._clicked)
 
     def set_counts(self, confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> None:
         """Show the matrix of counts `confusion[true][predicted]`, each cell labelled."""
         self.counts = np.asarray(confusion, dtype=int)
         self.set_matrix(confusion, class_names)
+        self.select(None)
         for item in self._labels:
             self.plot_item.removeItem(item)
         self._labels = []
@@ -48,6 +52,15 @@ class ConfusionCellsView(ConfusionView):
                 item.setPos(p + 0.5, t + 0.5)
                 self.plot_item.addItem(item)
                 self._labels.append(item)
+
+    def select(self, cell: tuple[int, int] | None) -> None:
+        """Outline one (true, predicted) cell, or none."""
+        self.selected = cell
+        if cell is None:
+            self._outline.setData([], [])
+            return
+        t, p = cell
+        self._outline.setData([p, p + 1, p + 1, p, p], [t, t, t + 1, t + 1, t])
 
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
         """The (true, predicted) cell under data coordinates, or None outside the matrix."""

@@ -213,6 +213,7 @@ class ResultsPanel(QWidget):
         if ev is None:
             return
         rows = ev.rows_of_cell(true, predicted)
+        self.confusion.select((true, predicted))
         names = ev.class_names
         kind = "correct" if true == predicted else "confused"
         self._list(f"{names[true]} → {names[predicted]}: {len(rows)} image(s), {kind}", rows)
