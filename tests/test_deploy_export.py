@@ -51,10 +51,11 @@ def test_onnx_gives_the_same_top1_and_logits_as_torch(capsys, runs: DeployRuns,
     import onnx
     import onnxruntime
 
-    code, out, _ = export(capsys, runs.linear, "onnx", tmp_path)
+    folder = tmp_path / "exported"  # a new name without an extension: a folder
+    code, out, _ = export(capsys, runs.linear, "onnx", folder)
     assert code == 0
     path = Path(out.strip().splitlines()[-1])
-    assert path == tmp_path / "model.onnx" and path.is_file()
+    assert path == folder / "model.onnx" and path.is_file()
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     trained = load_trained(runs.linear)
     assert json.loads(meta["class_names"]) == trained.class_names
@@ -70,8 +71,7 @@ def test_onnx_gives_the_same_top1_and_logits_as_torch(capsys, runs: DeployRuns,
     assert np.abs(single - expected[:1]).max() <= 1e-4
     predicted = [p.label for b in iter_predict(trained, images) for p in b.predictions]
     assert [trained.class_names[i] for i in got.argmax(1)] == predicted
-    assert (tmp_path / "MODEL_CARD.md").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["MODEL_CARD.md", "model.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "model.onnx"]
 
 
 def test_torchscript_loads_with_torch_alone(capsys, runs: DeployRuns, tmp_path: Path) -> None:

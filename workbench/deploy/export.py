@@ -90,8 +90,9 @@ def model_info(trained: Any) -> dict[str, Any]:
 
 
 def export_model(trained: Any, fmt: str, out: str | os.PathLike[str] | None = None) -> Path:
-    """Write the run's model in `fmt` to `out` (default: `RUN_DIR/export/...`), check it, write
-    the model card beside it, and return the written file's path."""
+    """Write the run's model in `fmt` to `out` (a file, or a folder: one that exists or a new
+    name without an extension; default `RUN_DIR/export/`), check it, write the model card
+    beside it, and return the written file's path."""
     try:
         fmt = ExportFormat(fmt)
     except ValueError:
@@ -117,7 +118,8 @@ def _target(trained: Any, fmt: ExportFormat, out: str | os.PathLike[str] | None)
         path = Path(trained.run_dir) / "export" / default
     else:
         path = Path(out).expanduser()
-        if path.is_dir():
+        # a folder: one that exists, or a new name without an extension (made below)
+        if path.is_dir() or (not path.exists() and not path.suffix):
             path = path / default.name
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
