@@ -45,10 +45,26 @@ def demo_config(root: Path, out: Path, **train: object) -> RunConfig:
     return config.validate()
 
 
+VAL_PER_CLASS = 30
+
+
 @pytest.fixture(scope="session")
-def demo_run(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real run on the long-tailed demo (about 6 s on 2 cores)."""
-    last = list(Trainer(demo_config(demo_root, tmp_path_factory.mktemp("runs"))).run())[-1]
+def demo_lt(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """digits-lt as a CSV manifest: its whole long-tailed train split, 30 val images a class."""
+    rows = ["path,label,split"]
+    for split, per_class in (("train", None), ("val", VAL_PER_CLASS)):
+        for folder in sorted((demo_root / split).iterdir()):
+            for image in sorted(folder.iterdir())[:per_class]:
+                rows.append(f"{image},{folder.name},{split}")
+    manifest = tmp_path_factory.mktemp("digits-lt") / "digits-lt.csv"
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_lt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run on the long-tailed demo (a few seconds on 2 cores)."""
+    last = list(Trainer(demo_config(demo_lt, tmp_path_factory.mktemp("runs"))).run())[-1]
     assert isinstance(last, Finished), last
     return Path(last.run_dir)
 
@@ -56,7 +72,7 @@ def demo_run(demo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_training_stores_val_predictions(demo_run: Path) -> None:
     assert set(stored_predictions(demo_run)) >= {("val", "last")}
     preds = load_predictions(demo_run, "val", "last")
-    assert preds.logits.shape == (1000, 10) and len(preds.paths) == 1000
+    assert preds.logits.shape == (300, 10) and len(preds.paths) == 300
     assert preds.train_counts[0] == 400 and preds.train_counts[9] == 8
     assert all(Path(p).is_file() for p in preds.paths[:5])
 
@@ -67,8 +83,7 @@ def test_evaluation_matches_a_direct_computation(demo_run: Path) -> None:
     index = open_dataset(trained.plan.config.data.path)
     data = ImageDataset(index, index.indices("val"), trained.transform())
     with torch.no_grad():
-        logits = torch.cat([trained.classifier(torch.stack([data[i][0] for i in range(s, s + 250)]))
-                            for s in range(0, len(data), 250)]).numpy()
+        logits = trained.classifier(torch.stack([data[i][0] for i in range(len(data))])).numpy()
     y = np.array(data.targets)
     y_pred = logits.argmax(1)
     assert np.allclose(result.predictions.logits, logits, atol=1e-4)
@@ -94,7 +109,7 @@ def test_cli_evaluate_json(demo_run: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["num_images"] == 1000 and len(report["per_class"]) == 10
+    assert report["num_images"] == 300 and len(report["per_class"]) == 10
     assert set(report["shot_accuracy"]) == {"many", "medium", "few"}
     assert len(report["confusion"]["matrix"]) == 10 and 0 <= report["calibration"]["ece"] <= 1
     assert all(Path(row["path"]).is_file() for row in report["top_losses"])
@@ -126,8 +141,8 @@ def test_run_without_predictions_is_evaluated_on_demand(demo_run: Path, tmp_path
         except StopIteration as end:
             result = end.value
             break
-    assert progress[-1].done == progress[-1].total == 1000
-    assert result.metrics.num_images == 1000
+    assert progress[-1].done == progress[-1].total == 300
+    assert result.metrics.num_images == 300
     assert ("val", "best") in stored_predictions(old)
     with pytest.raises(UserError, match="no test split"):
         evaluate_run(old, "test")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from tests.test_results_core import demo_run  # noqa: F401 (the session fixture)
+from tests.test_results_core import demo_lt, demo_run  # noqa: F401 (session fixtures)
 from tests.test_train_engine import make_tiny_dataset, tiny_config
 from ui.results_panel import ResultsPanel
 from ui.state import AppState
@@ -84,7 +84,7 @@ def test_marking_an_image_writes_corrections_beside_the_run(qtbot, run_copy: Pat
     assert "1 correction(s)" in panel.corrections.label.text()
     with qtbot.waitSignal(panel.state.open_requested) as opened:
         panel.corrections.apply_button.click()
-    assert opened.args[0].endswith("digits-lt")  # the run's dataset
+    assert opened.args[0].endswith("digits-lt.csv")  # the run's dataset
     assert panel.state.config.data.corrections == str(run_copy / "corrections.csv")
     panel.shutdown()
 
