@@ -120,3 +120,21 @@ def test_bad_corrections_file_is_one_readable_line(tmp_path: Path) -> None:
         read_corrections(file)
     assert read_corrections(tmp_path / "missing.csv") == []
     assert not os.path.exists(tmp_path / "missing.csv")
+
+
+def test_the_plan_warns_about_long_tail_options_that_do_not_apply(tmp_path: Path) -> None:
+    from workbench.plan import plan_run
+
+    root = make_tiny_dataset(tmp_path / "data", train=4, val=2)
+    index = open_dataset(root)
+
+    def warnings(head: str = "linear", **train: object) -> str:
+        config = tiny_config(root, tmp_path / "runs", **train)
+        config.model.head = head
+        config.data.loss_weighting = "inverse"
+        return " ".join(plan_run(config, index).warnings)
+
+    assert "train.loss and cRT are not used" in warnings("logreg", crt_epochs=3)
+    assert "data.loss_weighting is not used" in warnings(loss="ldam_drw")
+    assert "the tail is favoured twice" in warnings(loss="logit_adjusted")
+    assert "favoured twice" not in warnings()

@@ -418,4 +418,19 @@ def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
     if not plan.pretrained and plan.freeze_stages:
         warnings.append("frozen stages of a randomly initialized backbone stay random: "
                         "freeze only pretrained weights")
+    warnings += _long_tail_warnings(plan)
     return replace(plan, warnings=tuple(warnings), notes=tuple(notes))
+
+
+def _long_tail_warnings(plan: RunPlan) -> list[str]:
+    """Long-tail options that do not apply to this run, or that correct the imbalance twice."""
+    c, out = plan.config, []
+    if plan.head.fitted_once and (c.train.loss != "cross_entropy" or c.train.crt_epochs):
+        out.append(f"{plan.head} is fitted by scikit-learn: train.loss and cRT are not used")
+    elif c.train.loss == "ldam_drw" and c.data.loss_weighting != "none":
+        out.append("LDAM-DRW re-weights the classes itself: data.loss_weighting is not used")
+    elif c.train.loss == "logit_adjusted" and (c.data.loss_weighting != "none"
+                                               or c.data.sampling != "none"):
+        out.append("the logit-adjusted loss balances the classes already: with loss weighting "
+                   "or sampling too, the tail is favoured twice")
+    return out

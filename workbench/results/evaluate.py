@@ -143,11 +143,13 @@ def _compute(run_dir: str | Path, split: str, checkpoint: str, stop: threading.E
              ) -> Generator[EvalProgress, None, Predictions | None]:
     import torch
 
+    from workbench.devices import resolve_device
     from workbench.train.predictions import iter_logits
     from workbench.train.setup import load_index
     from workbench.train.trained import load_trained
 
-    trained = load_trained(run_dir, checkpoint)
+    device = resolve_device("auto")
+    trained = load_trained(run_dir, checkpoint, device=device)
     index = load_index(trained.plan.config, None)
     indices, notes = _usable_images(index, split, trained.class_names)
     counts = index.class_counts(index.training_split())
@@ -155,7 +157,7 @@ def _compute(run_dir: str | Path, split: str, checkpoint: str, stop: threading.E
     rows = []
     yield EvalProgress(0, len(indices))
     for done, total, positions, logits in iter_logits(
-            trained.classifier, index, indices, trained.transform(), device=torch.device("cpu"),
+            trained.classifier, index, indices, trained.transform(), device=torch.device(device),
             batch_size=trained.plan.batch_size, stop=stop):
         rows.append((positions, logits))
         yield EvalProgress(done, total)
