@@ -51,12 +51,14 @@ class NormalizedClassifier(nn.Module):
     def __init__(self, classifier: nn.Module, mean: list[float], std: list[float]) -> None:
         super().__init__()
         self.classifier = classifier
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        # not "mean" / "std": the ONNX exporter names op outputs so, and a clash can make an
+        # invalid file (it does without the exporter's optimizer)
+        self.register_buffer("input_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("input_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of an image batch `[N, 3, S, S]` with values in [0, 1]."""
-        return self.classifier((x - self.mean) / self.std)
+        return self.classifier((x - self.input_mean) / self.input_std)
 
 
 def preprocessing(trained: Any) -> dict[str, Any]:
