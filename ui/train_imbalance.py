@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QWidget
 
 from ui.config_binder import ConfigBinder, choice_combo
 from ui.state import AppState
-from ui.vocabulary import LOSS_WEIGHTING_LABELS, SAMPLING_LABELS
+from ui.vocabulary import LOSS_LABELS, LOSS_WEIGHTING_LABELS, SAMPLING_LABELS
 from workbench.data.stats import SHOT_BANDS
 
 
@@ -42,10 +42,29 @@ class ImbalanceView(QGroupBox):
         form.addRow("Loss weighting", self.loss_weighting)
         form.addRow("Beta", self.beta)
         form.addRow("Sampling", self.sampling)
+        self._add_long_tail_rows(form, binder)
         self._enabled = True
         state.dataset_changed.connect(self.refresh)
         state.config_changed.connect(self._update_beta)
         self.refresh()
+
+    def _add_long_tail_rows(self, form: QFormLayout, binder: ConfigBinder) -> None:
+        """The long-tail loss, its tau, and classifier re-training (cRT) epochs."""
+        self.loss = binder.bind("train", "loss", choice_combo(LOSS_LABELS))
+        self.loss.setToolTip("Logit-adjusted: logits + tau * log prior while training; LDAM-DRW: "
+                             "larger margins for rare classes, re-weighted late in the run")
+        tau = QDoubleSpinBox()
+        tau.setSingleStep(0.1)
+        self.loss_tau = binder.bind("train", "loss_tau", tau)
+        self.loss_tau.setToolTip("The logit-adjusted loss's weight of the log prior (1: Menon et "
+                                 "al.'s choice)")
+        self.crt_epochs = binder.bind("train", "crt_epochs", QSpinBox())
+        self.crt_epochs.setToolTip("After training: re-train the classifier for this many "
+                                   "epochs on the frozen features with class-balanced sampling "
+                                   "(cRT, Kang et al. 2020); 0: off")
+        form.addRow("Loss", self.loss)
+        form.addRow("Loss tau", self.loss_tau)
+        form.addRow("cRT epochs", self.crt_epochs)
 
     def refresh(self, *_: Any) -> None:
         """Show the open dataset's imbalance numbers."""
@@ -58,14 +77,17 @@ class ImbalanceView(QGroupBox):
     def set_editable(self, enabled: bool) -> None:
         """Allow or forbid edits (forbidden while a run trains)."""
         self._enabled = enabled
-        self.loss_weighting.setEnabled(enabled)
-        self.sampling.setEnabled(enabled)
+        for widget in (self.loss_weighting, self.sampling, self.loss, self.loss_tau,
+                       self.crt_epochs):
+            widget.setEnabled(enabled)
         self._update_beta()
 
     def _update_beta(self) -> None:
         # beta only means something for the effective-number weighting
         effective = self._state.config.data.loss_weighting == "effective_number"
         self.beta.setEnabled(self._enabled and effective)
+        adjusted = self._state.config.train.loss == "logit_adjusted"
+        self.loss_tau.setEnabled(self._enabled and adjusted)
 
 
 def _beta_spin() -> QDoubleSpinBox:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from workbench.config import Device, Head, LossWeighting, NormPolicy, Optimizer, Sampling
+from workbench.config import Device, Head, Loss, LossWeighting, NormPolicy, Optimizer, Sampling
 
 HEAD_LABELS: dict[Head, str] = {
     Head.LINEAR: "linear layer",
@@ -33,6 +33,11 @@ SAMPLING_LABELS: dict[Sampling, str] = {
     Sampling.CLASS_BALANCED: "Class-balanced",
     Sampling.SQRT: "Square-root frequency",
 }
+LOSS_LABELS: dict[Loss, str] = {
+    Loss.CROSS_ENTROPY: "Cross-entropy",
+    Loss.LOGIT_ADJUSTED: "Logit-adjusted (Menon 2021)",
+    Loss.LDAM_DRW: "LDAM-DRW (Cao 2019)",
+}
 OPTIMIZER_LABELS: dict[Optimizer, str] = {
     Optimizer.SGD: "SGD with momentum",
     Optimizer.ADAMW: "AdamW",
@@ -49,6 +54,7 @@ VOCABULARIES: dict[type[StrEnum], dict] = {
     NormPolicy: NORM_POLICY_LABELS,
     LossWeighting: LOSS_WEIGHTING_LABELS,
     Sampling: SAMPLING_LABELS,
+    Loss: LOSS_LABELS,
     Optimizer: OPTIMIZER_LABELS,
     Device: DEVICE_LABELS,
 }

@@ -163,3 +163,20 @@ def test_the_dataset_tab_says_how_many_corrections_it_applied(qtbot, tmp_path: P
     assert "label corrections applied: 1 relabelled, 1 excluded" in panel.summary.text()
     assert len(state.index) == 17
     panel.shutdown()
+
+
+def test_the_train_tab_sets_the_long_tail_options(qtbot) -> None:
+    from ui.config_binder import ConfigBinder
+    from ui.train_imbalance import ImbalanceView
+
+    state = AppState()
+    view = ImbalanceView(state, ConfigBinder(state))
+    qtbot.addWidget(view)
+    assert not view.loss_tau.isEnabled()  # only the logit-adjusted loss has a tau
+    view.loss.setCurrentIndex(view.loss.findData("logit_adjusted"))
+    assert state.config.train.loss == "logit_adjusted" and view.loss_tau.isEnabled()
+    view.loss_tau.setValue(1.5)
+    view.crt_epochs.setValue(4)
+    assert (state.config.train.loss_tau, state.config.train.crt_epochs) == (1.5, 4)
+    view.set_editable(False)
+    assert not view.loss.isEnabled() and not view.crt_epochs.isEnabled()
