@@ -225,3 +225,57 @@ def test_a_killed_rank_ends_a_resumed_two_process_run(two_process_run, tmp_path)
     assert _events(run)[-1]["event"] in ("Stopped", "Failed")
     assert (run / "checkpoints" / "last.pt").is_file()  # epoch 1's checkpoint is kept
 
+
+
+# -- the GUI's way: torchrun as a subprocess, followed through metrics.jsonl -------------------
+
+@pytest.mark.slow
+def test_a_torchrun_job_relays_events_pauses_and_stops_gracefully(demo_root, tmp_path,
+                                                                     monkeypatch):
+    from workbench.train.events import (
+        BatchDone,
+        CheckpointSaved,
+        EvalDone,
+        Paused,
+        Resumed,
+        RunStarted,
+        Stopped,
+    )
+    from workbench.train.launch import TorchrunJob
+
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)
+    config = _config(demo_root)
+    config.train.epochs = 20
+    config.train.out_dir = str(tmp_path / "runs")
+    job = TorchrunJob(config, processes=2)
+    seen = []
+    for event in job.run():
+        seen.append(event)
+        if isinstance(event, BatchDone) and not any(isinstance(e, Paused) for e in seen):
+            job.pause()
+        elif isinstance(event, Paused):
+            job.resume()
+        elif isinstance(event, CheckpointSaved):
+            job.stop()  # after epoch 1: its checkpoint must be kept
+    kinds = [type(e) for e in seen]
+    assert kinds[0] is RunStarted and kinds[-1] is Stopped
+    assert Paused in kinds and Resumed in kinds and EvalDone in kinds
+    assert seen[0].device == "cpu" and seen[0].run_dir == str(job.run_dir)
+    assert (job.run_dir / "checkpoints" / "last.pt").is_file()
+    assert job._process is not None and job._process.returncode == 0  # every process ended
+
+
+def test_a_torchrun_job_refused_before_training_says_why(demo_root, tmp_path, monkeypatch):
+    from workbench.train.events import Failed
+    from workbench.train.launch import TorchrunJob
+
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)
+    config = _config(demo_root)
+    config.data.path = str(tmp_path / "not-there")
+    config.train.out_dir = str(tmp_path / "runs")
+    events = list(TorchrunJob(config, processes=2).run())
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert "not-there" in events[0].message and events[0].user_error
+    assert not list((tmp_path / "runs").iterdir())  # no empty run folder left behind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -15,7 +16,9 @@ from PySide6.QtWidgets import (
 from ui.config_binder import ConfigBinder, choice_combo
 from ui.state import AppState
 from ui.vocabulary import DEVICE_LABELS, OPTIMIZER_LABELS
-from workbench.devices import device_available
+from workbench.devices import device_available, gpu_names
+
+ALL_GPUS = "all-gpus"  # the device menu's "All N GPUs": train.device "cuda", train.gpus N
 
 
 def _spin(*, special: str = "") -> QSpinBox:
@@ -46,7 +49,7 @@ class TrainOptionsView(QGroupBox):
         self.optimizer = binder.bind("train", "optimizer", choice_combo(OPTIMIZER_LABELS))
         self.lr = binder.bind("train", "lr", _float_spin(0.001, 6))
         self.warmup = binder.bind("train", "warmup_epochs", _float_spin(0.5, 1))
-        self.device = binder.bind("train", "device", self._device_combo())
+        self.device = self._device_menu(state, binder, gpu_names())
         self.augment = binder.bind("data", "augment", QCheckBox("flips and crops"))
         self.seed = binder.bind("train", "seed", _spin(special="not seeded"))
         self.epochs.setToolTip("Passes over the training split")
@@ -58,6 +61,34 @@ class TrainOptionsView(QGroupBox):
                               ("Warm-up epochs", self.warmup), ("Device", self.device),
                               ("Augmentation", self.augment), ("Seed", self.seed)):
             form.addRow(label, widget)
+
+    @classmethod
+    def _device_menu(cls, state: AppState, binder: ConfigBinder, gpus: list[str]) -> QComboBox:
+        """The devices, each GPU found, and "All N GPUs" (a torchrun subprocess, one process per
+        GPU); bound to train.device and train.gpus together."""
+        combo = cls._device_combo()
+        at = combo.findData("cuda") + 1
+        for number, name in enumerate(gpus):
+            combo.insertItem(at + number, f"GPU {number}: {name}", f"cuda:{number}")
+        if len(gpus) > 1:
+            combo.insertItem(at + len(gpus), f"All {len(gpus)} GPUs", ALL_GPUS)
+            combo.setItemData(at + len(gpus), "One process per GPU, started through torchrun; "
+                              "cached features and scikit-learn heads train in one process",
+                              Qt.ItemDataRole.ToolTipRole)
+
+        def choose(row: int) -> None:  # connected before the binder's own commit: one update
+            data = combo.itemData(row)
+            gpus_wanted = len(gpus) if data == ALL_GPUS else 0
+            device = "cuda" if data == ALL_GPUS else data
+            train = state.config.train
+            if (train.device, train.gpus) != (device, gpus_wanted):
+                state.update_config(train={"device": device, "gpus": gpus_wanted})
+
+        combo.currentIndexChanged.connect(choose)
+        return binder.bind(
+            "train", "device", combo,
+            to_widget=lambda device: ALL_GPUS if state.config.train.gpus > 1 else device,
+            from_widget=lambda data: "cuda" if data == ALL_GPUS else data)
 
     @staticmethod
     def _device_combo() -> QComboBox:

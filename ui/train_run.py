@@ -29,6 +29,14 @@ TrainerFactory = Callable[..., Any]
 
 def _engine_trainer(config: RunConfig, index: DatasetIndex | None,
                     resume_dir: str | None = None) -> Any:
+    """The engine in this process, or, for a plan over several GPUs, a torchrun subprocess
+    followed through its metrics.jsonl (same events, same pause and stop)."""
+    from workbench.plan import plan_run
+
+    if config.train.gpus > 1 and plan_run(config, index, fix=True).processes > 1:
+        from workbench.train.launch import TorchrunJob
+
+        return TorchrunJob(config, index, resume_dir=resume_dir)
     from workbench.train.engine import Trainer  # torch-heavy; imported when a run starts
 
     return Trainer(config, index, run_dir=resume_dir, resume=resume_dir is not None)

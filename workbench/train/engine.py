@@ -139,6 +139,7 @@ class Trainer:
         self._ended = False  # a Finished / Stopped / Failed event was recorded
         self._extra_state: dict[str, Any] = {}  # saved in every checkpoint (fast path, sklearn)
         self._world = World()  # several processes under torchrun: set by `_prepare`
+        self._synced_stop = False  # rank 0's stop, as last exchanged with the other processes
 
     def stop(self) -> None:
         """Ask the run to end after the current batch (also wakes a paused run)."""
@@ -395,7 +396,7 @@ class Trainer:
         for images, labels, skipped in feed.train_loader:
             p.skipped += skipped
             yield from self._honour_pause(p.step)
-            if self._stop.is_set():
+            if self._stopping():
                 return False
             if len(labels) == 0:  # every image of the batch failed to load
                 continue
@@ -409,9 +410,17 @@ class Trainer:
             lrs = {n: g["lr"] for n, g in zip(names, opt.optimizer.param_groups, strict=True)}
             yield BatchDone(epoch, p.step, total, loss, lrs, rate, setup.gpu_memory_mb(s.device),
                             p.skipped)
-            if done >= feed.steps_per_epoch or self._stop.is_set():
+            if done >= feed.steps_per_epoch or self._stopping():
                 break
-        return not self._stop.is_set()
+        if self._world.active:  # every process ends the epoch as rank 0 does
+            yield from self._honour_pause(p.step)
+        return not self._stopping()
+
+    def _stopping(self) -> bool:
+        """Whether to stop now: the flag itself, or, with several processes, rank 0's flag as
+        last exchanged (a stop asked meanwhile waits for the next exchange, so that every
+        process stops at the same batch)."""
+        return self._synced_stop if self._world.active else self._stop.is_set()
 
     def _check_divergence(self, s: _Setup, p: _Progress, loss: float) -> None:
         """End the run with a readable message when the loss is not finite or has exploded."""
@@ -461,6 +470,7 @@ class Trainer:
         while True:
             stop, pause = distributed.main_flags(self._stop.is_set(),
                                                  not self._running.is_set(), self.plan_device)
+            self._synced_stop = stop
             if stop:
                 self._stop.set()
             if stop or not pause:
