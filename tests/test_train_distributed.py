@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.data import DistributedSampler
 
 from workbench.config import RunConfig, save_config
@@ -80,6 +81,97 @@ def test_evaluation_shards_cover_each_image_once(size):
     shards = [list(ShardSampler(size, 3, rank)) for rank in range(3)]
     assert sorted(i for shard in shards for i in shard) == list(range(size))
     assert [len(ShardSampler(size, 3, r)) for r in range(3)] == [len(s) for s in shards]
+
+
+# -- choosing devices and processes (the plan) --------------------------------------------------
+
+def test_device_names_one_gpu_and_gpus_ask_for_several():
+    from workbench.errors import UserError
+
+    config = RunConfig()
+    config.train.device, config.train.gpus = "cuda:1", 0
+    config.validate()
+    for bad in ("cuda:x", "gpu", "cuda:"):
+        config.train.device = bad
+        with pytest.raises(UserError, match="cuda:N"):
+            config.validate()
+    config.train.device, config.train.gpus = "cuda", -1
+    with pytest.raises(UserError, match="train.gpus"):
+        config.validate()
+
+
+def _tiny_plan_config(**model) -> RunConfig:
+    config = RunConfig()
+    config.model.weights = "random"
+    config.train.device = "cpu"
+    for key, value in model.items():
+        setattr(config.model, key, value)
+    return config
+
+
+def test_torchrun_s_world_sets_the_plan_s_processes(monkeypatch):
+    from workbench.config import NormPolicy
+    from workbench.plan import plan_run
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    plan = plan_run(_tiny_plan_config(norm_policy="sync_bn"))
+    assert plan.processes == 2 and plan.device == "cpu" and plan.process_batch_size == 16
+    assert plan.norm_policy == NormPolicy.TRAIN_BN  # SyncBatchNorm cannot sync CPU processes
+    assert any("ordinary BatchNorm" in note for note in plan.notes)
+    assert any("each takes 16" in note for note in plan.notes)
+    assert "x 2 processes" in plan.summary()[0]
+
+
+def test_fast_path_and_sklearn_heads_stay_in_one_process(monkeypatch):
+    from workbench.plan import plan_run
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for model in ({"head": "logreg"}, {"freeze_stages": 5}):
+        plan = plan_run(_tiny_plan_config(**model))
+        assert plan.processes == 1
+        assert any("trains in one process: 2 asked, 1 used" in w for w in plan.warnings)
+
+
+def test_one_process_sync_bn_is_said_to_be_batchnorm():
+    from workbench.plan import plan_run
+
+    plan = plan_run(_tiny_plan_config(norm_policy="sync_bn"))
+    assert plan.processes == 1 and plan.norm_policy == "train_bn"
+    assert "SyncBatchNorm in one process is ordinary BatchNorm" in plan.notes
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusals of a GPU-less machine")
+def test_gpus_asked_on_a_machine_without_them_are_refused_before_anything_starts(
+        tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.errors import UserError
+    from workbench.plan import plan_run
+
+    config = _tiny_plan_config()
+    config.train.device, config.train.gpus = "auto", 2
+    with pytest.raises(UserError, match="needs CUDA GPUs"):
+        plan_run(config)
+    config.train.device = "cuda:1"
+    config.train.gpus = 0
+    with pytest.raises(UserError, match="no CUDA device"):
+        plan_run(config)
+    config_file = save_config(_tiny_plan_config(), tmp_path / "c.toml")
+    assert main(["train", "--config", str(config_file), "--gpus", "2"]) == 2
+    assert "2 GPUs asked, but no CUDA GPU is available here" in capsys.readouterr().err
+
+
+def test_the_dataset_fingerprint_ignores_the_root_but_not_the_files(demo_root, tmp_path):
+    from workbench.data.scan import open_dataset
+    from workbench.train.distributed import dataset_fingerprint
+
+    copy = Path(shutil.copytree(demo_root, tmp_path / "elsewhere"))
+    assert dataset_fingerprint(open_dataset(str(copy))) == \
+        dataset_fingerprint(open_dataset(str(demo_root)))
+    next((copy / "train").rglob("*.png")).unlink()
+    assert dataset_fingerprint(open_dataset(str(copy))) != \
+        dataset_fingerprint(open_dataset(str(demo_root)))
 
 
 # -- two processes through torchrun ------------------------------------------------------------

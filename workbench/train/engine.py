@@ -34,6 +34,7 @@ from workbench.train.checkpoints import (
     rng_state,
     save_checkpoint,
 )
+from workbench.train.crt import retrain_classifier
 from workbench.train.events import (
     BatchDone,
     CheckpointSaved,
@@ -48,11 +49,13 @@ from workbench.train.events import (
     RunStarted,
     Stopped,
 )
-from workbench.train.losses import build_loss, class_weights
+from workbench.train.losses import build_criterion, class_weights
 from workbench.train.metrics import EvalMetrics, evaluate
+from workbench.train.predictions import record_predictions
 from workbench.train.rundir import RunDir, resumable_checkpoint
 from workbench.train.samplers import build_sampler
 from workbench.train.schedule import build_scheduler
+from workbench.train.trained import PooledStageClassifier
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +355,7 @@ class Trainer:
     def _build_optimisation(self, s: _Setup, feed: _Feed) -> _Optimisation:
         c = self.config
         weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
-        criterion = build_loss(weights, c.train.label_smoothing).to(s.device)
+        criterion = build_criterion(c.train, s.train_counts, weights).to(s.device)
         optimizer = setup.build_optimizer(c, s.model.param_groups(c.train.lr, c.model.lr_decay))
         total = c.train.epochs * feed.steps_per_epoch
         scheduler = build_scheduler(optimizer, total,
@@ -373,8 +376,11 @@ class Trainer:
     def _train_epochs(self, s: _Setup, feed: _Feed, opt: _Optimisation,
                       p: _Progress) -> Generator[Event, None, None]:
         run_dir = str(self._record.path)  # type: ignore[union-attr]
+        saved: CheckpointSaved | None = None
         for epoch in range(p.epoch + 1, self.config.train.epochs + 1):
             yield EpochStarted(epoch)
+            if hasattr(opt.criterion, "set_epoch"):  # LDAM-DRW re-weights late in the run
+                opt.criterion.set_epoch(epoch, self.config.train.epochs)
             distributed.set_epoch(feed.train_loader, epoch)
             completed = yield from self._train_one_epoch(s, feed, opt, p, epoch)
             metrics = self._evaluate(s, feed) if completed else None
@@ -384,8 +390,48 @@ class Trainer:
             if metrics is not None:
                 yield EvalDone(epoch, metrics)
             p.epoch = epoch
-            yield self._save(s, p, metrics, opt)
+            saved = self._save(s, p, metrics, opt)
+            yield saved
+        if self.config.train.crt_epochs and p.epoch and not self._world.active:
+            saved = (yield from self._retrain_classifier(s, feed, p)) or saved
+        self._store_predictions(s, s.model, best=saved is not None and saved.best)
         yield Finished(run_dir, p.best)
+
+    def _retrain_classifier(self, s: _Setup, feed: _Feed,
+                            p: _Progress) -> Generator[Event, None, CheckpointSaved | None]:
+        """cRT: the classifier re-trained class-balanced on the trained backbone's features."""
+        features = feed.train_features
+        if features is None:  # the backbone was fine-tuned: its features change, never cached
+            loader = setup.make_loader(ImageDataset(s.index, s.train_idx, s.plan.transform()),
+                                       s.plan.batch_size)
+            features = yield from self._pausable(fx.iter_features(
+                s.model, loader, None, split="train", stage=s.model.num_stages - 1,
+                device=s.device, stop=self._stop))
+        if features is None or not retrain_classifier(
+                s.model, features, len(s.class_names), self.config.train, s.device, s.generator,
+                self._stop):
+            return None
+        metrics = self._evaluate(s, feed, forward=s.model.forward_head if s.plan.fast_path
+                                 else s.model)
+        if metrics is not None:
+            yield EvalDone(p.epoch, metrics)
+        saved = self._save(s, p, metrics)
+        yield saved
+        return saved
+
+    def _store_predictions(self, s: _Setup, forward: Callable[[torch.Tensor], torch.Tensor],
+                           best: bool) -> None:
+        """Per-image predictions of the val and test splits, kept in the run directory."""
+        if not self._world.is_main:
+            return
+        s.model.eval()
+        splits = {"val": s.val_idx, "test": s.index.indices("test")}
+        with torch.autocast(device_type=s.device.type, dtype=torch.float16, enabled=s.amp):
+            record_predictions(self._record.path, forward, s.index, splits,  # type: ignore[union-attr]
+                               s.plan.transform(), device=s.device, class_names=s.class_names,
+                               train_counts=s.train_counts,
+                               checkpoints=("last", "best") if best else ("last",),
+                               batch_size=s.plan.batch_size, stop=self._stop)
 
     def _train_one_epoch(self, s: _Setup, feed: _Feed, opt: _Optimisation, p: _Progress,
                          epoch: int) -> Generator[Event, None, bool]:
@@ -551,4 +597,6 @@ class Trainer:
             yield EvalDone(1, metrics)
         p.epoch = 1
         yield self._save(s, p, metrics)
+        self._store_predictions(s, PooledStageClassifier(s.model, s.plan.feature_stage, layer),
+                                best=True)
         yield Finished(str(self._record.path), p.best)  # type: ignore[union-attr]
