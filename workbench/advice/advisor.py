@@ -40,6 +40,8 @@ from workbench.advice.probe import (
 )
 from workbench.advice.similarity import BNDivergence, BNStatsCollector, unavailable
 from workbench.advice.transferability import leep, nce, softmax
+from workbench.advice.trials import Budget, TrialsReport, iter_trials
+from workbench.advice.verdict import recommend, recommended_strategy
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import Cancelled, UserError
@@ -67,11 +69,19 @@ class AdviceReport:
     thresholds: dict[str, float] = field(default_factory=dict)
     sample: dict[str, int] = field(default_factory=dict)  # images, classes, skipped, input_size
     seconds: float = 0.0
+    trials: TrialsReport | None = None  # the measured evidence; None: not asked for
+    recommended: dict[str, object] = field(default_factory=dict)  # the settings to apply
+    verdict: str = ""  # the textbook cell against the measured pick, in one sentence
 
     @property
     def freeze_stages(self) -> int:
-        """How many bottom stages the recommended strategy freezes."""
-        return self.strategy.freeze_stages
+        """How many bottom stages the recommendation freezes (the pick, else the cell's)."""
+        return int(self.recommended.get("freeze_stages", self.strategy.freeze_stages))
+
+    @property
+    def recommended_strategy(self) -> Strategy:
+        """The recommendation as a `Strategy`: the measured pick, else the textbook cell's."""
+        return recommended_strategy(self.strategy, self.trials, self.recommended, self.verdict)
 
     def to_json(self) -> dict[str, object]:
         """The `workbench advise --json` object (shared/DESIGN.md contract, plus the evidence)."""
@@ -81,8 +91,9 @@ class AdviceReport:
             "similarity": self.similarity,
             "cell": self.cell,
             "cell_source": self.cell_source,
-            "strategy": self.strategy.title,
-            "strategy_detail": self.strategy.to_dict(),
+            "strategy": self.recommended_strategy.title,
+            "strategy_detail": {**self.recommended_strategy.to_dict(),
+                                "input_size": self.recommended.get("input_size")},
             "freeze_stages": self.freeze_stages,
             "num_stages": self.num_stages,
             "stage_names": self.stage_names,
@@ -92,6 +103,11 @@ class AdviceReport:
             "thresholds": self.thresholds,
             "sample": self.sample,
             "seconds": round(self.seconds, 2),
+            "textbook": self.strategy.to_dict(),
+            "verdict": self.verdict,
+            "trials": [t.to_dict() for t in self.trials.trials] if self.trials else [],
+            "trials_summary": self.trials.to_dict() | {"trials": None} if self.trials else None,
+            "recommended": self.recommended,
         }
 
 
@@ -214,14 +230,17 @@ def _cpu_threads(device: torch.device):
 
 def iter_advice(
     index: DatasetIndex, config: RunConfig, stop: threading.Event | None = None, *,
-    input_size: int = 0,
+    input_size: int = 0, budget: Budget | str = Budget.QUICK, trial_images: int | None = None,
 ) -> Iterator[AdviceProgress | AdviceReport]:
-    """Measure size, similarity, transferability and the probe; yield progress, then the report.
+    """Measure size, similarity, transferability and the probe, then run the budget's trials;
+    yield progress, then the report.
 
-    `input_size` 0 measures at the weights' own size, which the similarity threshold is
-    calibrated for; a smaller size (quicker, for tests) raises every dataset's divergence.
-    Raises `UserError` for a dataset with fewer than two classes or a backbone without
-    pretrained weights on disk; returns without a report when `stop` is set.
+    `input_size` 0 measures similarity at the weights' own size, which the threshold is
+    calibrated for, and runs the trials at the size the user will train at
+    (`data.input_size`); a smaller size (quicker, for tests) is used for both when
+    `data.input_size` is 0. `trial_images`: training images the trials sample (default: the
+    budget's). Raises `UserError` for a dataset with fewer than two classes or a backbone
+    without pretrained weights on disk; returns without a report when `stop` is set.
     """
     from workbench.data.stats import dataset_stats
 
@@ -243,12 +262,27 @@ def iter_advice(
                 FeaturePass)
             probe = yield from _relay(iter_probe(passed.features, passed.labels, stop=stop),
                                       ProbeResult)
+        ipc = dataset_stats(index).images_per_class
+        trials = yield from _relay(iter_trials(
+            index, _trial_config(config, input_size), budget, stop,
+            median_per_class=ipc["median"], images=trial_images), TrialsReport)
     except Cancelled:
         return
-    if probe is None or (stop is not None and stop.is_set()):
+    if probe is None or trials is None or (stop is not None and stop.is_set()):
         return
-    yield _report(model, config, dataset_stats(index).images_per_class, passed, probe,
-                  time.perf_counter() - started, size)
+    report = _report(model, config, ipc, passed, probe, time.perf_counter() - started, size)
+    yield recommend(report, trials, config)
+
+
+def _trial_config(config: RunConfig, input_size: int) -> RunConfig:
+    """The config the trials plan with: the user's size, else the measuring size if given."""
+    import copy
+
+    if config.data.input_size or not input_size:
+        return config
+    config = copy.deepcopy(config)
+    config.data.input_size = input_size
+    return config
 
 
 def _sample(index: DatasetIndex, config: RunConfig) -> list[int]:
@@ -314,10 +348,12 @@ def _choose_cell(median: float, divergence: float | None, config: RunConfig,
     return mine or f"similar-{size_label(median, config.advice)}", "your settings"
 
 
-def run_advice(index: DatasetIndex, config: RunConfig,
-               on_progress=None) -> AdviceReport:
+def run_advice(index: DatasetIndex, config: RunConfig, on_progress=None, *,
+               budget: Budget | str = Budget.QUICK, trial_images: int | None = None,
+               input_size: int = 0) -> AdviceReport:
     """`iter_advice` run to the end; `on_progress(event)` sees each progress event."""
-    for event in iter_advice(index, config):
+    for event in iter_advice(index, config, budget=budget, trial_images=trial_images,
+                             input_size=input_size):
         if isinstance(event, AdviceReport):
             return event
         if on_progress is not None:

@@ -1,4 +1,5 @@
-"""`workbench advise PATH --backbone NAME [--weights W] [--sample N] [--json]`."""
+"""`workbench advise PATH --backbone NAME [--weights W] [--sample N] [--input-size PX]
+[--budget quick|thorough] [--json]`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", default="DEFAULT", help="pretrained weights name or .pth file")
     p.add_argument("--sample", type=int, default=None,
                    help="training images to measure (default: advice.sample_size)")
+    p.add_argument("--input-size", type=int, default=0, metavar="PX",
+                   help="the input size you will train at (default: the weights' own); the "
+                   "trials run at it")
+    p.add_argument("--budget", choices=("quick", "thorough"), default="quick",
+                   help="quick: linear probes on held-out training images (about a minute on "
+                   "a CPU); thorough: short fine-tuning trials too (minutes)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_advise)
 
@@ -36,11 +43,13 @@ def run_advise(args: argparse.Namespace) -> int:
     config.model.backbone, config.model.weights = args.backbone, args.weights
     if args.sample is not None:
         config.advice.sample_size = args.sample
+    config.data.input_size = args.input_size
     config.validate()
     index = open_dataset(args.path, val_fraction=config.data.val_fraction,
                          split_seed=config.data.split_seed,
                          min_class_count=config.data.min_class_count)
-    report = run_advice(index, config, on_progress=_progress if sys.stderr.isatty() else None)
+    report = run_advice(index, config, on_progress=_progress if sys.stderr.isatty() else None,
+                        budget=args.budget, trial_images=args.sample)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     if args.json:
@@ -99,7 +108,30 @@ def format_report(report) -> str:
         "",
         s.explanation,
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _trial_lines(report))
+
+
+def _trial_lines(report) -> list[str]:
+    """The trials table, the verdict and the settings applied."""
+    trials = report.trials
+    if trials is None:
+        return []
+    lines = ["", f"trials ({trials.budget} budget, {trials.images} training images, "
+                 f"{trials.folds} folds held out, {trials.input_size} px"
+                 + (", cached" if trials.cached else "") + ")"]
+    for t in sorted(trials.trials, key=lambda t: -(t.score or 0.0)):
+        mark = "*" if trials.pick is not None and t.name == trials.pick.name else " "
+        value = "n/a" if t.score is None else f"{100 * t.score:5.1f}% ± {100 * t.spread:4.1f}"
+        lines.append(f" {mark} {t.name:58s} {value}  {t.seconds:6.1f} s")
+    if trials.message:
+        lines.append(f"  {trials.message}")
+    r = report.recommended
+    lines += ["", report.verdict,
+              f"recommended       {r.get('name')}: freeze {r.get('freeze_stages')}, head "
+              f"{r.get('head')}, feature stage {r.get('feature_stage')}, norm "
+              f"{r.get('norm_policy')}, LR {r.get('lr')} (decay {r.get('lr_decay')}), "
+              f"{r.get('input_size')} px"]
+    return lines
 
 
 def _probe_line(probe, names: list[str]) -> str:

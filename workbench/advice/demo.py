@@ -1,5 +1,6 @@
-"""The demo run: digits-lt with the strategy the advisor recommends, at the size the plan
-suggests for 28 px digits (`workbench train --demo`, the README's headline command)."""
+"""The demo run: digits-lt with the settings the advisor recommends (its measured pick, else the
+textbook cell's), at the size the plan suggests for 28 px digits (`workbench train --demo`, the
+README's headline command)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ DEMO_EPOCHS = 3
 
 
 def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
-    """The demo's run config and dataset: mobilenet_v2, the advisor's strategy, the plan's
-    suggested input size (64 px for the 28 px digits: a CPU epoch takes seconds).
+    """The demo's run config and dataset: mobilenet_v2, the advisor's recommendation (quick
+    budget: probes on held-out training images), the plan's suggested input size (64 px for
+    the 28 px digits: a CPU epoch takes seconds).
 
     The strategy is chosen with the pretrained weights (what the advisor measures against)
     even when `weights` overrides them for the run itself, so a random-init run is comparable.
     """
     from workbench.advice.advisor import run_advice
-    from workbench.advice.matrix import apply_strategy
+    from workbench.advice.trials import apply_settings
     from workbench.data.demo import build_demo
     from workbench.data.scan import open_dataset
     from workbench.plan import plan_run
@@ -35,10 +37,12 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
     config.data.loss_weighting = LossWeighting.EFFECTIVE_NUMBER.value
     index = open_dataset(config.data.path, val_fraction=config.data.val_fraction,
                          split_seed=config.data.split_seed)
-    strategy = run_advice(index, config).strategy
-    config.model = apply_strategy(strategy, config.model)
+    # the trials run at the size the demo trains at: the one the plan suggests for 28 px digits
     config.data.input_size = plan_run(config, index).suggested_input_size or 0
-    print(f"advisor: {strategy.cell}: {strategy.title}", file=sys.stderr)
+    report = run_advice(index, config)
+    config = apply_settings(report.recommended, config)
+    print(f"advisor: {report.strategy.cell}: {report.recommended['name']} "
+          f"({report.recommended['source']})", file=sys.stderr)
     if weights is not None:
         config.model.weights = weights
     return config.validate(), index
