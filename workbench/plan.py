@@ -425,6 +425,9 @@ def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
 def _long_tail_warnings(plan: RunPlan) -> list[str]:
     """Long-tail options that do not apply to this run, or that correct the imbalance twice."""
     c, out = plan.config, []
+    if c.train.crt_epochs and plan.processes > 1 and not plan.head.fitted_once:
+        out.append("cRT re-trains the classifier in one process: train.crt_epochs is not used "
+                   "with several processes")
     if plan.head.fitted_once and (c.train.loss != "cross_entropy" or c.train.crt_epochs):
         out.append(f"{plan.head} is fitted by scikit-learn: train.loss and cRT are not used")
     elif c.train.loss == "ldam_drw" and c.data.loss_weighting != "none":
