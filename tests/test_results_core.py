@@ -166,3 +166,17 @@ def test_reliability_of_hand_made_probabilities() -> None:
     # bin 0.9: confidence 0.9, accuracy 0.5; bin 0.6: 0.6 vs 1; bin 0.7: 0.7 vs 1
     assert rel.ece == pytest.approx((2 * 0.4 + 0.4 + 0.3) / 4)
     assert rel.count[9] == 2 and rel.accuracy[9] == pytest.approx(0.5)
+
+
+def test_scikit_learn_head_predictions_match_a_recomputation(tmp_path: Path) -> None:
+    """What `train --demo` trains (logistic regression on frozen features) is evaluated from
+    its stored predictions exactly as by classifying the images again."""
+    root = make_tiny_dataset(tmp_path / "data", train=6, val=3)
+    config = tiny_config(root, tmp_path / "runs")
+    config.model.head = "logreg"
+    last = list(Trainer(config).run())[-1]
+    assert isinstance(last, Finished), last
+    stored = evaluate_run(last.run_dir, "val", "best")
+    again = evaluate_run(last.run_dir, "val", "best", recompute=True)
+    assert np.allclose(stored.predictions.logits, again.predictions.logits, atol=1e-4)
+    assert stored.metrics.balanced_acc == again.metrics.balanced_acc
