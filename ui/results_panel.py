@@ -228,7 +228,7 @@ class ResultsPanel(QWidget):
     def _list(self, title: str, rows: list[int]) -> None:
         ev = self.evaluation
         assert ev is not None
-        p, probs = ev.predictions, ev.predictions.probabilities()
+        p, probs = ev.predictions, ev.probs
         captions = []
         for r in rows:
             pred = int(probs[r].argmax())

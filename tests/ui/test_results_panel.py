@@ -53,7 +53,7 @@ def test_clicking_a_confusion_cell_shows_its_images(qtbot, run_copy: Path) -> No
 def test_top_losses_and_the_large_view(qtbot, run_copy: Path) -> None:
     panel = open_panel(qtbot, run_copy)
     panel.top_losses_button.click()
-    losses = panel.evaluation.predictions.losses()
+    losses = panel.evaluation.losses
     shown = [losses[r] for r in panel.gallery.rows]
     assert len(shown) == 48 and shown == sorted(shown, reverse=True)
     index = panel.gallery.model.index(0)

@@ -53,6 +53,9 @@ class Evaluation:
     f1: list[float | None]
     support: list[int]
     calibration: Reliability
+    # computed once (in the worker): the GUI browses without redoing an [N, K] softmax per click
+    probs: np.ndarray  # [N, K] float32
+    losses: np.ndarray  # [N] float64
 
     @property
     def class_names(self) -> list[str]:
@@ -61,8 +64,7 @@ class Evaluation:
 
     def top_losses(self, n: int = TOP_LOSSES) -> list[dict[str, Any]]:
         """The `n` images with the highest loss: the surest mistakes first."""
-        p = self.predictions
-        losses, probs = p.losses(), p.probabilities()
+        p, losses, probs = self.predictions, self.losses, self.probs
         rows = []
         for i in np.argsort(-losses, kind="stable")[:n]:
             pred = int(probs[i].argmax())
@@ -73,10 +75,9 @@ class Evaluation:
 
     def rows_of_cell(self, true: int, predicted: int) -> list[int]:
         """Rows of the images of class `true` predicted as `predicted`, surest first."""
-        p = self.predictions
-        probs = p.probabilities()
+        probs = self.probs
         pred = probs.argmax(axis=1)
-        rows = np.flatnonzero((p.labels == true) & (pred == predicted))
+        rows = np.flatnonzero((self.predictions.labels == true) & (pred == predicted))
         return [int(r) for r in rows[np.argsort(-probs[rows, predicted], kind="stable")]]
 
     def to_json(self) -> dict[str, Any]:
@@ -98,9 +99,9 @@ class Evaluation:
 
 def evaluation_of(run_dir: str | Path, preds: Predictions) -> Evaluation:
     """Everything measured from stored predictions (no model, no image decoded)."""
-    probs = preds.probabilities()
+    probs, losses = preds.probabilities(), preds.losses()
     y_pred = probs.argmax(axis=1) if len(preds) else np.zeros(0, np.int64)
-    metrics = compute_metrics(preds.labels, y_pred, float(preds.losses().mean()) if len(preds)
+    metrics = compute_metrics(preds.labels, y_pred, float(losses.mean()) if len(preds)
                               else float("nan"), preds.class_names, preds.train_counts)
     cm = np.asarray(metrics.confusion)
     support, predicted, hits = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
@@ -109,7 +110,8 @@ def evaluation_of(run_dir: str | Path, preds: Predictions) -> Evaluation:
     f1 = [None if p is None or r is None else (0.0 if p + r == 0 else 2 * p * r / (p + r))
           for p, r in zip(precision, recall, strict=True)]
     return Evaluation(Path(run_dir), preds, metrics, precision, recall, f1,
-                      [int(s) for s in support], reliability(probs, preds.labels))
+                      [int(s) for s in support], reliability(probs, preds.labels),
+                      probs.astype(np.float32), losses)
 
 
 def iter_evaluate(run_dir: str | Path, split: str = "val", checkpoint: str = "best", *,
