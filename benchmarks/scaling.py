@@ -30,16 +30,22 @@ from workbench.train.launch import torchrun_command  # noqa: E402
 TRAIN_IMAGES = 1120  # the demo's training split
 
 
-def parse_args() -> argparse.Namespace:
-    """Command-line options (the defaults suit a GPU machine; see gpu_check.sh)."""
+# defaults on GPUs, and on the CPU (`make bench` on 2 cores: about a minute)
+GPU_DEFAULTS = {"batch_size": 64, "input_size": 128, "batches": 30, "warmup": 5, "workers": 4}
+CPU_DEFAULTS = {"batch_size": 16, "input_size": 32, "batches": 6, "warmup": 2, "workers": 0}
+
+
+def parse_args(cuda: bool) -> argparse.Namespace:
+    """Command-line options (defaults for a GPU machine, or small ones on the CPU)."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--processes", type=int, default=0, help="N (default: every GPU, else 2)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=64, help="images per process per step")
-    p.add_argument("--input-size", type=int, default=128)
-    p.add_argument("--batches", type=int, default=30, help="measured steps (after warm-up)")
-    p.add_argument("--warmup", type=int, default=5, help="steps not measured")
-    p.add_argument("--workers", type=int, default=4, help="loader processes per process")
+    p.add_argument("--batch-size", type=int, help="images per process per step")
+    p.add_argument("--input-size", type=int)
+    p.add_argument("--batches", type=int, help="measured steps (after warm-up)")
+    p.add_argument("--warmup", type=int, help="steps not measured")
+    p.add_argument("--workers", type=int, help="loader processes per process")
+    p.set_defaults(**(GPU_DEFAULTS if cuda else CPU_DEFAULTS))
     return p.parse_args()
 
 
@@ -80,7 +86,7 @@ def main() -> int:
     """Run one process, then N, and print the RESULT line."""
     import torch
 
-    args = parse_args()
+    args = parse_args(torch.cuda.is_available())
     processes = args.processes or (torch.cuda.device_count() if torch.cuda.is_available()
                                    else 2)
     if processes < 2:

@@ -168,5 +168,6 @@ class ModelSettingsView(QWidget):
         text = html.escape(hint.text)
         self.norm_hint.setText(f"<b>{text}</b>" if hint.warning else text)
         self.norm_hint.setToolTip("GroupNorm only from random init: pretrained BatchNorm weights "
-                                  "do not map onto it. SyncBatchNorm is recorded for multi-GPU "
-                                  "runs." if has_bn else "")
+                                  "do not map onto it. SyncBatchNorm syncs across GPUs in a run "
+                                  "over several of them; in one process it is ordinary "
+                                  "BatchNorm." if has_bn else "")
