@@ -44,7 +44,14 @@ HINT = "Drop images or a folder on the window, or use Add images… / Add folder
 
 
 def load_model(run_dir: str, which: str) -> Iterator[Any]:
-    """The worker's job when a run is chosen: rebuild its classifier (seconds)."""
+    """The worker's job when a run is chosen: rebuild its classifier (seconds).
+
+    captum is imported here too, while the tab says "Loading…": it pulls in matplotlib, whose
+    C extensions load with the GIL held (about half a second on 2 cores), a pause better taken
+    now than when the first heatmap arrives.
+    """
+    import captum.attr  # noqa: F401
+
     from workbench.train.trained import load_trained
 
     yield load_trained(run_dir, which)
@@ -64,6 +71,7 @@ class PredictPanel(QWidget):
         self.skipped: list[Any] = []
         self._pending: list[str] = []
         self.columns = 4
+        self._runs_stamp: tuple = ()
         self._loader: GeneratorWorker | None = None
         self._worker: GeneratorWorker | None = None
         self._build()
@@ -122,15 +130,26 @@ class PredictPanel(QWidget):
         return row
 
     # -- runs --------------------------------------------------------------------------------
-    def refresh_runs(self) -> None:
-        """List the finished runs of the runs folders (the default and the config's)."""
+    def _runs_folders(self) -> set[Path]:
         from workbench.paths import default_runs_dir
-        from workbench.train.rundir import list_runs
 
-        current = self.run_dir
         folders = {default_runs_dir()}
         if self.state.config.train.out_dir:
             folders.add(Path(self.state.config.train.out_dir).expanduser())
+        return folders
+
+    def refresh_runs(self, only_if_changed: bool = False) -> None:
+        """List the finished runs of the runs folders (the default and the config's); with
+        `only_if_changed`, only when a best checkpoint appeared or changed since."""
+        from workbench.train.rundir import list_runs
+
+        folders = self._runs_folders()
+        stamp = tuple(sorted((str(best), best.stat().st_mtime) for f in folders
+                             for best in f.glob("*/checkpoints/best.pt")))
+        if only_if_changed and stamp == self._runs_stamp:
+            return
+        self._runs_stamp = stamp
+        current = self.run_dir
         runs = sorted((r for f in folders for r in list_runs(f)
                        if (r.path / "checkpoints" / "best.pt").is_file()),
                       key=lambda r: r.started, reverse=True)
@@ -332,4 +351,4 @@ class PredictPanel(QWidget):
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         """Newly finished runs appear when the tab is shown."""
         super().showEvent(event)
-        self.refresh_runs()
+        self.refresh_runs(only_if_changed=True)
