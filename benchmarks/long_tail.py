@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -117,10 +118,19 @@ def main() -> None:
     from workbench.data.demo import build_demo
 
     work = Path(tempfile.mkdtemp(prefix="long-tail-"))
-    sets = {"digits-lt": build_demo(), "digits-lt-100": build_lt100(work / "digits-lt-100")}
+    try:
+        table = compare(work, build_demo(), args.epochs, args.size)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the runs and digits-lt-100
+    print(result_line(table))
+
+
+def compare(work: Path, demo: Path, epochs: int, size: int) -> dict[str, dict[str, float]]:
+    """Print the table of both sets; return digits-lt-100's (method -> band -> accuracy)."""
+    sets = {"digits-lt": demo, "digits-lt-100": build_lt100(work / "digits-lt-100")}
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name, data in sets.items():
-        print(f"== {name} ({args.epochs} epochs, {args.size} px, frozen mobilenet_v2)")
+        print(f"== {name} ({epochs} epochs, {size} px, frozen mobilenet_v2)")
         print(f"{'method':<16} {'balanced':>9} {'many':>7} {'medium':>7} {'few':>7} {'s':>5}")
         results[name], ce_run = {}, ""
         for method in METHODS:
@@ -128,14 +138,14 @@ def main() -> None:
             if method in POST_HOC:
                 r = measure(ce_run, POST_HOC[method])
             else:
-                run_dir = train_method(data, work / "runs", method, args.epochs, args.size)
+                run_dir = train_method(data, work / "runs", method, epochs, size)
                 ce_run = ce_run or run_dir
                 r = measure(run_dir, None)
             results[name][method] = r
             print(f"{method:<16} {100 * r['balanced']:9.1f} {100 * r['many']:7.1f} "
                   f"{100 * r['medium']:7.1f} {100 * r['few']:7.1f} "
                   f"{time.perf_counter() - start:5.1f}", flush=True)
-    print(result_line(results["digits-lt-100"]))
+    return results["digits-lt-100"]
 
 
 def result_line(table: dict[str, dict[str, float]]) -> str:

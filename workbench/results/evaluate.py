@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 from workbench.results.calibration import Reliability, reliability
 from workbench.train.metrics import EvalMetrics, compute_metrics
@@ -169,12 +170,14 @@ def _compute(run_dir: str | Path, split: str, checkpoint: str, stop: threading.E
                     notes)
 
 
-def _usable_images(index: Any, split: str, model_classes: list[str]) -> tuple[list[int], list]:
+def _usable_images(index: DatasetIndex, split: str,
+                   model_classes: list[str]) -> tuple[list[int], list[str]]:
     """The split's images whose class the model knows, and a note per class it does not."""
     if split not in index.split_names():
         raise UserError(f"the dataset {index.root} has no {split} split")
     known = set(model_classes)
-    indices, unknown = [], {}
+    indices: list[int] = []
+    unknown: dict[str, int] = {}
     for i in index.indices(split):
         name = index.class_names[index.labels[i]]
         if name in known:
