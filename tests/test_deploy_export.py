@@ -162,3 +162,12 @@ def test_an_interrupted_export_leaves_nothing_half_written(capsys, runs: DeployR
     code, out, _ = export(capsys, runs.linear, "torchscript", tmp_path)
     assert code == 130 and out == ""
     assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    # a process killed mid-write leaves its temporary file: the next export removes it
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / f".model.torchscript.pt.{dead}.tmp").write_bytes(b"half a model")
+    code, out, _ = export(capsys, runs.linear, "torchscript", tmp_path)
+    assert code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MODEL_CARD.md",
+                                                          "model.torchscript.pt"]

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -68,6 +69,9 @@ class ExportDialog(QDialog):
         form.addRow("Write to", self.out_edit)
         self.status = QLabel("A MODEL_CARD.md is written beside the model.")
         self.status.setWordWrap(True)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)  # no percentage: torch's exporters report none
+        self.busy.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = self.buttons.addButton(
             "Export", QDialogButtonBox.ButtonRole.ActionRole)
@@ -76,6 +80,7 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.status)
+        layout.addWidget(self.busy)
         layout.addWidget(self.buttons)
         self.resize(620, self.sizeHint().height())
 
@@ -100,8 +105,13 @@ class ExportDialog(QDialog):
                                       self.out_edit.text().strip() or None, parent=self)
         self.worker.event.connect(self._on_event)
         self.worker.failed.connect(lambda message: self._say(message, error=True))
-        self.worker.finished.connect(lambda: self.export_button.setEnabled(True))
+        self.worker.finished.connect(self._on_finished)
+        self.busy.show()
         self.worker.start()
+
+    def _on_finished(self) -> None:
+        self.busy.hide()
+        self.export_button.setEnabled(True)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Path):

@@ -134,6 +134,7 @@ def _target(trained: Any, fmt: ExportFormat, out: str | os.PathLike[str] | None)
 
 def _atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
     """Write through a temporary file beside `target`, then rename it into place."""
+    _remove_stale_temporaries(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
@@ -142,6 +143,24 @@ def _atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
         raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Temporary files of exports to `target` whose process is gone (killed mid-write)."""
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+        pid = tmp.name.removeprefix(f".{target.name}.").removesuffix(".tmp")
+        if pid.isdigit() and not _process_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
 
 
 def _wrapped(trained: Any, info: dict[str, Any]) -> NormalizedClassifier:
