@@ -5,6 +5,7 @@ with another number of processes, and a killed rank ending the job with a readab
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -317,6 +318,43 @@ def test_a_killed_rank_ends_a_resumed_two_process_run(two_process_run, tmp_path)
     assert _events(run)[-1]["event"] in ("Stopped", "Failed")
     assert (run / "checkpoints" / "last.pt").is_file()  # epoch 1's checkpoint is kept
 
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank through /proc")
+def test_a_hung_rank_ends_the_run_within_the_timeout(two_process_run, tmp_path):
+    run = Path(shutil.copytree(two_process_run, tmp_path / "run"))
+    env = {**_env(), "WORKBENCH_DIST_TIMEOUT": "15"}
+    job = subprocess.Popen(_torchrun("--resume", str(run), "--epochs", "50"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    pid = None
+    try:
+        deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
+        while not any(e["event"] == "BatchDone" and e["epoch"] > 1 for e in _events(run)):
+            assert job.poll() is None, job.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the resumed run never trained"
+            time.sleep(0.2)
+        pid = _rank_pid(job.pid, 1)
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # rank 1 hangs: alive, silent
+        hung = time.monotonic()
+        while _events(run)[-1]["event"] not in ("Failed", "Stopped"):
+            assert time.monotonic() - hung < 15 + 60, "rank 0 waited past its timeout"
+            time.sleep(0.2)
+        ended = _events(run)[-1]
+    finally:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)  # let torchrun's SIGTERM reach it
+        if job.poll() is None:
+            try:
+                job.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                job.kill()
+                job.communicate()
+    assert ended["event"] == "Failed"
+    assert "did not answer within 15 s" in ended["message"]
+    assert (run / "checkpoints" / "last.pt").is_file()
 
 
 # -- the GUI's way: torchrun as a subprocess, followed through metrics.jsonl -------------------

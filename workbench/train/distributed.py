@@ -136,7 +136,8 @@ def check_same_dataset(index: DatasetIndex) -> None:
         return
     mine = (dataset_fingerprint(index), len(index.paths), str(index.root), socket.gethostname())
     everyone: list[Any] = [None] * dist.get_world_size()
-    _collective("comparing the datasets", lambda: dist.all_gather_object(everyone, mine))
+    _collective("comparing the datasets",
+                lambda: dist.all_gather_object(everyone, mine, group=_setup_group))
     for rank, theirs in enumerate(everyone):
         if theirs[0] != everyone[0][0]:
             raise UserError(f"the dataset differs between processes: rank {rank} on {theirs[3]} "
