@@ -24,6 +24,7 @@ from PySide6.QtGui import QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -125,6 +126,7 @@ class ProblemsView(QWidget):
         self.proxy.setFilterKeyColumn(0)
         self._workers: list[GeneratorWorker] = []
         self._shown_path = ""
+        self.path_dialog: QDialog | None = None  # shown where no file manager opens a folder
         self._shown_detail = ""
         self._build()
 
@@ -214,11 +216,18 @@ class ProblemsView(QWidget):
         return self._shown_path
 
     def show_in_folder(self) -> None:
-        """Open the selected file's folder in the system file manager."""
+        """Open the selected file's folder in the system file manager; where none is registered
+        (openUrl says False), show the path with a Copy button instead of nothing happening."""
         if self._shown_path:
             path = Path(self._shown_path)
             folder = path if path.is_dir() else path.parent
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+            if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+                from ui.runs_dialog import PathDialog
+
+                self.path_dialog = PathDialog(
+                    "Folder", "No file manager could open the folder. Its path:", str(folder),
+                    self)
+                self.path_dialog.open()
 
     def shutdown(self) -> None:
         """Wait for any preview still decoding."""

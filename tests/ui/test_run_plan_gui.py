@@ -145,3 +145,17 @@ def test_the_split_is_locked_while_a_run_trains(qtbot):
     assert not panel.split_options.isEnabled()
     state.set_running(False)
     assert panel.split_options.isEnabled()
+
+
+def test_show_in_folder_without_a_file_manager_shows_the_path(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+
+    from ui.problems_view import ProblemsView
+
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
+    view = ProblemsView()
+    qtbot.addWidget(view)
+    view._shown_path = str(tmp_path / "a.png")
+    view.show_in_folder()
+    assert view.path_dialog is not None and view.path_dialog.isVisible()
+    assert view.path_dialog.path_edit.text() == str(tmp_path)
