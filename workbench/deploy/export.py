@@ -80,7 +80,7 @@ def model_info(trained: Any) -> dict[str, Any]:
     """The facts every export carries: classes, input, preprocessing, backbone and metrics."""
     plan = trained.plan
     return {
-        "run_dir": str(trained.run_dir), "checkpoint": trained.checkpoint.name,
+        "run": Path(trained.run_dir).name, "checkpoint": trained.checkpoint.name,
         "backbone": plan.backbone, "head": str(plan.head), "class_names": trained.class_names,
         "num_classes": len(trained.class_names), **preprocessing(trained),
         "input": "RGB float32 [N, 3, input_size, input_size] in [0, 1]: resize the shorter side "
