@@ -151,6 +151,10 @@ class ResultsPanel(QWidget):
         """Show a run: its stored predictions at once, or say how to get them."""
         if not run_dir:
             return
+        if not (Path(run_dir) / "config.toml").is_file():
+            self.notice.setText(f"{run_dir} is not a run folder (no config.toml): pick a folder "
+                                "that `workbench train` or the Train tab wrote")
+            return
         self.run_dir = str(run_dir)
         self.run_label.setText(self.run_dir)
         self.corrections.set_run(self.run_dir)

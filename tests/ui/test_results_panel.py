@@ -108,6 +108,8 @@ def test_old_run_without_predictions_is_evaluated_on_request(qtbot, tmp_path: Pa
     shutil.rmtree(Path(last.run_dir) / "predictions")  # as a run from before they were stored
     panel = ResultsPanel(AppState())
     qtbot.addWidget(panel)
+    panel.show_run(str(tmp_path))
+    assert "is not a run folder" in panel.notice.text() and not panel.run_dir
     panel.show_run(last.run_dir)
     assert "press Evaluate" in panel.notice.text() and panel.evaluation is None
     panel.evaluate_button.click()
