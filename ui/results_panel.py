@@ -32,6 +32,7 @@ from ui.compare_view import CompareView
 from ui.confusion_cells_view import ConfusionCellsView
 from ui.gallery_view import GalleryView
 from ui.image_dialog import ImageDialog
+from ui.per_class_view import PerClassView
 from ui.reliability_view import ReliabilityView
 from ui.results_corrections import CorrectionsBar
 from ui.state import AppState
@@ -88,6 +89,7 @@ class ResultsPanel(QWidget):
         self.top_losses_button.setToolTip("The images the model gets most confidently wrong")
         self.tail = TailView()
         self.reliability = ReliabilityView()
+        self.per_class = PerClassView()
         self.compare = CompareView()
         self.corrections = CorrectionsBar(self.state)
 
@@ -110,6 +112,7 @@ class ResultsPanel(QWidget):
         self.views = QTabWidget()
         self.views.addTab(errors, "Errors")
         self.views.addTab(self.tail, "Long tail")
+        self.views.addTab(self.per_class, "Per class")
         self.views.addTab(self.reliability, "Calibration")
         self.views.addTab(self.compare, "Compare")
         layout = QVBoxLayout(self)
@@ -208,6 +211,7 @@ class ResultsPanel(QWidget):
         self.tail.set_predictions(None if ev is None else ev.predictions,
                                   None if ev is None else ev.metrics)
         self.reliability.set_reliability(None if ev is None else ev.calibration)
+        self.per_class.set_evaluation(ev)
         self.compare.set_first(ev)
         self.compare.set_second(None)
 

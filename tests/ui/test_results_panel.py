@@ -37,6 +37,10 @@ def open_panel(qtbot, run_dir: Path, checkpoint: str = "last") -> ResultsPanel:
 def test_clicking_a_confusion_cell_shows_its_images(qtbot, run_copy: Path) -> None:
     panel = open_panel(qtbot, run_copy)
     assert "balanced accuracy" in panel.summary.text()
+    table = panel.per_class
+    assert table.rowCount() == 10
+    table.sortItems(1)  # by training images, fewest first: the tail on top
+    assert table.item(0, 0).text() == "9" and table.item(0, 2).text() == "few"
     view = panel.confusion
     counts = view.counts
     true, pred = 9, int(counts[9].argmax())
