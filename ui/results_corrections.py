@@ -82,7 +82,9 @@ class CorrectionsBar(QWidget):
 
         try:
             data_path = load_config(self.file.parent / "config.toml").data.path
-            self.state.update_config(data={"corrections": str(self.file)})
+            # the path too: opening "another" dataset would reset the corrections (they belong
+            # to one dataset), and this one is the run's
+            self.state.update_config(data={"path": data_path, "corrections": str(self.file)})
         except UserError as exc:
             self.label.setText(str(exc))
             return

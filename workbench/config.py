@@ -249,7 +249,7 @@ SECTIONS = ("data", "model", "advice", "train")
 # Settings chosen for one dataset's images, imbalance and size: reset when another is opened.
 DATASET_SETTINGS = ("data.input_size", "data.loss_weighting", "data.beta", "data.sampling",
                     "data.val_fraction", "data.split_seed", "data.min_class_count",
-                    "train.epochs")
+                    "data.corrections", "train.epochs")
 
 
 @dataclass

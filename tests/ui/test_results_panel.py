@@ -14,6 +14,7 @@ from tests.test_train_engine import make_tiny_dataset, tiny_config
 from ui.results_panel import ResultsPanel
 from ui.state import AppState
 from workbench.data.corrections import read_corrections
+from workbench.data.scan import open_dataset
 from workbench.train.engine import Trainer
 
 
@@ -90,6 +91,10 @@ def test_marking_an_image_writes_corrections_beside_the_run(qtbot, run_copy: Pat
         panel.corrections.apply_button.click()
     assert opened.args[0].endswith("digits-lt.csv")  # the run's dataset
     assert panel.state.config.data.corrections == str(run_copy / "corrections.csv")
+    assert panel.state.config.data.path == opened.args[0]
+    other = make_tiny_dataset(run_copy.parent / "other", train=4, val=2)
+    panel.state.set_dataset(open_dataset(other), source=str(other))
+    assert panel.state.config.data.corrections == ""  # they belong to the run's dataset
     panel.shutdown()
 
 
