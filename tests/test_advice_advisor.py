@@ -49,7 +49,8 @@ def test_demo_lands_in_a_dissimilar_cell_with_its_numbers(demo_root, demo_report
 def test_progress_covers_the_feature_pass_and_the_probe(demo_report):
     _, events = demo_report
     progress = [e for e in events if isinstance(e, AdviceProgress)]
-    assert {e.stage for e in progress} == {"features", "probe"}
+    # the similarity pass and its probe, then the trials' own pass and probes
+    assert {e.stage for e in progress} == {"features", "probe", "trial features", "probes"}
     features = [e for e in progress if e.stage == "features"]
     assert features[-1].done == features[-1].total == 2  # 64 images in batches of 32
 
@@ -60,7 +61,11 @@ def test_report_json_follows_the_cli_contract(demo_report):
     assert set(data["images_per_class"]) == {"min", "median", "max"}
     assert {"bn_divergence", "nce", "leep", "probe_best_acc"} <= set(data["similarity"])
     assert data["similarity"]["nce"] <= 0 and data["similarity"]["leep"] <= 0
-    assert data["freeze_stages"] == report.strategy.freeze_stages
+    # the recommendation (the measured pick, else the cell) decides the settings
+    assert data["freeze_stages"] == report.freeze_stages == data["recommended"]["freeze_stages"]
+    assert data["strategy_detail"]["feature_stage"] == data["recommended"]["feature_stage"]
+    assert data["strategy_detail"]["input_size"] == data["recommended"]["input_size"] == 64
+    assert data["trials"] and data["textbook"]["cell"] == data["cell"]
     assert data["num_stages"] == report.num_stages
     assert isinstance(data["strategy"], str) and data["cell"] in CELLS
     table = data["probe"]["table"]

@@ -26,11 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from ui.matrix_view import MatrixView
+from ui.trials_view import TrialsView
 from ui.workers import GeneratorWorker
 from workbench.advice.commands import similarity_verdict
 
 _STAGE_WORDS = {"features": "Extracting features", "bn": "Measuring BatchNorm statistics",
-                "probe": "Linear probe (k-fold)"}
+                "probe": "Linear probe (k-fold)", "trial features": "Trials: features",
+                "probes": "Trials: linear probes"}
 
 
 class AdviceView(QWidget):
@@ -40,6 +42,7 @@ class AdviceView(QWidget):
     thresholds_edited = Signal(dict)  # advice-section changes
     measure_requested = Signal()
     report_ready = Signal(object)  # the AdviceReport
+    trial_chosen = Signal(object)  # a Trial whose settings the user wants
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,6 +105,7 @@ class AdviceView(QWidget):
     def _measure_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         row.addWidget(self.measure_button)
+        row.addWidget(self.trials.budget_box)
         row.addWidget(self.progress, 1)
         row.addWidget(self.progress_label)
         row.addWidget(self.cancel_button)
@@ -121,6 +125,9 @@ class AdviceView(QWidget):
         self.profile_plot.showGrid(y=True, alpha=0.3)
         self.profile_plot.setMouseEnabled(x=False, y=False)
         self.evidence.addTab(self.profile_plot, "Divergence")
+        self.trials = TrialsView(self)
+        self.trials.trial_chosen.connect(self.trial_chosen)
+        self.evidence.addTab(self.trials, "Trials")
         self.probe_table = QTableWidget(0, 0, self)
         self.probe_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.evidence.addTab(self.probe_table, "Probe")
@@ -151,6 +158,7 @@ class AdviceView(QWidget):
         self.profile_plot.clear()
         self.probe_table.setRowCount(0)
         self.scores.setText("Measure similarity to see the evidence.")
+        self.trials.clear()
         if reason:
             self.explanation.setText(reason)
         self._set_numbers("")
@@ -164,14 +172,14 @@ class AdviceView(QWidget):
         self.matrix.set_point(median, profile.mean if measurable else None)
         self.matrix.set_unmeasurable(None if measurable else _unmeasurable_text(profile))
         self.matrix.set_highlight(report.cell if measurable else None)
-        strategy = report.strategy
-        self.explanation.setText(f"<b>{strategy.title}.</b> {strategy.explanation}"
-                                 if measurable else "")
+        self.explanation.setText(_strategy_text(report) if measurable else "")
         self._set_numbers(_numbers_text(report, measurable))
         self._plot_profile(profile, list(getattr(report, "stage_names", []) or []))
         self._fill_probe(report.probe, list(getattr(report, "stage_names", []) or []))
         self._fill_scores(report)
-        self.evidence.setCurrentWidget(self.profile_plot)
+        self.trials.show_report(report)
+        has_trials = getattr(report, "trials", None) is not None
+        self.evidence.setCurrentWidget(self.trials if has_trials else self.profile_plot)
 
     def _plot_profile(self, profile: Any, stage_names: list[str]) -> None:
         self.profile_plot.clear()
@@ -224,7 +232,8 @@ class AdviceView(QWidget):
         from workbench.advice.advisor import iter_advice
 
         worker = GeneratorWorker(iter_advice, index, config, throttle_s=0.1,
-                                 droppable=_is_progress, parent=self)
+                                 droppable=_is_progress, parent=self,
+                                 budget=self.trials.budget())
         worker.event.connect(self._on_event)
         worker.failed.connect(self._on_failed)
         worker.finished.connect(self._on_finished)
@@ -251,7 +260,7 @@ class AdviceView(QWidget):
         if self._worker is None or self._worker.stop_requested:
             return  # cancelled: a late report must not place a stale point
         if _is_progress(event):
-            self.progress_label.setText(_STAGE_WORDS.get(event.stage, event.stage))
+            self.progress_label.setText(_STAGE_WORDS.get(event.stage, event.stage.capitalize()))
             self.progress.setRange(0, event.total)
             self.progress.setValue(event.done)
         else:
@@ -308,6 +317,17 @@ def _numbers_text(report: Any, measurable: bool) -> str:
     sample = report.sample or {}
     parts.append(f"measured on {sample.get('images', '?')} images in {report.seconds:.0f} s")
     return "; ".join(parts) + "."
+
+
+def _strategy_text(report: Any) -> str:
+    """The textbook cell's strategy, and next to it the measured pick with its sentence."""
+    strategy = report.strategy
+    text = f"<b>Textbook cell: {strategy.title}.</b> {strategy.explanation}"
+    recommended = getattr(report, "recommended", None) or {}
+    if recommended:
+        text += (f"<br><br><b>Recommended ({recommended.get('source')}): "
+                 f"{recommended.get('name')}.</b> {getattr(report, 'verdict', '')}")
+    return text
 
 
 def _unmeasurable_text(profile: Any) -> str:

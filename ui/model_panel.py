@@ -123,6 +123,7 @@ class ModelPanel(QWidget):
         self.advice.cell_clicked.connect(self.apply_cell)
         self.advice.measure_requested.connect(self.measure)
         self.advice.report_ready.connect(self._on_report)
+        self.advice.trial_chosen.connect(self.apply_trial)
 
     def _fill_backbones(self) -> None:
         infos = list_backbones()
@@ -154,6 +155,19 @@ class ModelPanel(QWidget):
         self._edit("model", apply_strategy(strategy, self.state.config.model))
         self._use_suggested_size()
         self.advice.show_strategy(strategy.title, strategy.explanation)
+
+    def apply_trial(self, trial: Any) -> None:
+        """Apply a measured trial: slider, head, feature stage, LRs, norm policy, input size."""
+        s = trial.settings()
+        model = {k: s[k] for k in ("freeze_stages", "head", "feature_stage", "norm_policy",
+                                   "lr_decay")}
+        try:  # one change, one config_changed
+            self.state.update_config(model=model, train={"lr": s["lr"]},
+                                     data={"input_size": s["input_size"]})
+        except UserError as exc:
+            QMessageBox.warning(self, "Invalid setting", str(exc))
+            return
+        self.state.message.emit(f"Applied trial: {trial.name}")
 
     def _use_suggested_size(self) -> None:
         """Small images gain nothing from the weights' 224 px: a strategy applied by a click

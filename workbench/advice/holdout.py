@@ -78,13 +78,17 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, seed: int = 0) -> tuple[float,
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) == 0:
         return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = [_balanced(y_true[i], y_pred[i]) for i in
+             (rng.integers(0, len(y_true), len(y_true)) for _ in range(BOOTSTRAP))]
+    return _balanced(y_true, y_pred), float(np.std(draws))
+
+
+def _balanced(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Balanced accuracy over the classes present in `y_true` (a held-out part may lack some)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
-        value = balanced_accuracy_score(y_true, y_pred)
-        rng = np.random.default_rng(seed)
-        draws = [balanced_accuracy_score(y_true[i], y_pred[i]) for i in
-                 (rng.integers(0, len(y_true), len(y_true)) for _ in range(BOOTSTRAP))]
-    return float(value), float(np.std(draws))
+        return float(balanced_accuracy_score(y_true, y_pred))
 
 
 def _project(x_train: np.ndarray, x_test: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +122,7 @@ def choose_c(x: np.ndarray, y: np.ndarray, seed: int = 0) -> float:
     best, best_c = -1.0, C_GRID[len(C_GRID) // 2]
     for c in C_GRID:
         model = _fit(x[train], y[train], c)
-        value = balanced_accuracy_score(y[test], model.predict(x[test]))
+        value = _balanced(y[test], model.predict(x[test]))
         if value > best + 1e-9:
             best, best_c = value, c
     return best_c

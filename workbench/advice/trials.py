@@ -55,6 +55,9 @@ class Budget(StrEnum):
 
 
 SAMPLE = {Budget.QUICK: 1000, Budget.THOROUGH: 1000}  # training images the trials look at
+# ... or four times `advice.sample_size` (the similarity sample) when that is fewer: 1000 for
+# the default 256, a few dozen for the tests' 16
+TRIALS_PER_SAMPLE = 4
 
 
 @dataclass(frozen=True)
@@ -427,8 +430,15 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
 # -- the whole set of trials ----------------------------------------------------------------------
 
 def trial_plan(index: DatasetIndex, config: RunConfig) -> RunPlan:
-    """The user's plan at the input size they will train at (fixes applied)."""
-    return plan_run(config, index, fix=True)
+    """The user's plan at the input size they will train at (fixes applied): the one they set,
+    else the plan's suggestion for small images (what applying the advice sets), else the
+    weights' own."""
+    plan = plan_run(config, index, fix=True)
+    if config.data.input_size or not plan.suggested_input_size:
+        return plan
+    config = copy.deepcopy(config)
+    config.data.input_size = plan.suggested_input_size
+    return plan_run(config, index, fix=True, stages=plan.stage_names)
 
 
 def _positions(index: DatasetIndex, config: RunConfig, budget: Budget,
@@ -436,7 +446,8 @@ def _positions(index: DatasetIndex, config: RunConfig, budget: Budget,
     from workbench.advice.advisor import stratified_sample
 
     train_idx = index.indices(index.training_split())
-    picked = stratified_sample([index.labels[i] for i in train_idx], images or SAMPLE[budget],
+    images = images or min(SAMPLE[budget], TRIALS_PER_SAMPLE * config.advice.sample_size)
+    picked = stratified_sample([index.labels[i] for i in train_idx], images,
                                seed=config.data.split_seed, floor=1)
     return [train_idx[i] for i in picked]
 
@@ -450,7 +461,8 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
                 stop: threading.Event | None = None, *, plan: RunPlan | None = None,
                 median_per_class: float = 0.0, images: int | None = None
                 ) -> Iterator[AdviceProgress | TrialsReport]:
-    """Run the budget's trials on `images` sampled training images (default: the budget's);
+    """Run the budget's trials on `images` sampled training images (default: the budget's, at
+    most `TRIALS_PER_SAMPLE` times `advice.sample_size`);
     yield progress, then the `TrialsReport` (raises `Cancelled` when `stop` is set). A dataset
     or backbone no trial can measure gives a report without a pick whose message says why
     ("no evidence: textbook cell ...")."""

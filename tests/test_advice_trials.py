@@ -1,0 +1,219 @@
+"""Trials on held-out training images: folds, scores, probes, the pick, the cache, bad input.
+
+Real components throughout: mobilenet_v2's offline weights, tiny PNG sets drawn here at 32 px.
+"""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import balanced_accuracy_score
+
+from workbench.advice.holdout import C_GRID, make_folds, probe_predictions, score
+from workbench.advice.trials import (
+    Budget,
+    Trial,
+    TrialsReport,
+    apply_settings,
+    choose,
+    iter_trials,
+    step_budget,
+)
+from workbench.config import RunConfig
+from workbench.errors import Cancelled, UserError
+
+
+def _write_set(root, counts, val=2, seed=0):
+    """Class-per-folder PNGs: each class a colour and stripe direction, with noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32]
+    for c, n in enumerate(counts):
+        colour = np.array([(c * 97) % 256, (c * 53 + 80) % 256, (c * 31 + 160) % 256])
+        for split, m in (("train", n), ("val", val)):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(m):
+                wave = np.sin((xx if c % 2 else yy) * (0.4 + 0.2 * c) + rng.uniform(0, 6))
+                img = colour * (0.6 + 0.4 * wave[..., None]) + rng.normal(0, 20, (32, 32, 3))
+                Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+                    folder / f"{i}.png")
+    return root
+
+
+def _config(root):
+    config = RunConfig()
+    config.data.path, config.data.input_size = str(root), 32
+    config.model.backbone, config.model.weights = "mobilenet_v2", "IMAGENET1K_V1"
+    config.train.device = "cpu"
+    return config
+
+
+def _open(root):
+    from workbench.data.scan import open_dataset
+
+    return open_dataset(str(root), min_class_count=0)
+
+
+def _report(events):
+    reports = [e for e in events if isinstance(e, TrialsReport)]
+    assert len(reports) == 1
+    return reports[0]
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory):
+    return _write_set(tmp_path_factory.mktemp("trials") / "set", [8, 8, 8])
+
+
+@pytest.fixture(scope="module")
+def quick_report(small_set):
+    return _report(list(iter_trials(_open(small_set), _config(small_set), Budget.QUICK)))
+
+
+# -- folds and scores ------------------------------------------------------------------------
+
+def test_folds_are_stratified_and_a_single_image_class_is_never_held_out():
+    labels = np.array([0] * 10 + [1] * 4 + [2])
+    folds = make_folds(labels, max_folds=5, seed=3)
+    assert folds.k == 5 and folds.kept_in_training == (2,)
+    assert folds.assignment[-1] == -1
+    for fold in range(folds.k):
+        held = labels[folds.held_out(fold)]
+        assert (held == 0).sum() == 2  # 10 images over 5 folds: two each
+        assert 2 not in held
+        assert set(labels[folds.training(fold)]) == {0, 1, 2}
+    assert folds.num_held_out == 14
+
+
+def test_folds_shrink_to_the_largest_class_down_to_one_image_per_class():
+    folds = make_folds(np.array([0, 0, 1, 1]), max_folds=5)
+    assert folds.k == 2
+    assert all(sorted(np.array([0, 0, 1, 1])[folds.held_out(f)]) == [0, 1] for f in range(2))
+
+
+def test_a_set_too_small_for_any_trial_is_a_user_error():
+    with pytest.raises(UserError, match="too small for any trial"):
+        make_folds(np.array([0, 1, 2, 2]))
+
+
+def test_score_is_balanced_accuracy_with_a_bootstrap_spread():
+    y = np.array([0] * 30 + [1] * 10)
+    pred = np.array([0] * 25 + [1] * 5 + [1] * 8 + [0] * 2)
+    value, spread = score(y, pred)
+    assert value == pytest.approx(balanced_accuracy_score(y, pred))
+    assert 0 < spread < 0.2
+    assert score(y, y) == (1.0, 0.0)
+
+
+def test_probe_chooses_c_inside_each_fold_and_separates_separable_features():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = rng.normal(size=(60, 300)) + 3 * np.eye(3)[y] @ rng.normal(size=(3, 300))
+    folds = make_folds(y, 3)
+    pred, chosen = probe_predictions(x, y, folds)
+    assert len(chosen) == 3 and set(chosen) <= set(C_GRID)
+    assert balanced_accuracy_score(y, pred) > 0.9
+
+
+# -- the pick --------------------------------------------------------------------------------
+
+def _trial(name, kind, value, spread, pickable=True, stage=4):
+    return Trial(name, kind, 5 if kind == "probe" else 0, stage, "logreg", 32, value, spread,
+                 1.0, pickable=pickable)
+
+
+def test_pick_is_the_best_unless_a_cheaper_one_is_within_its_spread():
+    probe, ft = _trial("probe", "probe", 0.80, 0.02), _trial("ft", "finetune", 0.90, 0.03)
+    assert choose([probe, ft]).name == "ft"
+    close = _trial("probe", "probe", 0.88, 0.02)
+    assert choose([close, ft]).name == "probe"  # 0.88 >= 0.90 - 0.03: cheaper wins
+    grid = _trial("grid", "probe", 0.99, 0.01, pickable=False)
+    assert choose([grid, ft]).name == "ft"  # evidence only, never picked
+    assert choose([grid]) is None and choose([]) is None
+
+
+def test_settings_of_a_trial_apply_to_a_config():
+    trial = Trial("probe", "probe", 5, 2, "logreg", 64, 0.9, 0.01, 1.0, lr=0.02, lr_decay=0.5,
+                  norm_policy="frozen_bn")
+    config = apply_settings(trial.settings(), RunConfig())
+    assert (config.model.freeze_stages, config.model.feature_stage, config.model.head) == \
+        (5, 2, "logreg")
+    assert config.train.lr == 0.02 and config.model.lr_decay == 0.5
+    assert config.data.input_size == 64 and config.model.norm_policy == "frozen_bn"
+
+
+def test_step_budget_is_short_and_checks_the_held_out_part_often():
+    assert step_budget(10) == (30, 5)
+    steps, every = step_budget(100_000)
+    assert steps == 60 and every == 10
+
+
+# -- trials on real images ---------------------------------------------------------------------
+
+def test_quick_budget_probes_every_stage_with_both_poolings(quick_report):
+    report = quick_report
+    probes = [t for t in report.trials if t.kind == "probe"]
+    assert {(t.feature_stage, t.pooling) for t in probes} == \
+        {(s, p) for s in range(5) for p in ("gap", "grid2x2")}
+    assert report.folds == 5 and report.images == 24 and report.input_size == 32
+    assert all(0 <= t.score <= 1 and t.spread >= 0 and t.seconds >= 0 for t in probes)
+    assert report.pick is not None and report.pick.pooling == "gap" and report.pick.pickable
+    # colour and stripes: frozen ImageNet features separate three such classes well
+    assert max(t.score for t in probes) > 0.8
+    entry = report.pick.to_dict()
+    for key in ("name", "freeze_stages", "feature_stage", "head", "input_size", "score",
+                "spread", "seconds"):
+        assert key in entry
+
+
+def test_asking_again_is_instant_from_the_cache(small_set, quick_report):
+    started = time.perf_counter()
+    again = _report(list(iter_trials(_open(small_set), _config(small_set), Budget.QUICK)))
+    assert time.perf_counter() - started < 2.0
+    assert again.cached and again.pick.name == quick_report.pick.name
+    assert [t.score for t in again.trials] == pytest.approx([t.score for t in  # 4 digits
+                                                             quick_report.trials], abs=1e-4)
+
+
+def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
+    report = _report(list(iter_trials(_open(small_set), _config(small_set), "thorough")))
+    kinds = {t.kind: t for t in report.trials}
+    assert {"probe", "finetune", "partial", "lpft"} <= set(kinds)
+    assert "scratch" not in kinds  # 24 images: from scratch has no chance
+    assert kinds["finetune"].freeze_stages == 0 and kinds["partial"].freeze_stages == 2
+    assert all(kinds[k].norm_policy == "train_bn" for k in ("finetune", "partial", "lpft"))
+    assert not kinds["lpft"].pickable
+    assert report.size_hint and any(t.input_size == 64 for t in report.trials)
+
+
+def test_one_image_classes_and_more_classes_than_held_out_images(tmp_path):
+    root = _write_set(tmp_path / "few", [3, 2, 1, 1])
+    report = _report(list(iter_trials(_open(root), _config(root), "quick")))
+    assert report.pick is not None
+    assert "never held out" in report.message and "class2" in report.message
+
+
+def test_a_set_too_small_for_trials_has_no_evidence_and_no_traceback(tmp_path):
+    root = _write_set(tmp_path / "tiny", [1, 1, 2])
+    report = _report(list(iter_trials(_open(root), _config(root), "quick")))
+    assert report.pick is None and not report.trials
+    assert report.message.startswith("no evidence: textbook cell")
+
+
+def test_random_weights_give_no_evidence(small_set):
+    config = _config(small_set)
+    config.model.weights = "random"
+    report = _report(list(iter_trials(_open(small_set), config, "quick")))
+    assert report.pick is None and "pretrained" in report.message
+
+
+def test_a_cancelled_trial_raises_cancelled(tmp_path):
+    root = _write_set(tmp_path / "stop", [4, 4])
+    stop = threading.Event()
+    events = iter_trials(_open(root), _config(root), "thorough", stop)
+    next(events)  # the first progress event
+    stop.set()
+    with pytest.raises(Cancelled):
+        list(events)

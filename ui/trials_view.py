@@ -1,0 +1,132 @@
+"""The advisor's trials on the Model tab: a table and a bar chart of held-out scores.
+
+Each row is a candidate the advisor scored on held-out training images (candidate, score ±
+spread, seconds, chosen); the bar chart shows the same scores with their spread. Clicking a row
+emits `trial_chosen` with the trial, which the Model panel applies to the slider, head, feature
+stage, learning rates, norm policy and input size. The budget box says how much the next
+measurement may spend (quick: probes; thorough: short fine-tuning runs too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.advice.trials import Budget
+
+COLUMNS = ("Candidate", "Held-out score", "Seconds", "Chosen")
+BUDGET_WORDS = {Budget.QUICK: "Quick: linear probes (about a minute)",
+                Budget.THOROUGH: "Thorough: probes and short fine-tuning trials (minutes)"}
+PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"
+
+
+class TrialsView(QWidget):
+    """Table + bar chart of one `TrialsReport`; a click on a row emits the trial."""
+
+    trial_chosen = Signal(object)  # a workbench.advice.trials.Trial
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.trials: list[Any] = []
+        self.budget_box = QComboBox(self)
+        for budget, words in BUDGET_WORDS.items():
+            self.budget_box.addItem(words, str(budget))
+        self.budget_box.setToolTip("How much the next measurement may spend on trials.")
+        self.verdict = QLabel("Measure to score the candidates on held-out training images.",
+                              self)
+        self.verdict.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.cellClicked.connect(self._on_clicked)
+        self.chart = pg.PlotWidget(background="w")
+        self.chart.setLabel("bottom", "held-out balanced accuracy (%)")
+        self.chart.setMouseEnabled(x=False, y=False)
+        self.chart.getAxis("left").setWidth(40)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.verdict)
+        row = QHBoxLayout()
+        row.addWidget(self.table, 3)
+        row.addWidget(self.chart, 2)
+        layout.addLayout(row, 1)
+
+    def budget(self) -> str:
+        """The budget chosen for the next measurement ("quick" or "thorough")."""
+        return str(self.budget_box.currentData())
+
+    def clear(self, text: str = "") -> None:
+        """Forget the trials (the dataset or backbone changed)."""
+        self.trials = []
+        self.table.setRowCount(0)
+        self.chart.clear()
+        self.verdict.setText(text or "Measure to score the candidates on held-out training "
+                             "images.")
+
+    def show_report(self, report: Any) -> None:
+        """Fill the table and the chart from an `AdviceReport` (its trials, its verdict)."""
+        trials = getattr(report, "trials", None)
+        self.clear(getattr(report, "verdict", "") or "")
+        if trials is None:
+            return
+        pick = trials.pick.name if trials.pick is not None else None
+        self.trials = sorted(trials.trials, key=lambda t: -(t.score or 0.0))
+        self.table.setRowCount(len(self.trials))
+        for row, trial in enumerate(self.trials):
+            self._fill_row(row, trial, trial.name == pick)
+        self.table.resizeColumnsToContents()
+        self._plot(pick)
+        header = (f"<b>{trials.budget.capitalize()} budget</b>: {trials.images} training "
+                  f"images, {trials.folds} folds held out, {trials.input_size} px"
+                  + (" (from the cache)" if trials.cached else "") + ". ")
+        self.verdict.setText(header + (getattr(report, "verdict", "") or trials.message))
+
+    def _fill_row(self, row: int, trial: Any, chosen: bool) -> None:
+        score = ("n/a" if trial.score is None else
+                 f"{100 * trial.score:.1f} ± {100 * trial.spread:.1f} %")
+        cells = (trial.name, score, f"{trial.seconds:.1f}", "★ chosen" if chosen else "")
+        for col, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if col in (1, 2):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            tip = trial.note or ("Click to apply these settings." if trial.pickable else "")
+            item.setToolTip(tip)
+            self.table.setItem(row, col, item)
+
+    def _plot(self, pick: str | None) -> None:
+        self.chart.clear()
+        if not self.trials:
+            return
+        ys = list(range(len(self.trials)))[::-1]  # the best at the top, as in the table
+        widths = [100 * (t.score or 0.0) for t in self.trials]
+        brushes = [PICK_BRUSH if t.name == pick else OTHER_BRUSH if t.pickable else
+                   EVIDENCE_BRUSH for t in self.trials]
+        bars = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=widths, brushes=brushes)
+        self.chart.addItem(bars)
+        spread = [100 * t.spread for t in self.trials]
+        self.chart.addItem(pg.ErrorBarItem(x=np.array(widths), y=np.array(ys),
+                                           left=np.array(spread), right=np.array(spread),
+                                           beam=0.2, pen=pg.mkPen("#212529")))
+        self.chart.getAxis("left").setTicks([[(y, str(i + 1)) for i, y in enumerate(ys)]])
+        self.chart.setXRange(0, 100, padding=0.02)
+
+    def _on_clicked(self, row: int, _col: int) -> None:
+        # 2x2-pooled probes are evidence only: a run pools its features by averaging
+        if 0 <= row < len(self.trials) and self.trials[row].pooling == "gap":
+            self.trial_chosen.emit(self.trials[row])
