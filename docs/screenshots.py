@@ -1,6 +1,6 @@
 """Regenerate the README's screenshots from the real GUI on the demo dataset.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots.py [dataset model training]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots.py [dataset model advice training]
 
 Each shot drives the window the way a user would (open the demo, measure similarity, train a
 few epochs at 64 px with everything fine-tuned and class-balanced
@@ -65,6 +65,22 @@ def main(shots: list[str]) -> int:
         model_panel.apply_cell(model_panel.advice.report.cell)  # as a click on the cell does
         wait_until(app, lambda: not model_panel.busy())
         grab(window, "model")
+    if "advice" in shots:
+        # the measured trials next to the textbook cell (quick budget: probes on held-out
+        # training images at the size the plan suggests for 28 px digits)
+        window.tabs.setCurrentWidget(model_panel)
+        wait_until(app, lambda: model_panel.model is not None)
+        if model_panel.advice.report is None:
+            model_panel.measure()
+        wait_until(app, lambda: not model_panel.busy() and model_panel.advice.report is not None)
+        trials = model_panel.advice.trials
+        pick = next((r for r, t in enumerate(trials.trials)
+                     if t.name == model_panel.advice.report.recommended.get("name")), 0)
+        trials.table.selectRow(pick)
+        trials.table.cellClicked.emit(pick, 0)  # as a click on the chosen row does
+        model_panel.advice.evidence.setCurrentWidget(trials)
+        wait_until(app, lambda: not model_panel.busy())
+        grab(window, "advice")
     if "training" in shots:
         # the long tail's remedy a practitioner would pick next to the histogram's numbers
         # (train BN: frozen ImageNet statistics misnormalise the digits and the run collapses)
