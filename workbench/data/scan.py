@@ -15,26 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from workbench.data.index import DatasetIndex, Problem
+from workbench.data.names import IMAGE_EXTENSIONS, SPLIT_FOLDERS, is_image_name
 from workbench.errors import UserError
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-)
-_IMAGE_SUFFIXES = tuple(IMAGE_EXTENSIONS)  # str.endswith takes a tuple: much faster than splitext
-# Folder names accepted as splits, mapped to the canonical split name.
-SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                 "validation": "val", "test": "test", "testing": "test"}
+__all__ = ["IMAGE_EXTENSIONS", "index_dataset", "is_image_name", "open_dataset"]
+
 MAX_LISTED_PROBLEMS = 50  # per kind found while listing: the count stays exact, the list bounded
 # Folders and files that operating systems and tools leave beside the data; never classes or
 # images (names starting with "." — .git, .svn, .hg, .ipynb_checkpoints, .DS_Store — are
 # skipped too).
 JUNK_NAMES = frozenset({"__MACOSX", "__pycache__", "$RECYCLE.BIN", "System Volume Information",
                         "lost+found", "Thumbs.db", "desktop.ini", "CVS", "node_modules"})
-
-
-def is_image_name(name: str) -> bool:
-    """True when a file name has one of the image extensions the workbench reads."""
-    return name.lower().endswith(_IMAGE_SUFFIXES)
 
 
 def is_junk_name(name: str) -> bool:

@@ -354,8 +354,8 @@ class Trainer:
 
     def _build_optimisation(self, s: _Setup, feed: _Feed) -> _Optimisation:
         c = self.config
-        weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
-        criterion = build_criterion(c.train, s.train_counts, weights).to(s.device)
+        loss_weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
+        criterion = build_criterion(c.train, s.train_counts, loss_weights).to(s.device)
         optimizer = setup.build_optimizer(c, s.model.param_groups(c.train.lr, c.model.lr_decay))
         total = c.train.epochs * feed.steps_per_epoch
         scheduler = build_scheduler(optimizer, total,
@@ -587,9 +587,9 @@ class Trainer:
     def _fit_sklearn(self, s: _Setup, feed: _Feed, p: _Progress) -> Generator[Event, None, None]:
         c = self.config
         yield EpochStarted(1)
-        weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
+        loss_weights = class_weights(s.train_counts, c.data.loss_weighting, c.data.beta)
         layer = fx.fit_sklearn_head(s.plan.head, feed.train_features,  # type: ignore[arg-type]
-                                    len(s.class_names), weights, c.train.seed)
+                                    len(s.class_names), loss_weights, c.train.seed)
         layer.to(s.device)
         self._extra_state["probe_head"] = dict(layer.state_dict())
         metrics = self._evaluate(s, feed, forward=layer)
