@@ -284,6 +284,9 @@ class AdviceView(QWidget):
 
     def _set_busy(self, busy: bool) -> None:
         self.measure_button.setEnabled(not busy)
+        # the progress takes the budget's place: the row must not widen the window
+        if hasattr(self, "trials"):  # built after the controls
+            self.trials.budget_box.setVisible(not busy)
         self.cancel_button.setVisible(busy)
         self.progress.setVisible(busy)
         if not busy:

@@ -1,10 +1,10 @@
 """The advisor's trials on the Model tab: a table and a bar chart of held-out scores.
 
 Each row is a candidate the advisor scored on held-out training images (candidate, score ±
-spread, seconds, chosen); the bar chart shows the same scores with their spread. Clicking a row
-emits `trial_chosen` with the trial, which the Model panel applies to the slider, head, feature
-stage, learning rates, norm policy and input size. The budget box says how much the next
-measurement may spend (quick: probes; thorough: short fine-tuning runs too).
+spread, seconds, the pick starred); the bar chart shows the same scores with their spread.
+Clicking a row emits `trial_chosen` with the trial, which the Model panel applies to the slider,
+head, feature stage, learning rates, norm policy and input size. The budget box says how much
+the next measurement may spend (quick: probes; thorough: short fine-tuning runs too).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -27,9 +28,10 @@ from PySide6.QtWidgets import (
 
 from workbench.advice.trials import Budget
 
-COLUMNS = ("Candidate", "Held-out score", "Seconds", "Chosen")
-BUDGET_WORDS = {Budget.QUICK: "Quick: linear probes (about a minute)",
-                Budget.THOROUGH: "Thorough: probes and short fine-tuning trials (minutes)"}
+COLUMNS = ("Candidate (★ chosen)", "Score %", "s")
+BUDGET_WORDS = {Budget.QUICK: "Quick trials", Budget.THOROUGH: "Thorough trials"}
+BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images (about a minute).",
+               Budget.THOROUGH: "Probes and short fine-tuning trials (minutes on a CPU)."}
 PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"
 
 
@@ -42,9 +44,11 @@ class TrialsView(QWidget):
         super().__init__(parent)
         self.trials: list[Any] = []
         self.budget_box = QComboBox(self)
-        for budget, words in BUDGET_WORDS.items():
+        for i, (budget, words) in enumerate(BUDGET_WORDS.items()):
             self.budget_box.addItem(words, str(budget))
-        self.budget_box.setToolTip("How much the next measurement may spend on trials.")
+            self.budget_box.setItemData(i, BUDGET_TIPS[budget], Qt.ItemDataRole.ToolTipRole)
+        self.budget_box.setToolTip("How much the next measurement may spend on trials: quick "
+                                   "(probes) or thorough (fine-tuning trials too).")
         self.verdict = QLabel("Measure to score the candidates on held-out training images.",
                               self)
         self.verdict.setWordWrap(True)
@@ -54,16 +58,24 @@ class TrialsView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # names elide, numbers show
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.cellClicked.connect(self._on_clicked)
         self.chart = pg.PlotWidget(background="w")
-        self.chart.setLabel("bottom", "held-out balanced accuracy (%)")
+        self.chart.setLabel("bottom", "held-out score (%)")
         self.chart.setMouseEnabled(x=False, y=False)
-        self.chart.getAxis("left").setWidth(40)
+        self.chart.getAxis("left").setWidth(30)
+        for widget in (self.table, self.chart):  # never widen the window: they share the row
+            widget.setMinimumWidth(120)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.verdict)
         row = QHBoxLayout()
-        row.addWidget(self.table, 3)
+        row.addWidget(self.table, 5)
         row.addWidget(self.chart, 2)
         layout.addLayout(row, 1)
 
@@ -90,7 +102,6 @@ class TrialsView(QWidget):
         self.table.setRowCount(len(self.trials))
         for row, trial in enumerate(self.trials):
             self._fill_row(row, trial, trial.name == pick)
-        self.table.resizeColumnsToContents()
         self._plot(pick)
         header = (f"<b>{trials.budget.capitalize()} budget</b>: {trials.images} training "
                   f"images, {trials.folds} folds held out, {trials.input_size} px"
@@ -99,10 +110,14 @@ class TrialsView(QWidget):
 
     def _fill_row(self, row: int, trial: Any, chosen: bool) -> None:
         score = ("n/a" if trial.score is None else
-                 f"{100 * trial.score:.1f} ± {100 * trial.spread:.1f} %")
-        cells = (trial.name, score, f"{trial.seconds:.1f}", "★ chosen" if chosen else "")
+                 f"{100 * trial.score:.1f} ± {100 * trial.spread:.1f}")
+        cells = (f"★ {trial.name}" if chosen else trial.name, score, f"{trial.seconds:.1f}")
         for col, text in enumerate(cells):
             item = QTableWidgetItem(text)
+            if chosen:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
             if col in (1, 2):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             tip = trial.note or ("Click to apply these settings." if trial.pickable else "")

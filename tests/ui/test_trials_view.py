@@ -38,9 +38,9 @@ def test_table_and_chart_show_every_trial_best_first_with_the_pick(view):
     assert table.rowCount() == 3
     names = [table.item(r, 0).text() for r in range(3)]
     assert names[0] == "linear probe, block2 (2x2-pooled)"  # 90 %: the best score on top
-    assert table.item(0, 1).text() == "90.0 ± 2.0 %"
-    chosen = [r for r in range(3) if table.item(r, 3).text()]
-    assert [names[r] for r in chosen] == ["fine-tune everything"]
+    assert table.item(0, 1).text() == "90.0 ± 2.0" and table.item(0, 2).text() == "1.7"
+    assert [n for n in names if n.startswith("★")] == ["★ fine-tune everything"]
+    assert table.item(1, 0).font().bold()
     bars = [i for i in view.chart.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
     errors = [i for i in view.chart.getPlotItem().items if isinstance(i, pg.ErrorBarItem)]
     assert len(bars) == 1 and len(errors) == 1

@@ -286,9 +286,9 @@ def _probe_trials(sample: Sample, folds: Folds, plan: RunPlan, stop: threading.E
         started = time.perf_counter()
         pred, _ = probe_predictions(sample.features[(stage, pooling)], sample.labels, folds)
         value, spread = score(sample.labels[held], pred[held])
-        words = "average-pooled" if pooling == "gap" else "2x2-pooled"
+        words = "average" if pooling == "gap" else "2x2 grid"
         yield Trial(
-            name=f"linear probe, {plan.stage_names[stage]} ({words})", kind="probe",
+            name=f"probe {plan.stage_names[stage]} ({words})", kind="probe",
             freeze_stages=plan.num_stages, feature_stage=stage, head=str(Head.LOGREG),
             input_size=plan.input_size, score=value, spread=spread,
             seconds=time.perf_counter() - started, pooling=pooling,
@@ -318,13 +318,13 @@ def finetune_candidates(plan: RunPlan, train_images: int, median_per_class: floa
     scratch when the training split is large enough for it to have a chance."""
     n = plan.num_stages
     partial = max(1, n // 2)
-    found = [Candidate("fine-tune everything", "finetune", 0, DEFAULT_LR_DECAY),
-             Candidate(f"fine-tune above {plan.stage_names[partial - 1]} (textbook partial "
-                       "freeze)", "partial", partial, DEFAULT_LR_DECAY),
-             Candidate("LP-FT: linear probe, then fine-tune everything", "lpft", 0,
+    found = [Candidate("fine-tune all", "finetune", 0, DEFAULT_LR_DECAY),
+             Candidate(f"fine-tune above {plan.stage_names[partial - 1]}", "partial", partial,
+                       DEFAULT_LR_DECAY),
+             Candidate("LP-FT (probe, then fine-tune all)", "lpft", 0,
                        DEFAULT_LR_DECAY)]
     if train_images >= SCRATCH_MIN_IMAGES and median_per_class >= SCRATCH_MIN_PER_CLASS:
-        found.append(Candidate("from scratch (random init)", "scratch", 0, 1.0, "random", 5.0))
+        found.append(Candidate("from scratch", "scratch", 0, 1.0, "random", 5.0))
     return found
 
 
@@ -554,7 +554,7 @@ def _larger_size(index: DatasetIndex, plan: RunPlan, positions: list[int], folds
         return None  # an image failed to load at one size only: the folds no longer line up
     pred, _ = probe_predictions(sample.features[(stage, "gap")], sample.labels, folds)
     value, spread = score(sample.labels[held], pred[held])
-    return Trial(f"linear probe, {plan.stage_names[stage]} (average-pooled) at {size} px",
+    return Trial(f"probe {plan.stage_names[stage]} (average) at {size} px",
                  "probe", plan.num_stages, stage, str(Head.LOGREG), size, value, spread,
                  time.perf_counter() - started, norm_policy=str(NormPolicy.FROZEN_BN),
                  lr=plan.config.train.lr, pickable=False,
