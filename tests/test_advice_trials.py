@@ -217,3 +217,60 @@ def test_a_cancelled_trial_raises_cancelled(tmp_path):
     stop.set()
     with pytest.raises(Cancelled):
         list(events)
+
+
+# -- the verdict: the textbook cell against the pick -----------------------------------------
+
+def _advice_report(cell):
+    from workbench.advice.advisor import AdviceReport
+    from workbench.advice.matrix import strategy_for
+    from workbench.advice.probe import ProbeResult
+    from workbench.advice.similarity import unavailable
+
+    return AdviceReport("mobilenet_v2", {"min": 5.0, "median": 5.0, "max": 5.0}, {},
+                        unavailable("LayerNorm"), ProbeResult(), cell, "measured",
+                        strategy_for(cell, 5), 5)
+
+
+def _probes(best_stage):
+    return [Trial(f"probe s{s}", "probe", 5, s, "logreg", 64, 0.9 if s == best_stage else 0.6,
+                  0.02, 1.0) for s in range(5)]
+
+
+def test_the_pick_overrules_a_measured_textbook_cell_in_one_sentence():
+    from workbench.advice.verdict import recommend
+
+    report = _advice_report("similar-small")  # the textbook: a linear head on the last stage
+    trials = TrialsReport("quick", tuple(_probes(1)), _probes(1)[1], 3, 100, 64)
+    advised = recommend(report, trials, RunConfig())
+    assert advised.recommended["source"] == "trials"
+    assert advised.recommended["feature_stage"] == 1 and advised.freeze_stages == 5
+    assert advised.verdict.startswith("The trials overrule the textbook cell: probe s1 "
+                                      "scored 90% ± 2")
+    assert "60% ± 2 for the cell's probe s4" in advised.verdict
+    assert "earlier-stage features" in advised.verdict
+    assert advised.to_json()["strategy_detail"]["feature_stage"] == 1
+
+
+def test_a_fine_tuning_cell_stands_when_the_quick_budget_did_not_measure_it():
+    from workbench.advice.verdict import recommend
+
+    report = _advice_report("dissimilar-large")
+    trials = TrialsReport("quick", tuple(_probes(2)), _probes(2)[2], 3, 100, 64)
+    advised = recommend(report, trials, RunConfig())
+    assert advised.recommended["source"] == "textbook cell"
+    assert advised.freeze_stages == 0 and advised.recommended["lr_decay"] == 1.0
+    assert "not tried with the quick budget" in advised.verdict
+
+
+def test_agreement_and_no_evidence_are_said_too():
+    from workbench.advice.verdict import recommend
+
+    report = _advice_report("dissimilar-small")  # logreg on stage 3 (two thirds up)
+    agree = recommend(report, TrialsReport("quick", tuple(_probes(3)), _probes(3)[3], 3, 9, 64),
+                      RunConfig())
+    assert agree.verdict.startswith("The trials agree with the textbook cell: probe s3")
+    none = recommend(report, TrialsReport("quick", message="no evidence: textbook cell (x)"),
+                     RunConfig())
+    assert none.recommended["source"] == "textbook cell"
+    assert none.verdict.startswith("no evidence: textbook cell (x): the textbook cell's")

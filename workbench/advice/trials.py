@@ -40,7 +40,8 @@ from workbench.data.index import DatasetIndex
 from workbench.errors import Cancelled, UserError
 from workbench.plan import RunPlan, plan_run
 
-VERSION = 1  # bump when what a cached result means changes
+VERSION = 2  # bump when what a cached result means changes (the trials run, their names)
+FEATURES_VERSION = 1  # bump when what cached features mean changes
 BATCH = 32
 # Candidates' relative cost of the run they stand for (a cheaper one wins within the spread).
 COST = {"probe": 1.0, "partial": 2.0, "finetune": 3.0, "lpft": 3.5, "scratch": 4.0}
@@ -198,7 +199,8 @@ def _key(index: DatasetIndex, positions: list[int], plan: RunPlan, what: str) ->
             files.append((index.paths[i], index.labels[i], -1, -1))
     recipe = {"files": files, "backbone": plan.backbone, "weights": plan.weights_spec,
               "file": plan.weights_file, "size": plan.input_size, "what": what,
-              "version": VERSION, "lr": plan.config.train.lr,
+              "version": FEATURES_VERSION if what == "features" else VERSION,
+              "lr": plan.config.train.lr,
               "weighting": plan.config.data.loss_weighting}
     return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:32]
 
@@ -314,11 +316,13 @@ class Candidate:
 
 def finetune_candidates(plan: RunPlan, train_images: int, median_per_class: float
                         ) -> list[Candidate]:
-    """The whole network, the textbook partial freeze (the lower half), LP-FT, and from
-    scratch when the training split is large enough for it to have a chance."""
+    """The whole network (LRs decaying per stage, and one LR: the textbook's two large cells),
+    the textbook partial freeze (the lower half), LP-FT, and from scratch when the training
+    split is large enough for it to have a chance."""
     n = plan.num_stages
     partial = max(1, n // 2)
     found = [Candidate("fine-tune all", "finetune", 0, DEFAULT_LR_DECAY),
+             Candidate("fine-tune all, one LR", "finetune", 0, 1.0),
              Candidate(f"fine-tune above {plan.stage_names[partial - 1]}", "partial", partial,
                        DEFAULT_LR_DECAY),
              Candidate("LP-FT (probe, then fine-tune all)", "lpft", 0,

@@ -23,7 +23,8 @@ def textbook_trial(strategy: Strategy, trials: TrialsReport, num_stages: int) ->
         return next((t for t in trials.trials if t.kind == "probe" and t.pooling == "gap"
                      and t.feature_stage == stage and t.input_size == trials.input_size), None)
     kind = "finetune" if strategy.freeze_stages == 0 else "partial"
-    return next((t for t in trials.trials if t.kind == kind), None)
+    return next((t for t in trials.trials if t.kind == kind
+                 and (kind != "finetune" or t.lr_decay == strategy.lr_decay)), None)
 
 
 def _pct(trial: Trial) -> str:
@@ -36,7 +37,8 @@ def _same(pick: Trial, strategy: Strategy, num_stages: int) -> bool:
         return False
     if frozen:
         return pick.feature_stage == strategy.feature_stage % num_stages
-    return pick.freeze_stages == strategy.freeze_stages
+    return (pick.freeze_stages == strategy.freeze_stages
+            and (pick.freeze_stages > 0 or pick.lr_decay == strategy.lr_decay))
 
 
 def _why(pick: Trial, book: Trial) -> str:
@@ -48,7 +50,11 @@ def _why(pick: Trial, book: Trial) -> str:
         return "fine-tuning did not beat frozen features on this data"
     if book.kind == "probe":
         return "frozen ImageNet features do not fit this data; training them does"
-    return "how much to freeze mattered less than the trials' spread suggested"
+    if pick.freeze_stages != book.freeze_stages:
+        return ("the lower stages are better kept as they are" if pick.freeze_stages >
+                book.freeze_stages else "the lower stages need to change too")
+    return ("the lower stages need to move as fast as the top" if pick.lr_decay > book.lr_decay
+            else "the lower stages should move more slowly than the top")
 
 
 def sentence(strategy: Strategy, trials: TrialsReport, num_stages: int) -> str:
