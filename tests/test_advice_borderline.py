@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from workbench.advice.advisor import AdviceReport
-from workbench.advice.commands import format_report, similarity_verdict
-from workbench.advice.matrix import is_borderline, strategy_for
+from workbench.advice.matrix import is_borderline, similarity_verdict, strategy_for
 from workbench.advice.probe import ProbeResult
 from workbench.advice.similarity import BNDivergence
+from workbench.cli.advice import format_report
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests import test_data_helpers as make
+from workbench.cli.data import scan_json
 from workbench.data.checks import iter_checks, run_checks
-from workbench.data.commands import scan_json
 from workbench.data.scan import MAX_LISTED_PROBLEMS, index_dataset
 from workbench.data.stats import dataset_stats
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from ui.matrix_view import MatrixView
 from ui.trials_view import TrialsView
 from ui.workers import GeneratorWorker
-from workbench.advice.commands import similarity_verdict
+from workbench.advice.matrix import similarity_verdict
 
 _STAGE_WORDS = {"features": "Extracting features", "bn": "Measuring BatchNorm statistics",
                 "probe": "Linear probe (k-fold)", "trial features": "Trials: features",

@@ -191,3 +191,14 @@ def is_borderline(value: float, threshold: float, margin: float = 0.1) -> bool:
     falls on a side by chance, so it is reported as borderline rather than as a verdict.
     """
     return abs(value - threshold) <= margin * abs(threshold)
+
+
+def similarity_verdict(divergence: float | None, threshold: float, arrow: str = " → ") -> str:
+    """"→ dissimilar", or "→ dissimilar, borderline (within 10% of 0.12)" near the threshold;
+    "" when nothing was measured."""
+    if divergence is None:
+        return ""
+    side = "dissimilar" if divergence > threshold else "similar"
+    if is_borderline(divergence, threshold):
+        side += f", borderline (within 10% of {threshold:g})"
+    return f"{arrow}{side}"

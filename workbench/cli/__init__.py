@@ -1,8 +1,9 @@
 """Command-line entry point: `workbench [COMMAND] ...`.
 
-With no command the GUI opens. Each sub-package registers its own commands (a `register`
-function in its `commands` module), so this file stays a dispatcher. Exit codes follow
-shared/DESIGN.md: 0 success, 2 bad input (one readable line on stderr), 1 unexpected failure.
+With no command the GUI opens. Each module of this package (the CLI layer, on top of the core)
+registers the commands of one part (a `register` function), so this file stays a dispatcher.
+Exit codes follow shared/DESIGN.md: 0 success, 2 bad input (one readable line on stderr),
+1 unexpected failure.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from workbench.errors import UserError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
 COMMAND_MODULES = (
-    "workbench.data.commands",
-    "workbench.models.commands",
-    "workbench.advice.commands",
-    "workbench.train.commands",
-    "workbench.deploy.commands",
-    "workbench.results.commands",
+    "workbench.cli.data",
+    "workbench.cli.models",
+    "workbench.cli.advice",
+    "workbench.cli.train",
+    "workbench.cli.deploy",
+    "workbench.cli.results",
 )
 
 

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from workbench.advice.matrix import is_borderline
+from workbench.advice.matrix import similarity_verdict
 from workbench.config import RunConfig
 
 
@@ -66,17 +66,6 @@ def _progress(event) -> None:
 
 def _num(value: float | None, fmt: str = ".3f") -> str:
     return "n/a" if value is None else format(value, fmt)
-
-
-def similarity_verdict(divergence: float | None, threshold: float, arrow: str = " → ") -> str:
-    """"→ dissimilar", or "→ dissimilar, borderline (within 10% of 0.12)" near the threshold;
-    "" when nothing was measured."""
-    if divergence is None:
-        return ""
-    side = "dissimilar" if divergence > threshold else "similar"
-    if is_borderline(divergence, threshold):
-        side += f", borderline (within 10% of {threshold:g})"
-    return f"{arrow}{side}"
 
 
 def format_report(report) -> str:
