@@ -62,3 +62,19 @@ def test_only_last_pt_carries_the_optimizer_state(tmp_path):
     last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert "optimizer" not in best and last["optimizer"]
     assert best["model"].keys() == last["model"].keys()
+
+
+def test_a_run_gives_the_process_its_thread_count_back(tmp_path):
+    import os
+
+    import torch
+
+    root = make_tiny_dataset(tmp_path / "data")
+    before = torch.get_num_threads()
+    mine = (os.cpu_count() or 1) + 2  # not what the run sets (every core but one)
+    torch.set_num_threads(mine)
+    try:
+        events = list(Trainer(tiny_config(root, tmp_path / "runs")).run())
+        assert isinstance(events[-1], Finished) and torch.get_num_threads() == mine
+    finally:
+        torch.set_num_threads(before)

@@ -7,6 +7,8 @@ import for the CLI's parser and the GUI's first paint.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,21 @@ def choose_device(name: str) -> Any:
     import torch
 
     return torch.device(resolve_device(name))
+
+
+@contextmanager
+def cpu_threads(device: Any) -> Iterator[None]:
+    """Leave one core free while work runs on the CPU, then restore the thread count (the
+    GUI's process keeps its own setting once a run or a measurement ends)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def configure_threads(device: Any) -> None:

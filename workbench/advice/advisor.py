@@ -12,16 +12,13 @@ docs/advice-calibration.md), which would confound resolution with domain.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from workbench.advice.events import AdviceProgress
 from workbench.advice.matrix import (
@@ -38,18 +35,19 @@ from workbench.advice.probe import (
     iter_probe,
     probe_stages,
 )
+from workbench.advice.sampling import relay, sample_loader, stratified_sample
 from workbench.advice.similarity import BNDivergence, BNStatsCollector, unavailable
 from workbench.advice.transferability import leep, nce, softmax
 from workbench.advice.trials import Budget, TrialsReport, iter_trials
 from workbench.advice.verdict import recommend, recommended_strategy
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
+from workbench.devices import cpu_threads
 from workbench.errors import Cancelled, UserError
 from workbench.plan import RunPlan, plan_run
 
 __all__ = ["AdviceProgress", "AdviceReport", "iter_advice", "run_advice", "stratified_sample"]
 
-BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -111,37 +109,6 @@ class AdviceReport:
         }
 
 
-def stratified_sample(labels: list[int], size: int, seed: int = 0, floor: int = 3) -> list[int]:
-    """Positions of a seeded sample of about `size` items, proportional to each label's share.
-
-    Every label keeps at least `floor` items (or all it has), so tail classes still reach the
-    linear probe's folds; the largest remainders fill the rest.
-    """
-    rng = np.random.default_rng(seed)
-    labels_arr = np.asarray(labels)
-    if len(labels_arr) <= size:
-        return sorted(range(len(labels_arr)))
-    classes, counts = np.unique(labels_arr, return_counts=True)
-    quota = _quotas(counts, size, floor)
-    picked: list[int] = []
-    for cls, q in zip(classes, quota, strict=True):
-        members = np.flatnonzero(labels_arr == cls)
-        picked.extend(rng.choice(members, size=q, replace=False).tolist())
-    return sorted(picked)
-
-
-def _quotas(counts: np.ndarray, size: int, floor: int) -> np.ndarray:
-    exact = counts * size / counts.sum()
-    quota = np.minimum(counts, np.maximum(np.floor(exact).astype(int), floor))
-    while quota.sum() > size:  # the floors overshot: take back from the largest quotas
-        quota[np.argmax(quota)] -= 1
-    for i in np.argsort(-(exact - np.floor(exact))):  # largest remainders fill the rest
-        if quota.sum() >= size:
-            break
-        quota[i] = min(counts[i], quota[i] + 1)
-    return quota
-
-
 def _check_classes(index: DatasetIndex, train_idx: list[int]) -> None:
     present = {index.labels[i] for i in train_idx}
     if len(present) < 2:
@@ -160,19 +127,6 @@ def _pretrained_plan(index: DatasetIndex, config: RunConfig) -> RunPlan:
             "similarity is measured against what the weights learned on ImageNet"
         )
     return plan
-
-
-def _loader(index: DatasetIndex, indices: list[int], plan: RunPlan, input_size: int
-            ) -> DataLoader:
-    from workbench.data.torch_dataset import ImageDataset, collate_skip_bad
-    from workbench.devices import choose_num_workers
-    from workbench.models.transforms import build_transform
-
-    transform = build_transform(plan.preset, input_size=input_size, train=False)
-    dataset = ImageDataset(index, indices, transform)
-    return DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False,
-                      num_workers=choose_num_workers(plan.config.data.num_workers),
-                      collate_fn=collate_skip_bad)
 
 
 @dataclass
@@ -216,18 +170,6 @@ def iter_feature_pass(
     )
 
 
-@contextmanager
-def _cpu_threads(device: torch.device):
-    """Leave one core free while the advisor runs on the CPU, then restore the thread count."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def iter_advice(
     index: DatasetIndex, config: RunConfig, stop: threading.Event | None = None, *,
     input_size: int = 0, budget: Budget | str = Budget.QUICK, trial_images: int | None = None,
@@ -253,17 +195,17 @@ def iter_advice(
     device = torch.device(plan.device)
     model = plan.build_model(num_classes=None)  # the ImageNet head, for NCE and LEEP
     size = input_size or plan.native_input_size
-    loader = _loader(index, sample_idx, plan, size)
+    loader = sample_loader(index, sample_idx, plan, size)
     stages = probe_stages(model.num_stages)
     try:
-        with _cpu_threads(device):
-            passed = yield from _relay(
+        with cpu_threads(device):
+            passed = yield from relay(
                 iter_feature_pass(model.to(device), loader, device, stages, len(loader), stop),
                 FeaturePass)
-            probe = yield from _relay(iter_probe(passed.features, passed.labels, stop=stop),
+            probe = yield from relay(iter_probe(passed.features, passed.labels, stop=stop),
                                       ProbeResult)
         ipc = dataset_stats(index).images_per_class
-        trials = yield from _relay(iter_trials(
+        trials = yield from relay(iter_trials(
             index, _trial_config(config, input_size), budget, stop,
             median_per_class=ipc["median"], images=trial_images), TrialsReport)
     except Cancelled:
@@ -292,17 +234,6 @@ def _sample(index: DatasetIndex, config: RunConfig) -> list[int]:
     picked = stratified_sample([index.labels[i] for i in train_idx], config.advice.sample_size,
                                seed=config.data.split_seed)
     return [train_idx[i] for i in picked]
-
-
-def _relay(events: Iterator, result_type: type):
-    """Pass progress events on; return the one event of `result_type` (None if none came)."""
-    result = None
-    for event in events:
-        if isinstance(event, result_type):
-            result = event
-        else:
-            yield event
-    return result
 
 
 def _report(model, config: RunConfig, ipc: dict[str, float], passed: FeaturePass,

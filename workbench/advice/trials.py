@@ -35,8 +35,10 @@ from workbench import paths
 from workbench.advice.events import AdviceProgress
 from workbench.advice.holdout import Folds, make_folds, probe_predictions, score
 from workbench.advice.probe import StageFeatureCollector
+from workbench.advice.sampling import relay, sample_loader, stratified_sample
 from workbench.config import DEFAULT_LR_DECAY, Head, NormPolicy, RunConfig
 from workbench.data.index import DatasetIndex
+from workbench.devices import cpu_threads
 from workbench.errors import Cancelled, UserError
 from workbench.plan import RunPlan, plan_run
 
@@ -253,9 +255,8 @@ def _feature_pass(model: torch.nn.Module, index: DatasetIndex, positions: list[i
                   plan: RunPlan, keep_images: bool, stop: threading.Event | None
                   ) -> Iterator[AdviceProgress | Sample]:
     """Pooled outputs of every stage (and the input tensors when asked), in one no-grad pass."""
-    from workbench.advice.advisor import _loader
 
-    loader = _loader(index, positions, plan, plan.input_size)
+    loader = sample_loader(index, positions, plan, plan.input_size)
     model.eval()
     labels, images, skipped = [], [], 0
     stages = list(range(model.num_stages))
@@ -447,7 +448,6 @@ def trial_plan(index: DatasetIndex, config: RunConfig) -> RunPlan:
 
 def _positions(index: DatasetIndex, config: RunConfig, budget: Budget,
                images: int | None = None) -> list[int]:
-    from workbench.advice.advisor import stratified_sample
 
     train_idx = index.indices(index.training_split())
     images = images or min(SAMPLE[budget], TRIALS_PER_SAMPLE * config.advice.sample_size)
@@ -482,9 +482,8 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
     if cached is not None:
         yield cached
         return
-    from workbench.advice.advisor import _cpu_threads
 
-    with _cpu_threads(torch.device(plan.device)):
+    with cpu_threads(torch.device(plan.device)):
         report = yield from _measure(index, plan, positions, budget, stop, median_per_class)
     report = dataclasses.replace(report, seconds=time.perf_counter() - started)
     if report.trials:
@@ -495,9 +494,8 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
 def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: Budget,
              stop: threading.Event | None, median_per_class: float
              ) -> Iterator[AdviceProgress | TrialsReport]:
-    from workbench.advice.advisor import _relay
 
-    sample = yield from _relay(_sample(index, plan, positions, budget, stop), Sample)
+    sample = yield from relay(_sample(index, plan, positions, budget, stop), Sample)
     try:
         folds = make_folds(sample.labels, max_folds=5 if len(sample.labels) <= 500 else 3)
     except UserError as exc:
@@ -542,7 +540,6 @@ def _larger_size(index: DatasetIndex, plan: RunPlan, positions: list[int], folds
                  pick: Trial, stop: threading.Event | None
                  ) -> Iterator[AdviceProgress | Trial | None]:
     """The best average-pooled probe again at a larger input (the features of one more pass)."""
-    from workbench.advice.advisor import _relay
 
     size = larger_size(plan)
     if size is None:
@@ -552,7 +549,7 @@ def _larger_size(index: DatasetIndex, plan: RunPlan, positions: list[int], folds
     big = plan_run(config, index, fix=True, stages=plan.stage_names, image_side=0)
     stage = pick.feature_stage if pick.kind == "probe" else plan.num_stages - 1
     started = time.perf_counter()
-    sample = yield from _relay(_sample(index, big, positions, Budget.QUICK, stop), Sample)
+    sample = yield from relay(_sample(index, big, positions, Budget.QUICK, stop), Sample)
     held = folds.assignment >= 0
     if len(sample.labels) != len(folds.assignment):
         return None  # an image failed to load at one size only: the folds no longer line up

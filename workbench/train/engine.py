@@ -159,6 +159,7 @@ class Trainer:
 
     def run(self) -> Iterator[Event]:
         """Train, yielding events; every error ends the run with one `Failed` event."""
+        threads = torch.get_num_threads()  # the run leaves a core free; the process gets it back
         try:
             for event in self._events():
                 self._write(event)
@@ -182,6 +183,7 @@ class Trainer:
         finally:
             if self._record is not None:
                 self._record.close()
+            torch.set_num_threads(threads)
 
     def _write(self, event: Event) -> None:
         if self._record is not None:
