@@ -42,7 +42,7 @@ from workbench.devices import cpu_threads
 from workbench.errors import Cancelled, UserError
 from workbench.plan import RunPlan, plan_run
 
-VERSION = 2  # bump when what a cached result means changes (the trials run, their names)
+VERSION = 3  # bump when what a cached result means changes (the trials run, their names)
 FEATURES_VERSION = 1  # bump when what cached features mean changes
 BATCH = 32
 # Candidates' relative cost of the run they stand for (a cheaper one wins within the spread).
@@ -353,16 +353,30 @@ def _trial_plan(plan: RunPlan, index: DatasetIndex, cand: Candidate) -> RunPlan:
 
 
 def _head_from_probe(model: Any, sample: Sample, train: np.ndarray, num_classes: int) -> None:
-    """LP-FT: the new head starts as the logistic regression fitted on the last stage."""
-    from workbench.train.features import FeatureSet, fit_sklearn_head
+    """LP-FT: the new head starts as a logistic regression fitted on the last stage's pooled
+    features as they are (no standardisation: folding a scaler into the weights blows up the
+    ones of near-constant features, and fine-tuning from such a head diverges)."""
+    import warnings
 
-    x = torch.as_tensor(sample.features[(model.num_stages - 1, "gap")][train])
-    layer = fit_sklearn_head("logreg", FeatureSet(x, torch.as_tensor(sample.labels[train])),
-                             num_classes, None, seed=0)
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    x = sample.features[(model.num_stages - 1, "gap")][train].astype(np.float64)
+    y = sample.labels[train]
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = LogisticRegression(C=0.1, max_iter=300).fit(x, y)
+    coef, bias = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:  # binary: one score for the positive class
+        coef, bias = np.vstack([-coef / 2, coef / 2]), np.r_[-bias / 2, bias / 2]
+    weight = np.zeros((num_classes, x.shape[1]))
+    offset = np.full(num_classes, -10.0)  # a class absent from the fold starts unlikely
+    weight[clf.classes_], offset[clf.classes_] = coef, bias
     last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
     with torch.no_grad():
-        last.weight.copy_(layer.weight)
-        last.bias.copy_(layer.bias)
+        last.weight.copy_(torch.as_tensor(weight, dtype=last.weight.dtype))
+        last.bias.copy_(torch.as_tensor(offset, dtype=last.bias.dtype))
 
 
 def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
@@ -512,9 +526,11 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
     pick, hint = choose(trials), ""
     if budget == Budget.THOROUGH and pick is not None:
         larger = yield from _larger_size(index, plan, positions, folds, pick, stop)
-        if larger is not None:
+        base = next((t for t in trials if t.kind == "probe" and t.pooling == "gap"
+                     and larger is not None and t.feature_stage == larger.feature_stage), None)
+        if larger is not None and base is not None:
             trials.append(larger)
-            hint = size_hint(pick, larger)
+            hint = size_hint(base, larger)
     return TrialsReport(str(budget), tuple(trials), pick, folds.k, len(sample.labels),
                         plan.input_size, _left_out(folds, sample, plan), hint)
 
@@ -525,15 +541,15 @@ def larger_size(plan: RunPlan) -> int | None:
     return size if size > plan.input_size else None
 
 
-def size_hint(pick: Trial, larger: Trial) -> str:
-    """One sentence: whether the larger input paid on the frozen features, from the numbers."""
-    gain = 100 * ((larger.score or 0.0) - (pick.score or 0.0)) if larger.score is not None else 0
-    if larger.score is not None and larger.score - larger.spread > (pick.score or 0.0):
-        return (f"a larger input would pay: at {larger.input_size} px the frozen features score "
+def size_hint(base: Trial, larger: Trial) -> str:
+    """One sentence from the numbers: what the larger input gave the same frozen probe."""
+    gain = 100 * ((larger.score or 0.0) - (base.score or 0.0))
+    if larger.score is not None and larger.score - larger.spread > (base.score or 0.0):
+        return (f"a larger input would pay: at {larger.input_size} px the {base.name} scores "
                 f"{gain:+.0f} points on the held-out images (about "
-                f"{(larger.input_size / pick.input_size) ** 2:.0f}x the compute)")
-    return (f"{larger.input_size} px input gained {gain:+.0f} points on the frozen features: "
-            f"{pick.input_size} px is enough")
+                f"{(larger.input_size / base.input_size) ** 2:.0f}x the compute)")
+    return (f"{larger.input_size} px input gave the {base.name} {gain:+.0f} points: "
+            f"{base.input_size} px is enough")
 
 
 def _larger_size(index: DatasetIndex, plan: RunPlan, positions: list[int], folds: Folds,
