@@ -23,6 +23,7 @@ from typing import Any
 from workbench.config import save_config
 from workbench.errors import UserError
 from workbench.train.control import CONTROL_ENV, PAUSE, RUN, STOP, write_control
+from workbench.train.rundir import claim_run_folder
 
 POLL_S = 0.2  # how often metrics.jsonl is read
 END_WAIT_S = 30.0  # a stopped run's last checkpoint and predictions get this long
@@ -111,7 +112,7 @@ class TorchrunJob:
         from workbench.train.events import Failed
 
         try:
-            self.run_dir = self.resume_dir or new_run_folder(self.config)
+            self.run_dir = self.resume_dir or claim_run_folder(self.config)
             log = open(self._work / "torchrun.log", "wb")  # noqa: SIM115 (closed below)
             with log:
                 self._process = subprocess.Popen(
@@ -209,20 +210,3 @@ class _Tail:
             with contextlib.suppress(json.JSONDecodeError):
                 records.append(json.loads(line))
         return records
-
-
-def new_run_folder(config: Any) -> Path:
-    """Claim a new, empty run folder under `train.out_dir` (or the default runs folder)."""
-    from workbench import paths
-
-    parent = Path(config.train.out_dir or paths.default_runs_dir()).expanduser()
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.backbone}"
-    parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        path = parent / (name if n == 1 else f"{name}-{n}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise UserError(f"cannot create the run folder in {parent}")

@@ -68,15 +68,7 @@ class RunDir:
         The name is claimed by `mkdir` itself (no check-then-create), so two runs started in the
         same second, in two processes, get two folders.
         """
-        parent = Path(config.train.out_dir or paths.default_runs_dir()).expanduser()
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.backbone}"
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            path = _claim_folder(parent, name)
-        except OSError as exc:
-            raise UserError(f"cannot create the run folder in {parent}: "
-                            f"{exc.strerror or exc}") from None
-        return cls._start(path, config)
+        return cls._start(claim_run_folder(config), config)
 
     @classmethod
     def create_at(cls, path: str | Path, config: RunConfig) -> RunDir:
@@ -178,6 +170,19 @@ class RunDir:
                 log.warning("closing %s failed", self.path / METRICS_NAME, exc_info=True)
         _unlock(self._lock)
         self._lock = None
+
+
+def claim_run_folder(config: RunConfig) -> Path:
+    """Create a new, empty timestamped run folder under `train.out_dir` (or the default runs
+    folder) and return it; UserError when it cannot be made."""
+    parent = Path(config.train.out_dir or paths.default_runs_dir()).expanduser()
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.model.backbone}"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return _claim_folder(parent, name)
+    except OSError as exc:
+        raise UserError(f"cannot create the run folder in {parent}: "
+                        f"{exc.strerror or exc}") from None
 
 
 def _claim_folder(parent: Path, name: str) -> Path:
