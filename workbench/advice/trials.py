@@ -37,7 +37,7 @@ from workbench.advice.holdout import Folds, make_folds, probe_predictions, score
 from workbench.advice.probe import StageFeatureCollector
 from workbench.advice.sampling import relay, sample_loader, stratified_sample
 from workbench.config import DEFAULT_LR_DECAY, Head, NormPolicy, RunConfig
-from workbench.data.index import DatasetIndex
+from workbench.data.index import DatasetIndex, file_stamps
 from workbench.devices import cpu_threads
 from workbench.errors import Cancelled, UserError
 from workbench.plan import RunPlan, plan_run
@@ -192,13 +192,7 @@ class Sample:
 
 
 def _key(index: DatasetIndex, positions: list[int], plan: RunPlan, what: str) -> str:
-    files = []
-    for i in positions:
-        try:
-            st = os.stat(index.paths[i])
-            files.append((index.paths[i], index.labels[i], st.st_size, st.st_mtime_ns))
-        except OSError:
-            files.append((index.paths[i], index.labels[i], -1, -1))
+    files = file_stamps(index, positions)
     recipe = {"files": files, "backbone": plan.backbone, "weights": plan.weights_spec,
               "file": plan.weights_file, "size": plan.input_size, "what": what,
               "version": FEATURES_VERSION if what == "features" else VERSION,

@@ -6,6 +6,7 @@ histogram, the statistics, the checks, the advisor and the training data all rea
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -99,3 +100,16 @@ class DatasetIndex:
     def training_split(self) -> str:
         """The split that counts as training data: "train" when present, else all images."""
         return "train" if "train" in self.splits else (self.splits[0] if self.splits else "train")
+
+
+def file_stamps(index: DatasetIndex, positions: Iterable[int]) -> list[tuple[str, int, int, int]]:
+    """(path, label, size, modification time) of each listed image, (-1, -1) for one that is
+    gone: what a cache key needs so that a changed or relabelled file changes the key."""
+    stamps = []
+    for i in positions:
+        try:
+            st = os.stat(index.paths[i])
+            stamps.append((index.paths[i], index.labels[i], st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamps.append((index.paths[i], index.labels[i], -1, -1))
+    return stamps

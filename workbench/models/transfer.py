@@ -310,7 +310,7 @@ def build_model(
     check_input_size(backbone, input_size, pretrained=resolved is not None)
     wt.ensure_weights(resolved)
     kwargs = _build_kwargs(backbone, family, resolved, input_size)
-    # never torchvision's own loader: it unpickles the hub cache with weights_only=False
+    # never torchvision's own loader: it unpickles the hub cache with full pickle (any code)
     model = get_model(backbone, weights=None, **kwargs)
     if resolved is not None:
         cached = _legacy_keys(family, wt.read_cached_weights(resolved))

@@ -204,10 +204,10 @@ _VERIFIED_LOCK = threading.Lock()
 def read_cached_weights(weights: Any) -> dict[str, torch.Tensor]:
     """The state_dict of weights in the hub cache, hash-checked, then loaded safely.
 
-    torchvision's own loader unpickles the cache with `weights_only=False` and checks no hash
-    for a file already there, so a file planted under a weights name would run code. Here the
-    SHA-256 prefix in the name is checked first (once per file version), then the file is read
-    with `weights_only=True`.
+    torchvision's own loader unpickles the cache with full pickle (weights-only off) and checks
+    no hash for a file already there, so a file planted under a weights name would run code.
+    Here the SHA-256 prefix in the name is checked first (once per file version), then the file
+    is read with `weights_only=True`.
     """
     path = cache_path(weights)
     if not path.is_file():  # missing, or a FIFO or device planted under the name

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from workbench import paths
-from workbench.data.index import DatasetIndex
+from workbench.data.index import DatasetIndex, file_stamps
 from workbench.errors import UserError
 from workbench.plan import RunPlan
 from workbench.train.checkpoints import load_checkpoint, save_checkpoint
@@ -49,13 +49,7 @@ def feature_key(index: DatasetIndex, indices: list[int], plan: RunPlan,
     seed = plan.config.train.seed
     if not plan.pretrained and seed < 0:
         return None
-    files = []
-    for i in indices:
-        try:
-            st = os.stat(index.paths[i])
-            files.append((index.paths[i], index.labels[i], st.st_size, st.st_mtime_ns))
-        except OSError:
-            files.append((index.paths[i], index.labels[i], -1, -1))
+    files = file_stamps(index, indices)
     weights = plan.pretrained_weights.name if plan.pretrained_weights is not None else "random"
     if plan.weights_file:
         st = os.stat(plan.weights_file)
