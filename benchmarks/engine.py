@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from workbench import devices  # noqa: E402
 from workbench.config import RunConfig  # noqa: E402
 from workbench.data.demo import build_demo  # noqa: E402
 from workbench.data.scan import open_dataset  # noqa: E402
@@ -93,8 +94,8 @@ def run_engine(config: RunConfig, index, warmup: int) -> tuple[float, str]:
 
 def run_plain(config: RunConfig, index, warmup: int) -> float:
     """The loop anyone would write: model, loader, SGD, cross-entropy, AMP on CUDA."""
-    device = setup.choose_device(config.train.device)
-    setup.configure_threads(device)
+    device = devices.choose_device(config.train.device)
+    devices.configure_threads(device)
     torch.manual_seed(0)
     plan = plan_run(config, index)
     model = plan.build_model()
@@ -104,7 +105,7 @@ def run_plain(config: RunConfig, index, warmup: int) -> float:
     transform = plan.transform(train=True)
     loader = setup.make_loader(ImageDataset(index, index.indices("train"), transform),
                                config.train.batch_size, shuffle=True, pin_memory=cuda,
-                               workers=setup.choose_num_workers(config.data.num_workers))
+                               workers=devices.choose_num_workers(config.data.num_workers))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=cuda)
     stamps, sizes = [], []

@@ -73,8 +73,8 @@ def _advise_seconds(sample: int) -> float:
 
 def main() -> None:
     """Print both throughputs, the ratio and the advise wall time."""
+    from workbench.devices import choose_device
     from workbench.models.transfer import build_model
-    from workbench.train.setup import choose_device
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=128)

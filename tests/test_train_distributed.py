@@ -289,17 +289,22 @@ def _rank_pid(parent: int, rank: int) -> int | None:
 
 
 @pytest.mark.slow
+def _wait_until_resumed_run_trains(job: subprocess.Popen, run: Path) -> None:
+    """Until the resumed run records a batch of its second epoch (the job must stay alive)."""
+    deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
+    while not any(e["event"] == "BatchDone" and e["epoch"] > 1 for e in _events(run)):
+        assert job.poll() is None, job.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the resumed run never trained"
+        time.sleep(0.2)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the rank through /proc")
 def test_a_killed_rank_ends_a_resumed_two_process_run(two_process_run, tmp_path):
     run = Path(shutil.copytree(two_process_run, tmp_path / "run"))
     job = subprocess.Popen(_torchrun("--resume", str(run), "--epochs", "50"),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
     try:
-        deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
-        while not any(e["event"] == "BatchDone" and e["epoch"] > 1 for e in _events(run)):
-            assert job.poll() is None, job.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the resumed run never trained"
-            time.sleep(0.2)
+        _wait_until_resumed_run_trains(job, run)
         started = [e for e in _events(run) if e["event"] == "RunStarted"]
         assert started[-1]["start_epoch"] == 1  # resumed with 2 processes, after epoch 1
         pid = _rank_pid(job.pid, 1)
@@ -329,11 +334,7 @@ def test_a_hung_rank_ends_the_run_within_the_timeout(two_process_run, tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     pid = None
     try:
-        deadline = time.monotonic() + TORCHRUN_TIMEOUT_S
-        while not any(e["event"] == "BatchDone" and e["epoch"] > 1 for e in _events(run)):
-            assert job.poll() is None, job.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the resumed run never trained"
-            time.sleep(0.2)
+        _wait_until_resumed_run_trains(job, run)
         pid = _rank_pid(job.pid, 1)
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # rank 1 hangs: alive, silent

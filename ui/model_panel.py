@@ -173,8 +173,8 @@ class ModelPanel(QWidget):
         """Small images gain nothing from the weights' 224 px: a strategy applied by a click
         comes with the plan's input size for them (unless the user chose a size)."""
         plan = self.state.plan
-        if plan is not None and plan.suggested_input_size and not plan.config.data.input_size:
-            self._edit("data", {"input_size": plan.suggested_input_size})
+        if plan is not None and plan.size_to_apply:
+            self._edit("data", {"input_size": plan.size_to_apply})
 
     def measure(self) -> None:
         """Measure where the open dataset sits on the matrix (in a worker)."""

@@ -64,17 +64,17 @@ class PlanView(QWidget):
                   for w in plan.warnings]
         lines += [f"<span style='color:#555'>ℹ {html.escape(n)}</span>" for n in plan.notes]
         self.label.setText("<br>".join(lines))
-        size = plan.suggested_input_size
-        offer = bool(size) and not plan.config.data.input_size and not self._state.running
+        size = plan.size_to_apply
+        offer = bool(size) and not self._state.running
         self.use_size.setVisible(offer)
         if offer:
             self.use_size.setText(f"Use {size} px")
 
     def _apply_suggested_size(self) -> None:
         plan = self._state.plan
-        if plan is None or not plan.suggested_input_size:
+        if plan is None or not plan.size_to_apply:
             return
         try:
-            self._state.update_config(data={"input_size": plan.suggested_input_size})
+            self._state.update_config(data={"input_size": plan.size_to_apply})
         except UserError as exc:
             self._state.message.emit(str(exc))

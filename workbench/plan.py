@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +75,15 @@ class RunPlan:
     processes: int = 1  # training processes (torchrun's WORLD_SIZE, or train.gpus)
     fixes: tuple[Fix, ...] = ()
     warnings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())  # facts worth knowing, not problems
+    notes: tuple[str, ...] = ()  # facts worth knowing, not problems
 
     # -- derived facts -------------------------------------------------------------------------
+    @property
+    def size_to_apply(self) -> int | None:
+        """The suggested input size when the user has not chosen one (what a matrix click, the
+        "Use N px" button, the trials and the demo apply); None otherwise."""
+        return None if self.config.data.input_size else self.suggested_input_size
+
     @property
     def num_stages(self) -> int:
         """Stages of the backbone (the slider's range is 0..num_stages)."""
@@ -388,8 +394,6 @@ def _dataset_counts(index: DatasetIndex | None) -> tuple[int, int]:
 
 
 def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
-    from dataclasses import replace
-
     c, warnings, notes = plan.config, [], []
     if plan.train_images and c.train.batch_size > plan.train_images:
         warnings.append(f"batch size {c.train.batch_size} is more than the {plan.train_images} "
@@ -397,7 +401,7 @@ def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
     if plan.class_names and not plan.val_images:
         warnings.append("no validation images: accuracy cannot be measured and best.pt is the "
                         "last epoch")
-    if plan.suggested_input_size and not c.data.input_size:
+    if plan.size_to_apply:
         speedup = (plan.input_size / plan.suggested_input_size) ** 2
         notes.append(f"the images are about {image_side} px: {plan.suggested_input_size} px "
                      f"input would train about {speedup:.0f}x faster than {plan.input_size} px "

@@ -38,7 +38,7 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
     index = open_dataset(config.data.path, val_fraction=config.data.val_fraction,
                          split_seed=config.data.split_seed)
     # the trials run at the size the demo trains at: the one the plan suggests for 28 px digits
-    config.data.input_size = plan_run(config, index).suggested_input_size or 0
+    config.data.input_size = plan_run(config, index).size_to_apply or 0
     report = run_advice(index, config)
     config = apply_settings(report.recommended, config)
     print(f"advisor: {report.strategy.cell}: {report.recommended['name']} "

@@ -447,10 +447,10 @@ def trial_plan(index: DatasetIndex, config: RunConfig) -> RunPlan:
     else the plan's suggestion for small images (what applying the advice sets), else the
     weights' own."""
     plan = plan_run(config, index, fix=True)
-    if config.data.input_size or not plan.suggested_input_size:
+    if not plan.size_to_apply:
         return plan
     config = copy.deepcopy(config)
-    config.data.input_size = plan.suggested_input_size
+    config.data.input_size = plan.size_to_apply
     return plan_run(config, index, fix=True, stages=plan.stage_names)
 
 

@@ -22,7 +22,7 @@ import torch
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.data.torch_dataset import ImageDataset
-from workbench.devices import World
+from workbench.devices import World, choose_num_workers, configure_threads
 from workbench.errors import UserError
 from workbench.models.transfer import TransferModel
 from workbench.plan import RunPlan, plan_run
@@ -236,7 +236,7 @@ class Trainer:
         val_idx = index.indices("val") if index.training_split() == "train" else []
         counts = index.class_counts(index.training_split())
         device = torch.device(plan.device)
-        setup.configure_threads(device)
+        configure_threads(device)
         model = plan.build_model()
         cuda = device.type == "cuda"
         channels_last = cuda and c.train.channels_last and not plan.fast_path
@@ -284,7 +284,7 @@ class Trainer:
         if s.plan.fast_path:
             return (yield from self._feature_feed(s))
         c, plan = self.config, s.plan
-        workers = setup.choose_num_workers(c.data.num_workers)
+        workers = choose_num_workers(c.data.num_workers)
         pin = s.device.type == "cuda"
         labels = [s.index.labels[i] for i in s.train_idx]
         train_set = ImageDataset(s.index, s.train_idx, plan.transform(train=True))
@@ -310,7 +310,7 @@ class Trainer:
     def _feature_feed(self, s: _Setup) -> Generator[Event, None, _Feed | None]:
         c, plan = self.config, s.plan
         transform = plan.transform()
-        workers = setup.choose_num_workers(c.data.num_workers)
+        workers = choose_num_workers(c.data.num_workers)
         sets = {}
         for split, idx in (("train", s.train_idx), ("val", s.val_idx)):
             if not idx:

@@ -17,12 +17,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
-from workbench.devices import (  # noqa: F401  (the engine's building blocks, in one place)
-    choose_device,
-    choose_num_workers,
-    configure_threads,
-    device_available,
-)
 from workbench.errors import UserError
 
 log = logging.getLogger(__name__)
