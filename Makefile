@@ -26,7 +26,7 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: $(STAMP)
-	$(PY) -m ruff check workbench ui tests benchmarks
+	$(PY) -m ruff check workbench workbench_ui tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -18,7 +18,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from ui.app import configure_application, create_window  # noqa: E402
+from workbench_ui.app import configure_application, create_window  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
 

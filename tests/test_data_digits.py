@@ -28,5 +28,5 @@ def test_the_digits_file_is_small_and_packaged() -> None:
     path = resources_dir() / DIGITS_FILE
     assert path.stat().st_size < 1_500_000  # compressed: about 0.8 MB
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["resources"]
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["workbench.resources"]
     assert any(fnmatch.fnmatch(DIGITS_FILE, p) for p in patterns)  # so a wheel carries it

@@ -65,7 +65,7 @@ def test_listing_and_checking_use_under_a_kilobyte_per_file(copies_root):
 
 
 def test_the_problems_view_shows_the_unlisted_counts(qtbot):
-    from ui.problems_view import ProblemsView
+    from workbench_ui.problems_view import ProblemsView
     from workbench.data.index import Problem
 
     view = ProblemsView()

@@ -31,7 +31,5 @@ def cache_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """The `resources/` folder, from a checkout or from an installed wheel."""
-    import resources
-
-    return Path(resources.__file__).parent
+    """The `workbench/resources/` folder (package data), from a checkout or from a wheel."""
+    return Path(__file__).resolve().parent / "resources"

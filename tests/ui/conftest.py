@@ -49,7 +49,7 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[None]
         except RuntimeError:  # the C++ object is already deleted: not running
             continue
     if dangling:  # end them anyway, so the rest of the session does not crash at exit
-        from ui.workers import stop_all
+        from workbench_ui.workers import stop_all
 
         stop_all(5.0)
     assert not dangling, "QThread left running, started at:\n" + "\n---\n".join(dangling)
@@ -59,8 +59,8 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[None]
 def model_panel(qtbot):
     """A Model panel at 1280x800 on a default config (64 px input, a 16-image advice sample),
     with its skeleton model built; shut down after the test."""
-    from ui.model_panel import ModelPanel
-    from ui.state import AppState
+    from workbench_ui.model_panel import ModelPanel
+    from workbench_ui.state import AppState
     from workbench.config import RunConfig
 
     config = RunConfig()

@@ -7,7 +7,7 @@ import time
 import pytest
 from PySide6.QtGui import QImage, QPainter
 
-from ui.histogram_view import LOG_FLOOR, HistogramView
+from workbench_ui.histogram_view import LOG_FLOOR, HistogramView
 
 
 @pytest.fixture

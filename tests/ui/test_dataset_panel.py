@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from ui.dataset_panel import DatasetPanel
-from ui.state import AppState
+from workbench_ui.dataset_panel import DatasetPanel
+from workbench_ui.state import AppState
 from workbench.data.index import Problem
 from workbench.data.scan import open_dataset
 

@@ -14,15 +14,15 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
 from tests.test_train_engine import make_tiny_dataset, tiny_config
-from ui.dataset_panel import DatasetPanel
-from ui.histogram_view import HistogramView
-from ui.model_advice_view import AdviceView
-from ui.plots import CurvePlot
-from ui.runs_dialog import PathDialog, RunsDialog
-from ui.state import AppState
-from ui.thumbnails_view import ThumbnailsView
-from ui.train_charts import TrainChartsView
-from ui.train_panel import TrainPanel
+from workbench_ui.dataset_panel import DatasetPanel
+from workbench_ui.histogram_view import HistogramView
+from workbench_ui.model_advice_view import AdviceView
+from workbench_ui.plots import CurvePlot
+from workbench_ui.runs_dialog import PathDialog, RunsDialog
+from workbench_ui.state import AppState
+from workbench_ui.thumbnails_view import ThumbnailsView
+from workbench_ui.train_charts import TrainChartsView
+from workbench_ui.train_panel import TrainPanel
 from workbench.advice.advisor import AdviceReport
 from workbench.advice.matrix import strategy_for
 from workbench.advice.probe import ProbeResult

@@ -9,9 +9,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from ui import workers
-from ui.main_window import MAX_RECENT, RECENT_KEY, MainWindow
-from ui.state import AppState
+from workbench_ui import workers
+from workbench_ui.main_window import MAX_RECENT, RECENT_KEY, MainWindow
+from workbench_ui.state import AppState
 from workbench.config import RunConfig, load_config
 from workbench.errors import UserError
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ui.model_panel import ModelPanel
+from workbench_ui.model_panel import ModelPanel
 from workbench.config import RunConfig, load_config, save_config
 
 

@@ -8,7 +8,7 @@ import torchvision
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ui.backbone_view import CACHED_TEXT
+from workbench_ui.backbone_view import CACHED_TEXT
 from workbench.advice.matrix import CELLS, strategy_for
 
 

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 from PySide6.QtCore import Qt
 
-from ui.backbone_view import CACHED_TEXT, DOWNLOAD_TEXT, BackboneView
-from ui.matrix_view import CELL_GRID, MatrixView
-from ui.stage_view import StageView
+from workbench_ui.backbone_view import CACHED_TEXT, DOWNLOAD_TEXT, BackboneView
+from workbench_ui.matrix_view import CELL_GRID, MatrixView
+from workbench_ui.stage_view import StageView
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui import platform_check
+from workbench_ui import platform_check
 
 LDD = """\
 \tlinux-vdso.so.1 (0x00007ffd)

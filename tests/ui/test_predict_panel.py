@@ -11,10 +11,10 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent
 
 from tests.deploy_runs import DeployRuns, trained_runs
-from ui.export_dialog import ExportDialog
-from ui.main_window import MainWindow
-from ui.predict_panel import PredictPanel
-from ui.state import AppState
+from workbench_ui.export_dialog import ExportDialog
+from workbench_ui.main_window import MainWindow
+from workbench_ui.predict_panel import PredictPanel
+from workbench_ui.state import AppState
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from PySide6.QtCore import QPointF, Qt
 
 from tests.test_results_core import demo_lt, demo_run  # noqa: F401 (session fixtures)
 from tests.test_train_engine import make_tiny_dataset, tiny_config
-from ui.results_panel import ResultsPanel
-from ui.state import AppState
+from workbench_ui.results_panel import ResultsPanel
+from workbench_ui.state import AppState
 from workbench.data.corrections import read_corrections
 from workbench.data.scan import open_dataset
 from workbench.train.engine import Trainer
@@ -140,8 +140,8 @@ def test_two_runs_side_by_side(qtbot, run_copy: Path, demo_run: Path) -> None:  
 
 
 def test_the_window_shows_each_finished_run_in_the_results_tab(qtbot, run_copy: Path) -> None:
-    from ui.main_window import MainWindow
-    from ui.train_panel import TrainPanel
+    from workbench_ui.main_window import MainWindow
+    from workbench_ui.train_panel import TrainPanel
 
     win = MainWindow(AppState())
     qtbot.addWidget(win)
@@ -156,7 +156,7 @@ def test_the_window_shows_each_finished_run_in_the_results_tab(qtbot, run_copy: 
 
 
 def test_the_dataset_tab_says_how_many_corrections_it_applied(qtbot, tmp_path: Path) -> None:
-    from ui.dataset_panel import DatasetPanel
+    from workbench_ui.dataset_panel import DatasetPanel
     from workbench.data.corrections import Correction, add_correction
 
     root = make_tiny_dataset(tmp_path / "data", train=4, val=2)
@@ -177,8 +177,8 @@ def test_the_dataset_tab_says_how_many_corrections_it_applied(qtbot, tmp_path: P
 
 
 def test_the_train_tab_sets_the_long_tail_options(qtbot) -> None:
-    from ui.config_binder import ConfigBinder
-    from ui.train_imbalance import ImbalanceView
+    from workbench_ui.config_binder import ConfigBinder
+    from workbench_ui.train_imbalance import ImbalanceView
 
     state = AppState()
     view = ImbalanceView(state, ConfigBinder(state))

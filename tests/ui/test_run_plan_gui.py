@@ -7,9 +7,9 @@ import threading
 
 from PySide6.QtWidgets import QMessageBox
 
-from ui.state import AppState
-from ui.train_panel import TrainPanel
-from ui.vocabulary import VOCABULARIES
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import TrainPanel
+from workbench_ui.vocabulary import VOCABULARIES
 from workbench.config import LIMITS, RunConfig
 from workbench.data.scan import open_dataset
 from workbench.train.events import RunStarted, Stopped
@@ -136,7 +136,7 @@ def test_another_dataset_does_not_inherit_the_previous_ones_settings(tmp_path, d
 
 
 def test_the_split_is_locked_while_a_run_trains(qtbot):
-    from ui.dataset_panel import DatasetPanel
+    from workbench_ui.dataset_panel import DatasetPanel
 
     state = AppState(RunConfig())
     panel = DatasetPanel(state)
@@ -150,7 +150,7 @@ def test_the_split_is_locked_while_a_run_trains(qtbot):
 def test_show_in_folder_without_a_file_manager_shows_the_path(qtbot, tmp_path, monkeypatch):
     from PySide6.QtGui import QDesktopServices
 
-    from ui.problems_view import ProblemsView
+    from workbench_ui.problems_view import ProblemsView
 
     monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda url: False))
     view = ProblemsView()

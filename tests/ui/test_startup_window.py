@@ -11,15 +11,15 @@ import os
 import subprocess
 import sys
 
-from ui import main_window as main_window_module
-from ui import workers
-from ui.app import create_window
-from ui.main_window import LoadingView, MainWindow
-from ui.model_panel import ModelPanel
-from ui.predict_panel import PredictPanel
-from ui.results_panel import ResultsPanel
-from ui.state import AppState
-from ui.train_panel import TrainPanel
+from workbench_ui import main_window as main_window_module
+from workbench_ui import workers
+from workbench_ui.app import create_window
+from workbench_ui.main_window import LoadingView, MainWindow
+from workbench_ui.model_panel import ModelPanel
+from workbench_ui.predict_panel import PredictPanel
+from workbench_ui.results_panel import ResultsPanel
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import TrainPanel
 
 
 def _tabs(win: MainWindow) -> list[tuple[str, type]]:
@@ -71,7 +71,7 @@ def test_a_tab_that_cannot_load_says_why(qtbot, monkeypatch):
 def test_the_window_module_imports_no_torch():
     """What the first paint needs (the app, the window, the Dataset tab) must not wait for
     torch; checked in a fresh interpreter, since this one has imported torch already."""
-    code = ("import json, sys\nimport ui.app\n"
+    code = ("import json, sys\nimport workbench_ui.app\n"
             "print(json.dumps([m for m in ('torch', 'torchvision', 'sklearn') "
             "if m in sys.modules]))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

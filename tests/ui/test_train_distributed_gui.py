@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ui.config_binder import ConfigBinder
-from ui.state import AppState
-from ui.train_options import ALL_GPUS, TrainOptionsView
-from ui.train_panel import TrainPanel
+from workbench_ui.config_binder import ConfigBinder
+from workbench_ui.state import AppState
+from workbench_ui.train_options import ALL_GPUS, TrainOptionsView
+from workbench_ui.train_panel import TrainPanel
 from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
 

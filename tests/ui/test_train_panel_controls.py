@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ui.state import AppState
-from ui.train_panel import RunState, TrainPanel
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import RunState, TrainPanel
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.train.events import (
@@ -238,9 +238,9 @@ def test_start_without_dataset_says_so(qtbot):
 def test_closing_the_main_window_mid_training_stops_and_joins(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from ui import train_run
-    from ui.main_window import MainWindow
-    from ui.workers import live_workers
+    from workbench_ui import train_run
+    from workbench_ui.main_window import MainWindow
+    from workbench_ui.workers import live_workers
 
     monkeypatch.setattr(train_run, "_engine_trainer",
                         lambda config, index: ScriptedTrainer(steps=10_000, delay=0.01))
@@ -264,7 +264,7 @@ def test_closing_the_main_window_mid_training_stops_and_joins(qtbot, tmp_path, m
 
 
 def test_feature_extraction_moves_the_progress_bar(qtbot):
-    from ui.train_progress import ProgressView
+    from workbench_ui.train_progress import ProgressView
     from workbench.train.events import FeaturesProgress
 
     view = ProgressView()

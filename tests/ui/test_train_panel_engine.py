@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ui.state import AppState
-from ui.train_panel import RunState, TrainPanel
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import RunState, TrainPanel
 from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
 

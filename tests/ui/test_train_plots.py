@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ui.plots import BoundedSeries, ClassAccuracyView, ConfusionView, CurvePlot
+from workbench_ui.plots import BoundedSeries, ClassAccuracyView, ConfusionView, CurvePlot
 
 
 def test_series_memory_stays_bounded_over_100k_points():

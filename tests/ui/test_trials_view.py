@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 import pytest
 
-from ui.trials_view import TrialsView
+from workbench_ui.trials_view import TrialsView
 from workbench.advice.trials import Trial, TrialsReport
 
 

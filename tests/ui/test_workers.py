@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ui.workers import GeneratorWorker, live_workers, stop_all
+from workbench_ui.workers import GeneratorWorker, live_workers, stop_all
 from workbench.errors import UserError
 
 

@@ -44,7 +44,7 @@ def _run_gui(args: argparse.Namespace) -> int:
         raise UserError("no display to open the window on; the CLI works headless "
                         "(workbench --help)")
     try:
-        from ui.app import run_app
+        from workbench_ui.app import run_app
     except ImportError as exc:  # a headless install without PySide6
         raise UserError(f"the GUI is not available here ({exc}); use the CLI commands") from exc
     return run_app(args.path)

@@ -21,15 +21,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.backbone_view import BackboneView
-from ui.config_binder import ConfigBinder
-from ui.model_advice_view import AdviceView
-from ui.model_settings_view import ModelSettingsView
-from ui.plan_view import PlanView
-from ui.stage_view import StageView
-from ui.state import AppState
-from ui.weights_view import WeightsView
-from ui.workers import GeneratorWorker
+from workbench_ui.backbone_view import BackboneView
+from workbench_ui.config_binder import ConfigBinder
+from workbench_ui.model_advice_view import AdviceView
+from workbench_ui.model_settings_view import ModelSettingsView
+from workbench_ui.plan_view import PlanView
+from workbench_ui.stage_view import StageView
+from workbench_ui.state import AppState
+from workbench_ui.weights_view import WeightsView
+from workbench_ui.workers import GeneratorWorker
 from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
 from workbench.config import ModelConfig
 from workbench.errors import UserError

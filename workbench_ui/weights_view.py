@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.workers import GeneratorWorker
+from workbench_ui.workers import GeneratorWorker
 from workbench.errors import UserError
 from workbench.models.transfer import build_model
 from workbench.models.weights import (

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from ui.state import AppState
+from workbench_ui.state import AppState
 from workbench.data.corrections import (
     CORRECTIONS_NAME,
     Correction,

@@ -25,16 +25,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.config_binder import ConfigBinder
-from ui.plan_view import PlanView
-from ui.runs_dialog import PathDialog, RunsDialog
-from ui.state import AppState
-from ui.train_charts import TrainChartsView
-from ui.train_imbalance import ImbalanceView
-from ui.train_notice import NoticeBanner, explain_failure
-from ui.train_options import TrainOptionsView
-from ui.train_progress import ProgressView
-from ui.train_run import TrainerFactory, TrainingRun
+from workbench_ui.config_binder import ConfigBinder
+from workbench_ui.plan_view import PlanView
+from workbench_ui.runs_dialog import PathDialog, RunsDialog
+from workbench_ui.state import AppState
+from workbench_ui.train_charts import TrainChartsView
+from workbench_ui.train_imbalance import ImbalanceView
+from workbench_ui.train_notice import NoticeBanner, explain_failure
+from workbench_ui.train_options import TrainOptionsView
+from workbench_ui.train_progress import ProgressView
+from workbench_ui.train_run import TrainerFactory, TrainingRun
 from workbench import paths
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex

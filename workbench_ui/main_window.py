@@ -39,10 +39,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui import workers
-from ui.dataset_panel import DatasetPanel
-from ui.state import AppState
-from ui.workers import GeneratorWorker
+from workbench_ui import workers
+from workbench_ui.dataset_panel import DatasetPanel
+from workbench_ui.state import AppState
+from workbench_ui.workers import GeneratorWorker
 from workbench.config import load_config, save_config
 from workbench.errors import UserError
 
@@ -132,22 +132,22 @@ class MainWindow(QMainWindow):
     def _add_heavy_panel(self, title: str) -> None:
         """Build the panel of a heavy tab (its module imports torch) and show it as a tab."""
         if title == "Model":
-            from ui.model_panel import ModelPanel
+            from workbench_ui.model_panel import ModelPanel
 
             panel: QWidget = ModelPanel(self.state, self)
         elif title == "Train":
-            from ui.train_panel import TrainPanel
+            from workbench_ui.train_panel import TrainPanel
 
             panel = TrainPanel(self.state, self)
         elif title == "Results":
-            from ui.results_panel import ResultsPanel
-            from ui.train_panel import TrainPanel
+            from workbench_ui.results_panel import ResultsPanel
+            from workbench_ui.train_panel import TrainPanel
 
             panel = ResultsPanel(self.state, self)
             for train in (p for p in self.panels if isinstance(p, TrainPanel)):
                 train.run_finished.connect(panel.set_current_run)  # show each finished run
         else:
-            from ui.predict_panel import PredictPanel
+            from workbench_ui.predict_panel import PredictPanel
 
             panel = PredictPanel(self.state, self)
         self.panels.append(panel)
@@ -378,7 +378,7 @@ class MainWindow(QMainWindow):
     # -- export ------------------------------------------------------------------------------
     def choose_export(self) -> None:
         """File ▸ Export model…: the dialog, on the Predict tab's run when there is one."""
-        from ui.export_dialog import ExportDialog
+        from workbench_ui.export_dialog import ExportDialog
 
         run = next((p.run_dir for p in self.panels if hasattr(p, "drop_paths")), None)
         self.export_dialog = ExportDialog(run, self)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.state import AppState
+from workbench_ui.state import AppState
 from workbench.config import LIMITS
 from workbench.errors import UserError
 

@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.dataset_split_view import SplitOptionsView
-from ui.histogram_view import HistogramView, natural_key
-from ui.problems_view import ProblemsView
-from ui.state import AppState
-from ui.thumbnails_view import ThumbnailsView
-from ui.train_notice import NoticeBanner
-from ui.workers import GeneratorWorker
+from workbench_ui.dataset_split_view import SplitOptionsView
+from workbench_ui.histogram_view import HistogramView, natural_key
+from workbench_ui.problems_view import ProblemsView
+from workbench_ui.state import AppState
+from workbench_ui.thumbnails_view import ThumbnailsView
+from workbench_ui.train_notice import NoticeBanner
+from workbench_ui.workers import GeneratorWorker
 from workbench.data.checks import Listed, iter_open_and_check, merge_unlisted
 from workbench.data.index import DatasetIndex
 from workbench.data.stats import unusable_reason

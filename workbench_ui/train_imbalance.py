@@ -6,9 +6,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QWidget
 
-from ui.config_binder import ConfigBinder, choice_combo
-from ui.state import AppState
-from ui.vocabulary import LOSS_LABELS, LOSS_WEIGHTING_LABELS, SAMPLING_LABELS
+from workbench_ui.config_binder import ConfigBinder, choice_combo
+from workbench_ui.state import AppState
+from workbench_ui.vocabulary import LOSS_LABELS, LOSS_WEIGHTING_LABELS, SAMPLING_LABELS
 from workbench.data.stats import SHOT_BANDS
 
 

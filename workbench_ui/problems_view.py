@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.thumbnails_view import pil_to_qimage
-from ui.workers import GeneratorWorker
+from workbench_ui.thumbnails_view import pil_to_qimage
+from workbench_ui.workers import GeneratorWorker
 from workbench.data.index import Problem, count_problems
 from workbench.errors import UserError
 
@@ -222,7 +222,7 @@ class ProblemsView(QWidget):
             path = Path(self._shown_path)
             folder = path if path.is_dir() else path.parent
             if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-                from ui.runs_dialog import PathDialog
+                from workbench_ui.runs_dialog import PathDialog
 
                 self.path_dialog = PathDialog(
                     "Folder", "No file manager could open the folder. Its path:", str(folder),

@@ -28,16 +28,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.compare_view import CompareView
-from ui.confusion_cells_view import ConfusionCellsView
-from ui.gallery_view import GalleryView
-from ui.image_dialog import ImageDialog
-from ui.per_class_view import PerClassView
-from ui.reliability_view import ReliabilityView
-from ui.results_corrections import CorrectionsBar
-from ui.state import AppState
-from ui.tail_view import TailView
-from ui.workers import GeneratorWorker
+from workbench_ui.compare_view import CompareView
+from workbench_ui.confusion_cells_view import ConfusionCellsView
+from workbench_ui.gallery_view import GalleryView
+from workbench_ui.image_dialog import ImageDialog
+from workbench_ui.per_class_view import PerClassView
+from workbench_ui.reliability_view import ReliabilityView
+from workbench_ui.results_corrections import CorrectionsBar
+from workbench_ui.state import AppState
+from workbench_ui.tail_view import TailView
+from workbench_ui.workers import GeneratorWorker
 from workbench import paths
 from workbench.results.evaluate import EvalProgress, Evaluation, iter_evaluation_events
 from workbench.train.predictions import predictions_file

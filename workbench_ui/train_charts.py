@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from ui.plots import BAND_COLORS, ClassAccuracyView, ConfusionView, CurvePlot
+from workbench_ui.plots import BAND_COLORS, ClassAccuracyView, ConfusionView, CurvePlot
 from workbench.data.stats import SHOT_BANDS
 from workbench.train.events import BatchDone, EvalDone, RunStarted
 

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.prediction_view import IMAGE_SIDE, PredictionView
-from ui.state import AppState
-from ui.workers import GeneratorWorker
+from workbench_ui.prediction_view import IMAGE_SIDE, PredictionView
+from workbench_ui.state import AppState
+from workbench_ui.workers import GeneratorWorker
 from workbench.deploy.explain import Explained, iter_explained
 from workbench.deploy.predict import DEFAULT_TOP_K, PredictBatch
 from workbench.train.trained import CHECKPOINTS

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.workers import GeneratorWorker
+from workbench_ui.workers import GeneratorWorker
 
 FORMATS = {"onnx": "ONNX (onnxruntime, any language)",
            "torchscript": "TorchScript (torch.jit.load, Python or C++)",

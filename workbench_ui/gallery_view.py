@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
 from PySide6.QtWidgets import QMenu, QWidget
 
-from ui.thumbnails_view import PixmapCache, ThumbnailModel, ThumbnailsView
+from workbench_ui.thumbnails_view import PixmapCache, ThumbnailModel, ThumbnailsView
 
 THUMB_SIZE = 84
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from ui.plots import LogAxis
+from workbench_ui.plots import LogAxis
 
 BAND_ORDER = ("many", "medium", "few")
 BAND_COLORS = {"many": (46, 160, 67, 38), "medium": (230, 160, 20, 45), "few": (214, 60, 60, 40)}

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem, QWidget
 
-from ui.plots import BAND_COLORS
+from workbench_ui.plots import BAND_COLORS
 from workbench.results.evaluate import Evaluation
 
 COLUMNS = ("class", "training images", "band", "precision", "recall", "F1", "val images")

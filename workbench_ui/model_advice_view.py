@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.matrix_view import MatrixView
-from ui.trials_view import TrialsView
-from ui.workers import GeneratorWorker
+from workbench_ui.matrix_view import MatrixView
+from workbench_ui.trials_view import TrialsView
+from workbench_ui.workers import GeneratorWorker
 from workbench.advice.matrix import similarity_verdict
 
 _STAGE_WORDS = {"features": "Extracting features", "bn": "Measuring BatchNorm statistics",

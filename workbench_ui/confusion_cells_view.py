@@ -13,7 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
-from ui.plots import ConfusionView
+from workbench_ui.plots import ConfusionView
 
 MAX_LABELLED = 20  # beyond this many classes the cell counts would not fit
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
-from ui.workers import GeneratorWorker
+from workbench_ui.workers import GeneratorWorker
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.train.events import BatchDone

@@ -12,7 +12,7 @@ import html
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ui.state import AppState
+from workbench_ui.state import AppState
 from workbench.errors import UserError
 
 WARNING_COLOUR = "#a15c00"

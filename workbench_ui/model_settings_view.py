@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.config_binder import ConfigBinder, choice_combo
-from ui.vocabulary import HEAD_LABELS, NORM_POLICY_LABELS
+from workbench_ui.config_binder import ConfigBinder, choice_combo
+from workbench_ui.vocabulary import HEAD_LABELS, NORM_POLICY_LABELS
 from workbench.advice.norm import norm_hint
 from workbench.config import DEFAULT_LR_DECAY, LIMITS, MIN_INPUT_SIZE, Head, ModelConfig, NormPolicy
 from workbench.models.weights import RANDOM_SPECS

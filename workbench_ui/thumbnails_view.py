@@ -25,7 +25,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QVBoxLayout, QWidget
 
-from ui.workers import GeneratorWorker
+from workbench_ui.workers import GeneratorWorker
 from workbench.errors import UserError
 
 THUMB_SIZE = 96

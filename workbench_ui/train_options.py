@@ -13,9 +13,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.config_binder import ConfigBinder, choice_combo
-from ui.state import AppState
-from ui.vocabulary import DEVICE_LABELS, OPTIMIZER_LABELS
+from workbench_ui.config_binder import ConfigBinder, choice_combo
+from workbench_ui.state import AppState
+from workbench_ui.vocabulary import DEVICE_LABELS, OPTIMIZER_LABELS
 from workbench.devices import device_available, gpu_names
 
 ALL_GPUS = "all-gpus"  # the device menu's "All N GPUs": train.device "cuda", train.gpus N

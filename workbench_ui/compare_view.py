@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.plots import _class_ticks
+from workbench_ui.plots import _class_ticks
 from workbench.results.evaluate import Evaluation
 
 UP, DOWN = "#2ca02c", "#d62728"
