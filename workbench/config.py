@@ -6,9 +6,12 @@ validates every value and raises `UserError` with one readable line naming the b
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any, get_type_hints
 
 import tomli_w
 
+from workbench import paths
 from workbench.errors import UserError
 
 # -- the vocabulary: every choice a run config offers, one enumeration each --------------------
@@ -323,12 +327,22 @@ def _coerce(key: str, expected: type, value: Any) -> Any:
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is bool and not isinstance(value, bool):
-        raise UserError(f"{key} must be true or false, not {value!r}")
+        raise UserError(f"{key} must be true or false, not {_short_repr(value)}")
     if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise UserError(f"{key} must be a whole number, not {value!r}")
+        raise UserError(f"{key} must be a whole number, not {_short_repr(value)}")
     if not isinstance(value, expected):
-        raise UserError(f"{key} must be a {expected.__name__}, not {value!r}")
+        raise UserError(f"{key} must be a {expected.__name__}, not {_short_repr(value)}")
     return value
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    """A value as typed, cut short: a deeply nested array must not become a huge message (or a
+    RecursionError inside repr)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"a deeply nested {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _check_limit(key: str, value: float) -> None:
@@ -373,14 +387,55 @@ def load_config(path: str | Path) -> RunConfig:
         raise UserError(f"cannot read config {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"config {path} is not valid TOML: {exc}") from None
-    return RunConfig.from_dict(raw)
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise UserError(f"config {path} nests arrays or tables too deeply to read") from None
+    return absolute_paths(RunConfig.from_dict(raw), path.parent)
 
 
 def save_config(config: RunConfig, path: str | Path) -> Path:
-    """Write the config as TOML (atomically: a temp file, then a rename)."""
+    """Write the config as TOML (atomically: a temp file, then a rename); paths inside the
+    file's folder are written relative to it (`PATH_KEYS`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(config.to_dict()), encoding="utf-8")
+    portable = _map_paths(absolute_paths(config), lambda v: paths.relative_inside(path.parent, v))
+    tmp.write_text(tomli_w.dumps(portable.to_dict()), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+# Settings that name a file or folder. A saved config writes them relative to its own folder when
+# they lie inside it (a project folder moves as one) and absolute otherwise (a config copied
+# elsewhere alone still finds its dataset); loading resolves relative ones against the file's
+# folder, so a run never depends on the working directory it was started from.
+PATH_KEYS = ("data.path", "data.corrections", "model.weights", "train.out_dir")
+
+
+def is_weights_file(spec: str) -> bool:
+    """Whether a `model.weights` spec names a file rather than a torchvision weights entry."""
+    return spec.endswith((".pth", ".pt", ".bin", ".ckpt")) or os.sep in spec or "/" in spec
+
+
+def _is_path(key: str, value: str) -> bool:
+    if not value or value.startswith("~"):  # "~" stays as typed: it means the same everywhere
+        return False
+    if key == "data.path":
+        return value != "demo"
+    return key != "model.weights" or is_weights_file(value)
+
+
+def _map_paths(config: RunConfig, convert: Callable[[str], str]) -> RunConfig:
+    """A copy of `config` with `convert` applied to each setting that names a path."""
+    out = copy.deepcopy(config)
+    for key in PATH_KEYS:
+        section, name = key.split(".")
+        part = getattr(out, section)
+        if _is_path(key, getattr(part, name)):
+            setattr(part, name, convert(getattr(part, name)))
+    return out
+
+
+def absolute_paths(config: RunConfig, base: str | Path | None = None) -> RunConfig:
+    """A copy of `config` whose relative paths are made absolute against `base` (default: the
+    working directory, which is what a relative path in memory means)."""
+    return _map_paths(config, lambda value: paths.absolute_from(base, value))

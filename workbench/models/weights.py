@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torchvision.models import WeightsEnum, get_model_weights
 
+from workbench.config import is_weights_file  # one rule, where the config's paths use it
 from workbench.errors import Cancelled, UserError
 
 RANDOM_SPECS = ("random", "none", "")
@@ -66,11 +67,6 @@ def cache_path(weights: Any) -> Path:
 def weights_cached(weights: Any) -> bool:
     """Whether the weights' file is already in the hub cache (no download needed)."""
     return weights is not None and cache_path(weights).is_file()
-
-
-def is_weights_file(spec: str) -> bool:
-    """Whether a weights spec names a file rather than a torchvision weights entry."""
-    return spec.endswith((".pth", ".pt", ".bin", ".ckpt")) or os.sep in spec or "/" in spec
 
 
 def resolve_weights(backbone: str, spec: str) -> WeightsEnum | None:
