@@ -220,7 +220,7 @@ def test_transform_follows_the_weights_and_a_lower_input_size():
     image = Image.new("RGB", (120, 90), (124, 116, 104))  # the ImageNet mean colour
     default = build_transform(weights)(image)
     small = build_transform(weights, input_size=64)(image)
-    augmented = build_transform(weights, input_size=64, train=True, augment=True)(image)
+    augmented = build_transform(weights, input_size=64, train=True, augment="standard")(image)
     assert default.shape == (3, 224, 224) and default.dtype == torch.float32
     assert small.shape == augmented.shape == (3, 64, 64)
     assert small.abs().max() < 0.02  # normalized with ImageNet mean / std

@@ -77,7 +77,7 @@ def test_warnings_say_what_the_run_will_silently_do(tmp_path):
     index = _tree(tmp_path / "data", per_class=5)
     config = _config(head="logreg")
     config.train.batch_size = 64
-    config.data.augment = True
+    config.data.augment = "standard"
     config.data.sampling = "class_balanced"
     plan = plan_run(config, index)
     text = " ".join(plan.warnings)

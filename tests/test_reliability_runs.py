@@ -160,7 +160,7 @@ def test_nan_metrics_are_written_as_null_with_the_reason(tmp_path):
 def test_a_resumed_run_equals_an_uninterrupted_one(tiny_root, tmp_path):
     def config(out: str, epochs: int) -> RunConfig:
         c = tiny_config(tiny_root, tmp_path / out, epochs=epochs, seed=7)
-        c.data.augment = True  # random crops and flips draw from the global RNG
+        c.data.augment = "standard"  # random crops and flips draw from the global RNG
         c.data.sampling = "class_balanced"  # weighted draws from the loader's generator
         return c.validate()
 

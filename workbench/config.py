@@ -81,6 +81,15 @@ class Optimizer(StrEnum):
     ADAMW = "adamw"
 
 
+class Augment(StrEnum):
+    """Per-image augmentation of the training images (workbench.models.transforms)."""
+
+    NONE = "none"  # the evaluation pipeline: resize and center crop
+    LIGHT = "light"  # random resized crop (scale 0.35-1) and horizontal flip
+    STANDARD = "standard"  # random resized crop (0.08-1) and flip: what `augment = true` was
+    STRONG = "strong"  # standard + TrivialAugmentWide + random erasing
+
+
 class Device(StrEnum):
     """Where a run trains; "auto" picks CUDA, then MPS, then the CPU."""
 
@@ -97,6 +106,7 @@ NORM_POLICIES = tuple(NormPolicy)
 HEADS = tuple(Head)
 SKLEARN_HEADS = tuple(h for h in Head if h.fitted_once)
 OPTIMIZERS = tuple(Optimizer)
+AUGMENTS = tuple(Augment)
 DEVICES = tuple(Device)
 MIN_INPUT_SIZE = 32  # below this, convolutional backbones downsample the image to nothing
 
@@ -107,6 +117,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "data.beta": (0.0, 0.999999),
     "data.input_size": (0, 1024),  # 0: the weights' own size; else at least MIN_INPUT_SIZE
     "data.min_class_count": (0, 10**6),
+    "data.mixup": (0.0, 10.0),  # Beta(alpha, alpha) of MixUp; 0: off
+    "data.cutmix": (0.0, 10.0),  # Beta(alpha, alpha) of CutMix; 0: off
     "model.freeze_stages": (0, 64),
     "model.lr_decay": (0.0, 1.0),
     "advice.small_images_per_class": (1, 10**7),
@@ -139,7 +151,9 @@ class DataConfig:
     split_seed: int = 0
     min_class_count: int = 5  # classes with fewer training images are reported as a problem
     input_size: int = 0  # 0: the weights' own size; lower it for small images
-    augment: bool = False
+    augment: str = "none"  # a preset of `Augment`; old configs' true / false: standard / none
+    mixup: float = 0.0  # MixUp's alpha on training batches (0: off; 0.2 is the usual)
+    cutmix: float = 0.0  # CutMix's alpha (0: off; 1.0 is the usual); with mixup, one per batch
     loss_weighting: str = "none"
     beta: float = 0.999  # for "effective_number" (Cui et al. 2019)
     sampling: str = "none"
@@ -149,6 +163,9 @@ class DataConfig:
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""
         _check_limit("data.val_fraction", self.val_fraction)
+        _check_choice("data.augment", self.augment, AUGMENTS)
+        _check_limit("data.mixup", self.mixup)
+        _check_limit("data.cutmix", self.cutmix)
         _check_choice("data.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
         _check_choice("data.sampling", self.sampling, SAMPLINGS)
         _check_limit("data.beta", self.beta)
@@ -312,8 +329,21 @@ def _section_from_dict(name: str, section_cls: type, raw: Any) -> Any:
     for key, value in raw.items():
         if key not in hints:
             raise UserError(f"unknown config key {name}.{_shown(key)}")
+        value = LEGACY_VALUES.get(f"{name}.{key}", {}).get(_legacy_key(value), value)
         values[key] = _coerce(f"{name}.{key}", hints[key], value)
     return section_cls(**values)
+
+
+# Values older configs wrote that now have a name: `data.augment` was an on/off switch for a
+# random resized crop and flip, which is the "standard" preset.
+LEGACY_VALUES: dict[str, dict[Any, Any]] = {
+    "data.augment": {(bool, True): Augment.STANDARD.value, (bool, False): Augment.NONE.value},
+}
+
+
+def _legacy_key(value: Any) -> Any:
+    # keyed with the type: True == 1 in Python, and a 1 must not pass for `true`
+    return (type(value), value) if isinstance(value, bool) else None
 
 
 def _shown(name: str) -> str:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.config import MIN_INPUT_SIZE, Head, NormPolicy, RunConfig
+from workbench.config import MIN_INPUT_SIZE, Augment, Head, NormPolicy, RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 
@@ -120,17 +120,23 @@ class RunPlan:
         return policy
 
     @property
+    def augments(self) -> bool:
+        """True when training images change from epoch to epoch (a preset, MixUp or CutMix):
+        their features cannot be computed once and cached."""
+        return augmenting(self.config)
+
+    @property
     def preset(self) -> Any:
         """What the preprocessing follows: the weights' preset, else the backbone's default."""
         return self.pretrained_weights if self.pretrained_weights is not None else self.backbone
 
     # -- what the run builds from it -----------------------------------------------------------
     def transform(self, train: bool = False) -> Any:
-        """The preprocessing at `input_size` (augmented for training when the config asks)."""
+        """The preprocessing at `input_size` (for training: the config's augmentation preset)."""
         from workbench.models.transforms import build_transform
 
         return build_transform(self.preset, self.input_size, train=train,
-                               augment=train and self.config.data.augment)
+                               augment=self.config.data.augment)
 
     def build_model(self, num_classes: int | None = -1) -> Any:
         """The `TransferModel`: weights loaded, norm policy applied, stages frozen, a new head
@@ -186,6 +192,12 @@ class RunPlan:
             "device": self.device, "processes": self.processes,
             "fixes": [str(f) for f in self.fixes], "warnings": list(self.warnings),
         }
+
+
+def augmenting(config: RunConfig) -> bool:
+    """Whether `config` augments its training images (a preset, MixUp or CutMix)."""
+    d = config.data
+    return d.augment != Augment.NONE or d.mixup > 0 or d.cutmix > 0
 
 
 _STAGES: dict[str, tuple[str, ...]] = {}  # backbone -> stage names (they never change)
@@ -255,7 +267,7 @@ def _plan(config: RunConfig, index: DatasetIndex | None, info: Any, names: tuple
     native = _native_size(weights if weights is not None else info.name)
     input_size = config.data.input_size or native
     feature_stage = (m.feature_stage % len(names)) if head.fitted_once else len(names) - 1
-    fast = head.fitted_once or (m.freeze_stages >= len(names) and not config.data.augment)
+    fast = head.fitted_once or (m.freeze_stages >= len(names) and not augmenting(config))
     device = resolve_device(config.train.device) if check_device else str(config.train.device)
     processes, device, spread = _processes(config, device, one_process=fast, check=check_device)
     counts = _dataset_counts(index)
@@ -406,8 +418,11 @@ def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
         notes.append(f"the images are about {image_side} px: {plan.suggested_input_size} px "
                      f"input would train about {speedup:.0f}x faster than {plan.input_size} px "
                      "with no detail lost")
-    if plan.head.fitted_once and c.data.augment:
+    if plan.head.fitted_once and plan.augments:
         warnings.append(f"{plan.head} is fitted once on cached features: augmentation is not used")
+    elif plan.augments and plan.freeze_stages >= plan.num_stages:
+        notes.append("augmentation turns off the cached-features fast path: the frozen backbone "
+                     "runs on every augmented image, every epoch")
     if plan.head.fitted_once and c.data.sampling != "none":
         warnings.append(f"{plan.head} is fitted on every training image: sampling is not used "
                         "(loss weighting is)")

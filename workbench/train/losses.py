@@ -45,7 +45,8 @@ def class_weights(counts: Sequence[int], mode: str, beta: float = 0.999) -> torc
 def build_loss(
     weights: torch.Tensor | None, label_smoothing: float = 0.0
 ) -> torch.nn.CrossEntropyLoss:
-    """Cross-entropy with optional class weights and label smoothing."""
+    """Cross-entropy with optional class weights and label smoothing; its targets may be class
+    indices or class probabilities (MixUp / CutMix batches)."""
     return torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
 
 
@@ -108,9 +109,14 @@ class LDAMLoss(torch.nn.Module):
         self.reweighting = (epoch - 1) >= int(self.drw_start * epochs)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The mean loss of a batch."""
-        shift = torch.zeros_like(logits)
-        shift.scatter_(1, target[:, None], self.margins[target][:, None].to(logits.dtype))
+        """The mean loss of a batch; `target` holds class indices, or class probabilities
+        (MixUp / CutMix), whose margins are shared out in proportion."""
+        margins = self.margins.to(logits.dtype)
+        if target.dim() == 2:  # soft targets: each class's margin weighed by its share
+            shift = target.to(logits.dtype) * margins
+        else:
+            shift = torch.zeros_like(logits)
+            shift.scatter_(1, target[:, None], margins[target][:, None])
         weight = self.drw_weights.to(logits.device) if self.reweighting else None
         return torch.nn.functional.cross_entropy(logits - shift, target, weight=weight,
                                                  label_smoothing=self.label_smoothing)
