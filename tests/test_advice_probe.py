@@ -32,7 +32,7 @@ def test_probe_finds_the_separable_stage():
     assert result.best.stage == 3 and result.folds == 3
 
 
-def test_classes_smaller_than_the_folds_are_left_out():
+def test_a_one_image_class_is_never_held_out_and_is_reported():
     features, labels = _features()
     labels = labels.copy()
     labels[0] = 7  # a class with one image
@@ -45,6 +45,29 @@ def test_too_few_images_gives_an_empty_table_with_a_reason():
     features = {(0, "gap"): np.zeros((3, 2))}
     result = run_probe(features, np.array([0, 1, 2]))
     assert result.rows == [] and result.best is None and "two classes" in result.message
+
+
+def test_the_probe_table_uses_the_trials_recipe_exactly():
+    """One probe recipe: the table's number is the trials' held-out balanced accuracy, with C
+    chosen in inner folds, on the same folds."""
+    from workbench.advice.holdout import make_folds, probe_predictions, score
+
+    features, labels = _features(seed=4)
+    features = {(0, "gap"): features[(0, "gap")] + 0.8 * features[(3, "gap")]}
+    row = run_probe(features, labels, folds=3).rows[0]
+    folds = make_folds(labels, max_folds=3)
+    pred, _ = probe_predictions(features[(0, "gap")], labels, folds)
+    assert (row.accuracy, row.std) == score(labels, pred)
+    assert 0.4 < row.accuracy < 1.0  # a case where the recipe's details matter
+
+
+def test_the_probe_scores_balanced_accuracy():
+    """A probe that only ever says the majority class scores 1/classes, not the majority's
+    share: noise features, 90 images of one class and 10 of the other."""
+    rng = np.random.default_rng(0)
+    labels = np.array([0] * 90 + [1] * 10)
+    row = run_probe({(0, "gap"): rng.normal(size=(100, 4))}, labels, folds=5).rows[0]
+    assert row.accuracy <= 0.6  # plain accuracy of "always 0" would be 0.9
 
 
 def test_progress_then_result():

@@ -1,15 +1,16 @@
-"""Linear probe: k-fold accuracy of logistic regression on frozen features at several depths.
+"""Linear probe: held-out balanced accuracy of logistic regression on frozen features at several
+depths.
 
 What freezing the backbone at a given stage would give, measured: features are pooled after a
 few stages (the last and two or three earlier ones), with global average pooling and a 2x2 grid
-(which keeps coarse layout, useful when the domain differs from ImageNet), then a scaled logistic
-regression is cross-validated on each.
+(which keeps coarse layout, useful when the domain differs from ImageNet), then scored with the
+one probe recipe the trials use too (`workbench.advice.holdout`: stratified folds, C chosen in
+inner folds, balanced accuracy with a bootstrap spread).
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,25 +18,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from workbench.advice.events import AdviceProgress
+from workbench.advice.holdout import make_folds, probe_predictions, score
+from workbench.errors import UserError
 from workbench.models.adapters import as_map
 
 POOLINGS = ("gap", "grid2x2")
 DEFAULT_FOLDS = 3
-MAX_ITER = 300
 
 
 @dataclass(frozen=True)
 class ProbeRow:
-    """Cross-validated accuracy of a linear probe on one stage's pooled features."""
+    """Held-out balanced accuracy of a linear probe on one stage's pooled features, and its
+    bootstrap standard error (`std`)."""
 
     stage: int
     pooling: str
@@ -51,7 +48,8 @@ class ProbeRow:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """The probe table, its best row, and what was left out (classes too small for the folds)."""
+    """The probe table, its best row, the images held out, and the classes never held out (one
+    image: always trained on)."""
 
     rows: list[ProbeRow] = field(default_factory=list)
     folds: int = 0
@@ -132,65 +130,35 @@ class StageFeatureCollector:
         return {key: np.concatenate(parts) for key, parts in self.pooled.items()}
 
 
-def _usable(labels: np.ndarray, folds: int) -> tuple[np.ndarray, list[int]]:
-    classes, counts = np.unique(labels, return_counts=True)
-    dropped = [int(c) for c, n in zip(classes, counts, strict=True) if n < folds]
-    return ~np.isin(labels, dropped), dropped
-
-
-def choose_folds(labels: np.ndarray, folds: int) -> tuple[int, np.ndarray, list[int]]:
-    """Fold count and the mask of images kept: classes with fewer images than folds are dropped.
-
-    Falls back to fewer folds (down to 2) when that would leave fewer than two classes.
-    """
-    for k in range(folds, 1, -1):
-        keep, dropped = _usable(labels, k)
-        if len(np.unique(labels[keep])) >= 2:
-            return k, keep, dropped
-    return 0, np.zeros(len(labels), dtype=bool), sorted(int(c) for c in np.unique(labels))
-
-
-def probe_accuracy(x: np.ndarray, y: np.ndarray, folds: int, seed: int = 0) -> tuple[float, float]:
-    """Mean and std of stratified k-fold accuracy of a scaled logistic regression."""
-    # The L2-regularized solution lies in the span of the training images (representer
-    # theorem), so projecting onto it (a full-rank PCA, no whitening) leaves the probe unchanged
-    # while cutting 5,120 grid features to at most n: seconds instead of a minute per stage.
-    n_train = len(y) - len(y) // folds
-    steps = [StandardScaler()]
-    if x.shape[1] > n_train:
-        steps.append(PCA(svd_solver="full"))  # keeps min(n, dims) components, per fold
-    model = make_pipeline(*steps, LogisticRegression(max_iter=MAX_ITER))
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        # a probe stopped at MAX_ITER still ranks the stages; more iterations cost minutes
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        scores = cross_val_score(model, x, y, cv=cv, scoring="accuracy")
-    return float(scores.mean()), float(scores.std())
-
-
 def iter_probe(
     features: dict[tuple[int, str], np.ndarray],
     labels: np.ndarray,
     folds: int = DEFAULT_FOLDS,
     stop: threading.Event | None = None,
 ) -> Iterator[AdviceProgress | ProbeResult]:
-    """Cross-validate a probe on each (stage, pooling); yields progress, then the `ProbeResult`."""
+    """Score a probe on each (stage, pooling) with the trials' recipe (`holdout`): stratified
+    folds, a logistic regression whose C is chosen in inner folds, held-out balanced accuracy
+    and its bootstrap spread; yields progress, then the `ProbeResult`."""
     labels = np.asarray(labels)
-    k, keep, dropped = choose_folds(labels, folds)
-    if k == 0:
-        yield ProbeResult(dropped_classes=dropped,
+    try:
+        split = make_folds(labels, max_folds=folds)
+    except UserError:
+        yield ProbeResult(dropped_classes=sorted(int(c) for c in np.unique(labels)),
                           message="the linear probe needs two classes with two images each")
         return
+    held = split.assignment >= 0
     rows = []
     keys = sorted(features)
     for done, (stage, pooling) in enumerate(keys, start=1):
         if stop is not None and stop.is_set():
             break
-        x = features[(stage, pooling)][keep]
-        acc, std = probe_accuracy(x, labels[keep], k)
-        rows.append(ProbeRow(stage, pooling, acc, std, x.shape[1]))
+        x = features[(stage, pooling)]
+        pred, _ = probe_predictions(x, labels, split)
+        value, spread = score(labels[held], pred[held])
+        rows.append(ProbeRow(stage, pooling, value, spread, x.shape[1]))
         yield AdviceProgress("probe", done, len(keys))
-    yield ProbeResult(rows=rows, folds=k, num_images=int(keep.sum()), dropped_classes=dropped)
+    yield ProbeResult(rows=rows, folds=split.k, num_images=split.num_held_out,
+                      dropped_classes=list(split.kept_in_training))
 
 
 def run_probe(

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from workbench.advice.matrix import similarity_verdict
+from workbench.cli import output
 from workbench.config import RunConfig
 
 
@@ -48,20 +48,17 @@ def run_advise(args: argparse.Namespace) -> int:
     index = open_dataset(args.path, val_fraction=config.data.val_fraction,
                          split_seed=config.data.split_seed,
                          min_class_count=config.data.min_class_count)
-    report = run_advice(index, config, on_progress=_progress if sys.stderr.isatty() else None,
-                        budget=args.budget, trial_images=args.sample)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    progress = output.Progress()  # a tqdm bar per stage on a terminal; nothing in a log
+    try:
+        report = run_advice(index, config, budget=args.budget, trial_images=args.sample,
+                            on_progress=lambda e: progress.show(e.stage, e.total or None, e.done))
+    finally:
+        progress.close()
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(format_report(report))
     return 0
-
-
-def _progress(event) -> None:
-    total = f"/{event.total}" if event.total else ""
-    print(f"\r{event.stage}: {event.done}{total}   ", end="", file=sys.stderr, flush=True)
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:
@@ -131,6 +128,6 @@ def _probe_line(probe, names: list[str]) -> str:
         by_stage.setdefault(r.stage, []).append(f"{r.pooling} {100 * r.accuracy:.0f}%")
     parts = [f"{names[s] if s < len(names) else s}: {', '.join(v)}" for s, v in by_stage.items()]
     best = probe.best
-    return (f"{probe.folds}-fold accuracy by stage; " + "; ".join(parts)
+    return (f"{probe.folds}-fold balanced accuracy by stage; " + "; ".join(parts)
             + f" (best {names[best.stage] if best.stage < len(names) else best.stage} "
             f"{best.pooling})")

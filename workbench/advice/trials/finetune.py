@@ -69,8 +69,11 @@ def step_budget(train_images: int) -> tuple[int, int]:
 
 
 def candidate_plan(plan: RunPlan, index: DatasetIndex, cand: Candidate) -> RunPlan:
+    """The run the candidate stands for: the user's plan (optimizer, loss, weighting, weight
+    decay) with the candidate's freeze, LR decay and LR, a linear head and trained BatchNorm."""
     config = copy.deepcopy(plan.config)
     config.model.freeze_stages, config.model.lr_decay = cand.freeze_stages, cand.lr_decay
+    config.train.lr = plan.config.train.lr * cand.lr_scale
     config.model.head, config.model.norm_policy = str(Head.LINEAR), str(NormPolicy.TRAIN_BN)
     if cand.weights == "random":
         config.model.weights = "random"
@@ -104,6 +107,20 @@ def _head_from_probe(model: Any, sample: Sample, train: np.ndarray, num_classes:
         last.bias.copy_(torch.as_tensor(offset, dtype=last.bias.dtype))
 
 
+def optimisation(plan: RunPlan, model: Any, labels: np.ndarray, steps: int
+                 ) -> tuple[torch.optim.Optimizer, Any, torch.nn.Module]:
+    """Optimizer, schedule and criterion for `steps` steps on `labels`, built by the engine's
+    own builders (`train.setup.build_optimizer`, `build_criterion`; `train.schedule` warming up
+    over a tenth of the steps)."""
+    from workbench.train.schedule import build_scheduler
+    from workbench.train.setup import build_criterion, build_optimizer
+
+    opt = build_optimizer(plan, model)
+    counts = np.bincount(labels, minlength=plan.num_classes).tolist()
+    criterion = build_criterion(plan, counts).to(plan.device)
+    return opt, build_scheduler(opt, steps, steps // 10, plan.config.train.schedule), criterion
+
+
 def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
     model.eval()
     out = []
@@ -116,10 +133,10 @@ def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
 def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
                    stop: threading.Event | None = None) -> Iterator[AdviceProgress | Trial]:
     """Train on fold 0's training part for a step budget, check the held-out part every few
-    steps, stop early when it stops improving; yields progress, then the `Trial`."""
-    from workbench.train.losses import class_weights
-    from workbench.train.schedule import build_scheduler
+    steps, stop early when it stops improving; yields progress, then the `Trial`.
 
+    `plan` is the candidate's (`candidate_plan`): the optimizer and the criterion come from the
+    engine's own builders, so the trial trains the way the run it predicts would."""
     started = time.perf_counter()
     test, train = folds.held_out(0), folds.training(0)
     y = torch.as_tensor(sample.labels).long()
@@ -127,15 +144,9 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
     model = plan.build_model().to(plan.device)
     if cand.kind == "lpft":
         _head_from_probe(model, sample, train, plan.num_classes)
-    lr = plan.config.train.lr * cand.lr_scale
-    opt = torch.optim.SGD(model.param_groups(lr, cand.lr_decay), lr=lr, momentum=0.9,
-                          nesterov=True, weight_decay=plan.config.train.weight_decay)
+    lr = plan.config.train.lr
     steps, every = step_budget(len(train))
-    sched = build_scheduler(opt, steps, steps // 10)
-    counts = np.bincount(sample.labels[train], minlength=plan.num_classes).tolist()
-    weights = class_weights(counts, plan.config.data.loss_weighting, plan.config.data.beta)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=None if weights is None else
-                                        weights.to(plan.device))
+    opt, sched, loss_fn = optimisation(plan, model, sample.labels[train], steps)
     rng = np.random.default_rng(0)
     best, best_pred, stale = -1.0, None, 0
     for step in range(1, steps + 1):
