@@ -10,9 +10,10 @@ from workbench.cli import main
 def test_advise_demo_json(capsys, demo_root):
     code = main(["advise", str(demo_root), "--backbone", "mobilenet_v2", "--sample", "16",
                  "--json"])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert code == 0
-    data = json.loads(out)
+    assert "\r" not in captured.err  # not a terminal: no progress line redrawn in place
+    data = json.loads(captured.out)
     assert data["cell"] in ("similar-small", "similar-large", "dissimilar-small",
                             "dissimilar-large")
     for key in ("images_per_class", "similarity", "strategy", "freeze_stages", "num_stages"):

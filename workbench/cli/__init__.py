@@ -2,8 +2,8 @@
 
 With no command the GUI opens. Each module of this package (the CLI layer, on top of the core)
 registers the commands of one part (a `register` function), so this file stays a dispatcher.
-Exit codes follow shared/DESIGN.md: 0 success, 2 bad input (one readable line on stderr),
-1 unexpected failure.
+Exit codes (docs/cli.md): 0 success, 2 bad input (one readable `workbench: ...` line on
+stderr, argument errors included), 1 unexpected failure, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from importlib import metadata
+from typing import Any, NoReturn
 
+from workbench.cli import output
 from workbench.errors import UserError
 
 # Modules that contribute sub-commands, in the order `--help` lists them.
@@ -26,6 +28,7 @@ COMMAND_MODULES = (
     "workbench.cli.models",
     "workbench.cli.advice",
     "workbench.cli.train",
+    "workbench.cli.lr_find",
     "workbench.cli.deploy",
     "workbench.cli.results",
 )
@@ -50,11 +53,43 @@ def _run_gui(args: argparse.Namespace) -> int:
     return run_app(args.path)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `workbench: ...` line on stderr and exit 2 (not a
+    usage dump: scripts and logs read the last line)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the one line, with the command's `--help` hint, and exit 2."""
+        command = self.prog.removeprefix("workbench").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"workbench: {where}{message} (see: {self.prog} --help)\n")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("transfer-workbench")
+    except metadata.PackageNotFoundError:  # a checkout used without installing it
+        from workbench import __version__
+
+        return __version__
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: Any) -> None:
+    # on the main parser and on each command, so `workbench -v train` and `workbench train -v`
+    # both work; a command's copy defaults to SUPPRESS, or it would reset the main one's count
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="say more: -v the library's log, -vv debug")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="only errors and the result (no progress, no plan)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command registered."""
-    parser = argparse.ArgumentParser(
-        prog="workbench", description="Transfer Workbench: explore, configure and train."
+    parser = OneLineParser(
+        prog="workbench", description="Transfer Workbench: explore, configure and train. "
+        "Exit codes: 0 success, 2 bad input (one line on stderr), 1 unexpected failure."
     )
+    parser.add_argument("--version", action="version", version=f"workbench {_version()}")
+    _add_verbosity(parser, 0)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the workbench window (the default)")
     gui.add_argument("path", nargs="?", default=None, help="a dataset folder or CSV to open")
@@ -67,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    for command in set(sub.choices.values()):
+        _add_verbosity(command, argparse.SUPPRESS)
     return parser
 
 
@@ -85,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
+    problem = args.check(args) if hasattr(args, "check") else None
+    if problem:  # a combination argparse cannot express: the same one line, exit 2
+        parser.exit(2, f"workbench: {args.command}: {problem} (see: workbench "
+                       f"{args.command} --help)\n")
+    output.configure(args.verbose - args.quiet)
     previous = _terminate_like_ctrl_c() if args.command != "gui" else None
     try:
         return int(args.func(args) or 0)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from workbench.cli import output
 from workbench.errors import UserError
 from workbench.models.registry import FAMILY_PREFIXES
 
@@ -84,9 +85,7 @@ def _download(backbone: str, spec: str) -> int:
         print(f"already in the cache: {cache_path(weights)}")
         return 0
     events = iter_fetch(weights)
-    from tqdm import tqdm
-
-    with tqdm(unit="B", unit_scale=True, desc=cache_path(weights).name) as bar:
+    with output.bar(unit="B", unit_scale=True, desc=cache_path(weights).name) as bar:
         for progress in events:
             bar.total = progress.total or None
             bar.update(progress.done - bar.n)

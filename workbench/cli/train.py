@@ -1,19 +1,26 @@
-"""`workbench train`: headless training from a TOML config, the demo, or a run to resume.
+"""`workbench train`: headless training on a dataset, from a TOML config, the demo, or a run.
 
-A progress bar goes to stderr, one summary line per epoch to stdout, and the run directory's
-path is the LAST line of stdout, so scripts can pick it up with `tail -n 1`.
+The flags and `--set section.key=value` shape the config (cli/overrides.py); `--print-config`
+shows the result as TOML. A progress bar goes to stderr on a terminal only, one summary line per
+epoch to stdout, and the run directory's path is the LAST line of stdout, so scripts can pick it
+up with `tail -n 1`; `--json` prints one summary object instead (docs/cli.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from workbench.config import LOSSES, RunConfig, load_config
+import tomli_w
+
+from workbench.cli import output, overrides
+from workbench.config import RunConfig, load_config
 from workbench.errors import UserError
 
 if TYPE_CHECKING:  # the events import torch (through the metrics): `--help` must not wait for it
@@ -24,31 +31,42 @@ if TYPE_CHECKING:  # the events import torch (through the metrics): `--help` mus
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `train` to the CLI."""
-    p = subparsers.add_parser("train", help="train headless from a config, the demo, or a run")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", metavar="FILE", help="a run config (TOML) saved by the GUI")
-    source.add_argument("--demo", action="store_true",
-                        help="train the digits-lt demo with the strategy the advisor recommends")
-    source.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last epoch")
-    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    p = subparsers.add_parser(
+        "train", help="train headless on a dataset, from a config, the demo, or a run",
+        description="Train headless. Name a dataset (the default config, shaped by the flags "
+        "and --set), a --config saved by the GUI (the flags override it), the --demo, or a run "
+        "to --resume. The run folder's path is the last line of stdout (--json: one object).")
+    p.add_argument("path", nargs="?", metavar="PATH",
+                   help='a dataset folder or CSV, or "demo" (overrides data.path of --config)')
+    p.add_argument("--config", metavar="FILE", help="a run config (TOML) saved by the GUI")
+    p.add_argument("--demo", action="store_true",
+                   help="train the digits-lt demo with the strategy the advisor recommends")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last epoch")
+    overrides.add_arguments(p)
     p.add_argument("--out", metavar="DIR", default=None,
                    help="parent folder of the run directory (default: the runs folder)")
-    p.add_argument("--weights", default=None,
-                   help='override model.weights (e.g. "random" to compare with no pretraining)')
-    p.add_argument("--loss", choices=LOSSES,
-                   default=None, help="override train.loss (long-tail losses)")
-    p.add_argument("--loss-tau", type=float, default=None, metavar="TAU",
-                   help="override train.loss_tau (the logit-adjusted loss's prior weight)")
-    p.add_argument("--crt-epochs", type=int, default=None, metavar="N",
-                   help="override train.crt_epochs: re-train the classifier class-balanced on "
-                        "frozen features for N epochs after training (cRT)")
-    p.add_argument("--gpus", type=int, default=None, metavar="N",
-                   help="override train.gpus: train on N GPUs of this machine (started through "
-                        "torchrun, one process each)")
     p.add_argument("--run-dir", metavar="DIR", default=None,
                    help="write the new run exactly in DIR (missing or empty) instead of a "
                         "timestamped folder under --out")
-    p.set_defaults(func=_train)
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as TOML and exit (nothing is trained)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object at the end: run_dir, status, best_metric, "
+                        "epochs (epoch lines go to stderr)")
+    p.set_defaults(func=_train, check=_check_sources)
+
+
+def _check_sources(args: argparse.Namespace) -> str | None:
+    """What to train from: exactly one source (PATH may rename --config's dataset)."""
+    named = [flag for flag, value in (("PATH", args.path), ("--config", args.config),
+                                      ("--demo", args.demo), ("--resume", args.resume)) if value]
+    if not named:
+        return "name a dataset (workbench train PATH), --config FILE, --demo or --resume RUN_DIR"
+    if len(named) > 1 and named != ["PATH", "--config"]:
+        return f"{' and '.join(named)} cannot be combined: name one"
+    if args.resume and args.run_dir:
+        return "--run-dir names a new run; --resume continues its own folder"
+    return None
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -56,8 +74,9 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.epochs is not None and args.epochs < 1:  # before the demo's advisor runs
         raise UserError(f"--epochs must be at least 1, not {args.epochs}")
-    if args.resume and args.run_dir:
-        raise UserError("--run-dir names a new run; --resume continues its own folder")
+    if args.print_config:
+        print(tomli_w.dumps(_resolved(args)[0].to_dict()), end="")
+        return 0
     world = current_world()
     if not world.active:
         gpus = args.gpus if args.gpus is not None else _configured_gpus(args)
@@ -77,16 +96,29 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _configured_gpus(args: argparse.Namespace) -> int:
-    """train.gpus of the config file or of the run to resume (the demo asks for none)."""
-    if args.config:
-        return load_config(args.config).train.gpus
+    """train.gpus as configured (the demo asks for none; its advisor runs once, later)."""
+    if args.demo:
+        return 0
     if args.resume:
         from workbench.train.rundir import CONFIG_NAME
 
-        file = Path(args.resume).expanduser() / CONFIG_NAME
-        # not a run folder: the resume itself says so, in its own words
-        return load_config(file).train.gpus if file.is_file() else 0
-    return 0
+        if not (Path(args.resume).expanduser() / CONFIG_NAME).is_file():
+            return 0  # not a run folder: the resume itself says so, in its own words
+    return _resolved(args)[0].train.gpus
+
+
+def _resolved(args: argparse.Namespace) -> tuple[RunConfig, int]:
+    """(the config to train, epochs already done)."""
+    raw, epochs_done = _read_config(args)
+    return _shaped(raw, args), epochs_done
+
+
+def _shaped(raw: dict, args: argparse.Namespace) -> RunConfig:
+    """The source's config with PATH, the flags and each --set applied, validated."""
+    config = RunConfig.from_dict(raw)
+    if args.path and not args.resume:
+        config.data.path = args.path
+    return overrides.apply_overrides(config, args)
 
 
 def _train_here(args: argparse.Namespace, world) -> int:  # world: devices.World
@@ -97,12 +129,13 @@ def _train_here(args: argparse.Namespace, world) -> int:  # world: devices.World
 
     # rank 0 reads the config (or runs the demo's advisor) once; every process trains with it
     raw, epochs_done = from_main(lambda: _read_config(args), "reading the config")
-    config = RunConfig.from_dict(raw)
-    _apply_overrides(config, args)
+    config = _shaped(raw, args)
     if args.resume and epochs_done >= config.train.epochs:
         # a resumed run that already reached its epochs would train nothing: say how to go on
         raise UserError(f"{args.resume} already trained its {epochs_done} epochs; to continue, "
                         f"ask for more in total, e.g. --epochs {epochs_done * 2}")
+    _check_folder("--run-dir", args.run_dir)
+    _check_folder("train.out_dir" if args.out is None else "--out", config.train.out_dir)
     index = load_index(config, None)
     plan = plan_run(config, index)  # refuses what cannot run, before any folder is made
     if world.active and plan.processes == 1 and not world.is_main:
@@ -111,10 +144,25 @@ def _train_here(args: argparse.Namespace, world) -> int:  # world: devices.World
         return 0
     if world.is_main:
         for line in plan.summary():
-            print(f"plan: {line}", file=sys.stderr)
+            output.say(f"plan: {line}")
     trainer = Trainer(config, index=index, run_dir=args.resume or args.run_dir,
                       resume=bool(args.resume), plan=plan)
-    return _consume(trainer) if world.is_main else _consume_quietly(trainer, world.rank)
+    if not world.is_main:
+        return _consume_quietly(trainer, world.rank)
+    return _consume(trainer, as_json=args.json)
+
+
+def _check_folder(what: str, folder: str | None) -> None:
+    """A folder to write the run in must be one, or be creatable: not a file, nor below one."""
+    if not folder:
+        return
+    path = Path(folder).expanduser()
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is" if part == path else f"is below {part}, which is"
+                raise UserError(f"{what} {folder} {where} a file, not a folder")
+            return
 
 
 def _read_config(args: argparse.Namespace) -> tuple[dict, int]:
@@ -128,7 +176,9 @@ def _read_config(args: argparse.Namespace) -> tuple[dict, int]:
         from workbench.advice.demo import demo_config
 
         return demo_config(args.weights)[0].to_dict(), 0
-    return load_config(args.config).to_dict(), 0
+    if args.config:
+        return load_config(args.config).to_dict(), 0
+    return RunConfig().to_dict(), 0
 
 
 def _consume_quietly(trainer, rank: int) -> int:  # trainer: engine.Trainer
@@ -144,32 +194,39 @@ def _consume_quietly(trainer, rank: int) -> int:  # trainer: engine.Trainer
     return 1
 
 
-def _apply_overrides(config: RunConfig, args: argparse.Namespace) -> None:
-    if args.epochs is not None:
-        config.train.epochs = args.epochs
-    if args.out is not None:
-        config.train.out_dir = str(Path(args.out).expanduser())
-    if args.weights is not None:
-        config.model.weights = args.weights
-    for key in ("loss", "loss_tau", "crt_epochs", "gpus"):
-        if getattr(args, key, None) is not None:
-            setattr(config.train, key, getattr(args, key))
-    config.validate()
-
-
-def _consume(trainer) -> int:  # trainer: engine.Trainer
+def _consume(trainer, as_json: bool = False) -> int:  # trainer: engine.Trainer
     from workbench.train.control import follow_control
 
     following = follow_control(trainer)  # the GUI's pause / stop for a torchrun subprocess
+    summary = RunSummary(epochs_planned=trainer.config.train.epochs)
     try:
-        return _show(trainer)
+        return _show(trainer, summary, as_json)
     finally:
         following.set()
+        if as_json:
+            print(json.dumps(summary.to_json(), indent=2))
 
 
-def _show(trainer) -> int:  # trainer: engine.Trainer
-    from tqdm import tqdm
+@dataclass
+class RunSummary:
+    """What `train --json` prints at the end (keys listed in docs/cli.md)."""
 
+    epochs_planned: int
+    run_dir: str = ""
+    status: str = "failed"  # "finished", "stopped", "interrupted" or "failed"
+    epochs: int = 0  # epochs completed, counting those before a resume
+    best_metric: float | None = None  # the best validation balanced accuracy
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict."""
+        return {"run_dir": self.run_dir, "status": self.status,
+                "metric": "balanced_accuracy", "best_metric": self.best_metric,
+                "epochs": self.epochs, "epochs_planned": self.epochs_planned,
+                "message": self.message}
+
+
+def _show(trainer, summary: RunSummary, as_json: bool) -> int:  # trainer: engine.Trainer
     from workbench.train.events import (
         BatchDone,
         EpochStarted,
@@ -181,73 +238,73 @@ def _show(trainer) -> int:  # trainer: engine.Trainer
         Stopped,
     )
 
-    bar = None
-    epoch_start = time.perf_counter()
-    last_loss = float("nan")
-    skipped = 0
-    run_dir = ""
+    progress = output.Progress()
+    epoch_start, last_loss, skipped = time.perf_counter(), float("nan"), 0
     try:
         for event in trainer.run():
             if isinstance(event, RunStarted):
-                run_dir = event.run_dir
-                print(f"run: {event.run_dir} on {event.device}: {event.num_train} training, "
-                      f"{event.num_val} validation images" + (
-                          " (cached features of the frozen backbone)" if event.fast_path else ""),
-                      file=sys.stderr)
+                summary.run_dir, summary.epochs = event.run_dir, event.start_epoch
+                output.say(f"run: {event.run_dir} on {event.device}: {event.num_train} training, "
+                           f"{event.num_val} validation images" + (
+                               " (cached features of the frozen backbone)"
+                               if event.fast_path else ""))
             elif isinstance(event, FeaturesProgress):
-                bar = _bar(bar, tqdm, event.total, f"features ({event.split})", event.done)
+                progress.show(f"features ({event.split})", event.total, event.done)
             elif isinstance(event, EpochStarted):
                 epoch_start = time.perf_counter()
             elif isinstance(event, BatchDone):
-                bar = _bar(bar, tqdm, event.total_steps, "train", event.step)
-                bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}",
-                                refresh=False)
+                progress.show("train", event.total_steps, event.step,
+                              loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s:.0f}")
                 last_loss, skipped = event.loss, event.skipped_images
             elif isinstance(event, EvalDone):
+                summary.epochs = event.epoch
+                summary.best_metric = max(summary.best_metric or 0.0, event.metrics.balanced_acc)
                 line = epoch_line(event.epoch, trainer.config.train.epochs, last_loss,
                                   event.metrics, time.perf_counter() - epoch_start)
                 if skipped:  # say it, or a corrupt file goes unnoticed in a headless run
                     line += f"  ({skipped} failed image load(s) skipped so far)"
-                (bar.write(line, file=sys.stdout) if bar else print(line))
+                progress.write(line, stderr=as_json)
             elif isinstance(event, Finished | Stopped | Failed):
-                return _finish(event, bar, run_dir)
+                progress.close()
+                return _finish(event, summary, as_json)
     except KeyboardInterrupt:
-        if bar:
-            bar.close()
-        from workbench.devices import current_world
-
-        why = (" (Ctrl-C, or torchrun ended the job because another process ended)"
-               if current_world().active else "")
-        print(f"workbench: interrupted{why}; the last finished epoch's checkpoint is kept",
-              file=sys.stderr)
-        if run_dir:
-            print(run_dir)
-        return 130
+        progress.close()
+        return _interrupted(summary, as_json)
     return 1
 
 
-def _bar(bar, tqdm, total: int, desc: str, position: int):
-    if bar is None or bar.desc != desc or bar.total != total:
-        if bar is not None:
-            bar.close()
-        bar = tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
-    bar.update(position - bar.n)
-    return bar
+def _interrupted(summary: RunSummary, as_json: bool) -> int:
+    from workbench.devices import current_world
+
+    why = (" (Ctrl-C, or torchrun ended the job because another process ended)"
+           if current_world().active else "")
+    print(f"workbench: interrupted{why}; the last finished epoch's checkpoint is kept",
+          file=sys.stderr)
+    summary.status = "interrupted"
+    if summary.run_dir and not as_json:
+        print(summary.run_dir)
+    return 130
 
 
-def _finish(event: Finished | Stopped | Failed, bar, run_dir: str) -> int:
+def _finish(event: Finished | Stopped | Failed, summary: RunSummary, as_json: bool) -> int:
     from workbench.train.events import Failed, Finished
 
-    if bar is not None:
-        bar.close()
     if isinstance(event, Failed):
         print(f"workbench: {event.message}", file=sys.stderr)
-        if run_dir:
-            print(run_dir)
+        summary.message = event.message
+        if summary.run_dir and not as_json:
+            print(summary.run_dir)
         return 2 if event.user_error else 1
+    summary.run_dir = event.run_dir
     if isinstance(event, Finished):
-        print(f"best balanced accuracy {event.best_metric:.1%}", file=sys.stderr)
-    print(event.run_dir)
+        summary.status = "finished"
+        if 0.0 <= event.best_metric <= 1.0:  # not measured (no validation images): no number
+            summary.best_metric = event.best_metric
+            output.say(f"best balanced accuracy {event.best_metric:.1%}")
+    else:
+        summary.status = "stopped"
+    if not as_json:
+        print(event.run_dir)
     return 0
 
 
