@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data folder, the demo dataset built once, no leaked threads."""
+"""Shared fixtures: an isolated data folder, the demo dataset built once, a tiny image folder,
+no leaked threads. Builders of datasets and configs: tests/builders.py."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def demo_root(_isolated_data_dir: Path) -> Path:
     from workbench.data.demo import build_demo
 
     return build_demo()
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path) -> Path:
+    """Three classes of noisy colour patches in train/ and val/ (`builders.make_tiny_dataset`)."""
+    from tests.builders import make_tiny_dataset
+
+    return make_tiny_dataset(tmp_path / "data")
 
 
 @pytest.fixture(autouse=True)

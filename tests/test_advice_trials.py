@@ -4,7 +4,6 @@ Real components throughout: mobilenet_v2's offline weights, tiny PNG sets drawn 
 """
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -169,16 +168,52 @@ def test_quick_budget_probes_every_stage_with_both_poolings(quick_report):
 
 
 def test_asking_again_is_instant_from_the_cache(small_set, quick_report):
-    started = time.perf_counter()
-    again = _report(list(iter_trials(_open(small_set), _config(small_set), Budget.QUICK)))
-    assert time.perf_counter() - started < 2.0
+    events = list(iter_trials(_open(small_set), _config(small_set), Budget.QUICK))
+    again = _report(events)
+    assert events == [again]  # no feature pass, no probe: the stored report
     assert again.cached and again.pick.name == quick_report.pick.name
     assert [t.score for t in again.trials] == pytest.approx([t.score for t in  # 4 digits
                                                              quick_report.trials], abs=1e-4)
 
 
+def _stages(events):
+    return {e.stage for e in events if not isinstance(e, TrialsReport)}
+
+
+def test_features_do_not_depend_on_the_lr_or_the_loss_weighting(small_set, quick_report):
+    """Another LR and loss weighting: a new report (the trials report the LR), from the cached
+    features: the backbone runs no pass."""
+    config = _config(small_set)
+    config.train.lr, config.data.loss_weighting = 0.05, "inverse"
+    events = list(iter_trials(_open(small_set), config, Budget.QUICK))
+    report = _report(events)
+    assert not report.cached and report.pick.lr == 0.05
+    assert "trial features" not in _stages(events) and "probes" in _stages(events)
+    assert [t.score for t in report.trials] == pytest.approx(
+        [t.score for t in quick_report.trials], abs=1e-4)
+
+
+def test_feature_key_is_files_backbone_weights_size_and_version_only(small_set):
+    from workbench.advice.trials import cache
+    from workbench.advice.trials.run import trial_plan
+
+    index, config = _open(small_set), _config(small_set)
+    base = cache.feature_key(index, [0, 1, 2], trial_plan(index, config))
+    config.train.lr, config.train.optimizer, config.train.loss = 0.1, "adamw", "ldam_drw"
+    config.data.loss_weighting = "effective_number"
+    plan = trial_plan(index, config)
+    assert cache.feature_key(index, [0, 1, 2], plan) == base
+    assert cache.result_key(index, [0, 1, 2], plan, "quick") != \
+        cache.result_key(index, [0, 1, 2], trial_plan(index, _config(small_set)), "quick")
+    assert cache.feature_key(index, [0, 1, 3], plan) != base
+    config.data.input_size = 48
+    assert cache.feature_key(index, [0, 1, 2], trial_plan(index, config)) != base
+
+
 def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
-    report = _report(list(iter_trials(_open(small_set), _config(small_set), "thorough")))
+    events = list(iter_trials(_open(small_set), _config(small_set), "thorough"))
+    report = _report(events)
+    assert "trial images" in _stages(events)  # features cached by the quick ask: images only
     kinds = {t.kind: t for t in report.trials}
     assert {"probe", "finetune", "partial", "lpft"} <= set(kinds)
     assert "scratch" not in kinds  # 24 images: from scratch has no chance

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_train_engine import make_tiny_dataset, tiny_config
+from tests.builders import make_tiny_dataset, tiny_config
 from workbench.cli import main
 from workbench.config import RunConfig, load_config, save_config
 from workbench.errors import UserError
-from workbench.train import checkpoints, engine, rundir
+from workbench.train import checkpointer, checkpoints, rundir
 from workbench.train.checkpoints import load_checkpoint, save_checkpoint
 from workbench.train.engine import Trainer
 from workbench.train.events import BatchDone, CheckpointSaved, Failed, Finished, Stopped
@@ -92,13 +92,13 @@ class _Killed(BaseException):
 
 def test_a_kill_between_the_two_writes_never_leaves_last_ahead_of_best(tiny_root, tmp_path,
                                                                         monkeypatch):
-    real = engine.save_checkpoint
+    real = checkpointer.save_checkpoint
 
     def save_then_die(state, path):
         real(state, path)
         raise _Killed
 
-    monkeypatch.setattr(engine, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(checkpointer, "save_checkpoint", save_then_die)
     with pytest.raises(_Killed):
         list(Trainer(tiny_config(tiny_root, tmp_path / "runs")).run())
     folder = next((tmp_path / "runs").iterdir()) / "checkpoints"

@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score, precision_recall_fscore_support
 
-from tests.test_train_engine import make_tiny_dataset, tiny_config
+from tests.builders import make_config, make_tiny_dataset, tiny_config
 from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
 from workbench.data.torch_dataset import ImageDataset
@@ -28,21 +28,11 @@ from workbench.train.predictions import load_predictions, stored_predictions
 from workbench.train.trained import load_trained
 
 
-def demo_config(root: Path, out: Path, **train: object) -> RunConfig:
+def demo_config(root: Path, out: Path) -> RunConfig:
     """digits-lt on a frozen ImageNet mobilenet_v2 at 32 px: the cached-features fast path."""
-    config = RunConfig()
-    config.data.path = str(root)
-    config.data.input_size = 32
-    config.data.num_workers = 0
-    config.model.weights = "IMAGENET1K_V1"
-    config.model.freeze_stages = 5
-    config.train.epochs = 3
-    config.train.batch_size = 64
-    config.train.lr = 0.05
-    config.train.out_dir = str(out)
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    return config.validate()
+    return make_config(root, out, {"data.input_size": 32, "data.num_workers": 0,
+                                   "model.weights": "IMAGENET1K_V1", "model.freeze_stages": 5,
+                                   "train.epochs": 3, "train.batch_size": 64, "train.lr": 0.05})
 
 
 VAL_PER_CLASS = 30

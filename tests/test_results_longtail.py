@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_train_engine import make_tiny_dataset, tiny_config
+from tests.builders import make_tiny_dataset, tiny_config
 from workbench.config import RunConfig, TrainConfig, load_config, save_config
 from workbench.data.corrections import (
     Correction,

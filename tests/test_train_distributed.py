@@ -20,6 +20,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler
 
+from tests.builders import plan_config, pretrained_config
 from workbench.config import RunConfig, save_config
 from workbench.devices import World
 from workbench.train.distributed import DistributedWeightedSampler, ShardSampler, train_sampler
@@ -101,15 +102,6 @@ def test_device_names_one_gpu_and_gpus_ask_for_several():
         config.validate()
 
 
-def _tiny_plan_config(**model) -> RunConfig:
-    config = RunConfig()
-    config.model.weights = "random"
-    config.train.device = "cpu"
-    for key, value in model.items():
-        setattr(config.model, key, value)
-    return config
-
-
 def test_torchrun_s_world_sets_the_plan_s_processes(monkeypatch):
     from workbench.config import NormPolicy
     from workbench.plan import plan_run
@@ -117,7 +109,7 @@ def test_torchrun_s_world_sets_the_plan_s_processes(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")
-    plan = plan_run(_tiny_plan_config(norm_policy="sync_bn"))
+    plan = plan_run(plan_config(device="cpu", norm_policy="sync_bn"))
     assert plan.processes == 2 and plan.device == "cpu" and plan.process_batch_size == 16
     assert plan.norm_policy == NormPolicy.TRAIN_BN  # SyncBatchNorm cannot sync CPU processes
     assert any("ordinary BatchNorm" in note for note in plan.notes)
@@ -130,7 +122,7 @@ def test_fast_path_and_sklearn_heads_stay_in_one_process(monkeypatch):
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     for model in ({"head": "logreg"}, {"freeze_stages": 5}):
-        plan = plan_run(_tiny_plan_config(**model))
+        plan = plan_run(plan_config(device="cpu", **model))
         assert plan.processes == 1
         assert any("trains in one process: 2 asked, 1 used" in w for w in plan.warnings)
 
@@ -138,7 +130,7 @@ def test_fast_path_and_sklearn_heads_stay_in_one_process(monkeypatch):
 def test_one_process_sync_bn_is_said_to_be_batchnorm():
     from workbench.plan import plan_run
 
-    plan = plan_run(_tiny_plan_config(norm_policy="sync_bn"))
+    plan = plan_run(plan_config(device="cpu", norm_policy="sync_bn"))
     assert plan.processes == 1 and plan.norm_policy == "train_bn"
     assert "SyncBatchNorm in one process is ordinary BatchNorm" in plan.notes
 
@@ -150,7 +142,7 @@ def test_gpus_asked_on_a_machine_without_them_are_refused_before_anything_starts
     from workbench.errors import UserError
     from workbench.plan import plan_run
 
-    config = _tiny_plan_config()
+    config = plan_config(device="cpu")
     config.train.device, config.train.gpus = "auto", 2
     with pytest.raises(UserError, match="needs CUDA GPUs"):
         plan_run(config)
@@ -158,7 +150,7 @@ def test_gpus_asked_on_a_machine_without_them_are_refused_before_anything_starts
     config.train.gpus = 0
     with pytest.raises(UserError, match="no CUDA device"):
         plan_run(config)
-    config_file = save_config(_tiny_plan_config(), tmp_path / "c.toml")
+    config_file = save_config(plan_config(device="cpu"), tmp_path / "c.toml")
     assert main(["train", "--config", str(config_file), "--gpus", "2"]) == 2
     assert "2 GPUs asked, but no CUDA GPU is available here" in capsys.readouterr().err
 
@@ -178,20 +170,10 @@ def test_the_dataset_fingerprint_ignores_the_root_but_not_the_files(demo_root, t
 # -- two processes through torchrun ------------------------------------------------------------
 
 def _config(demo_root: Path) -> RunConfig:
-    config = RunConfig()
-    config.data.path = str(demo_root)
-    config.data.input_size = 32
-    config.data.sampling = "class_balanced"
-    config.data.num_workers = 0
-    config.model.weights = "IMAGENET1K_V1"  # on disk offline; random init learns nothing in 2 steps
-    config.model.freeze_stages = 2
-    config.train.epochs = 1
-    config.train.batch_size = 32
-    config.train.lr = 0.05
-    config.train.device = "cpu"
-    config.train.limit_train_batches = 2
-    config.train.warmup_epochs = 0.0
-    return config
+    # ImageNet weights (on disk offline): random init learns nothing in 2 steps
+    return pretrained_config(demo_root, None, data__sampling="class_balanced",
+                             model__freeze_stages=2, train__batch_size=32, train__lr=0.05,
+                             train__device="cpu", train__warmup_epochs=0.0)
 
 
 def _env() -> dict[str, str]:

@@ -6,12 +6,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from workbench.config import RunConfig
+from tests.builders import make_tiny_dataset, tiny_config
 from workbench.train.checkpoints import load_checkpoint
 from workbench.train.engine import Trainer
 from workbench.train.events import (
@@ -27,45 +26,6 @@ from workbench.train.events import (
     Stopped,
 )
 from workbench.train.rundir import read_events
-
-COLOURS = [(220, 30, 30), (30, 200, 40), (40, 40, 220)]
-
-
-def make_tiny_dataset(root: Path, train: int = 12, val: int = 4, corrupt: bool = False) -> Path:
-    """Three classes of noisy colour patches in train/ and val/ (learnable, 24x24 PNGs)."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", train), ("val", val)):
-        for c, colour in enumerate(COLOURS):
-            folder = root / split / f"class_{c}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                noise = rng.integers(-40, 40, (24, 24, 3))
-                pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.png")
-    if corrupt:
-        (root / "train" / "class_0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    return root
-
-
-def tiny_config(root: Path, out: Path, **train: object) -> RunConfig:
-    """A config that trains in about a second: 32 px, random init, batch 8."""
-    config = RunConfig()
-    config.data.path = str(root)
-    config.data.input_size = 32
-    config.data.num_workers = 0
-    config.model.weights = "random"
-    config.train.epochs = 1
-    config.train.batch_size = 8
-    config.train.lr = 0.05
-    config.train.out_dir = str(out)
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    return config.validate()
-
-
-@pytest.fixture
-def tiny_root(tmp_path: Path) -> Path:
-    return make_tiny_dataset(tmp_path / "data")
 
 
 def kinds(events: list) -> list[str]:

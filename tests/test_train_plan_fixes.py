@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.test_train_engine import make_tiny_dataset, tiny_config
+from tests.builders import make_tiny_dataset, tiny_config
 from workbench.train.checkpoints import load_checkpoint
 from workbench.train.engine import Trainer
 from workbench.train.events import BatchDone, Failed, FeaturesProgress, Finished, Paused, Resumed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_train_engine import make_tiny_dataset, tiny_config
+from tests.builders import make_tiny_dataset, tiny_config
 from workbench.errors import UserError
 from workbench.train.engine import Trainer
 from workbench.train.events import Finished

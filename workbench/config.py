@@ -90,6 +90,13 @@ class Augment(StrEnum):
     STRONG = "strong"  # standard + TrivialAugmentWide + random erasing
 
 
+class Schedule(StrEnum):
+    """How the learning rate moves over a run (stepped every batch)."""
+
+    WARMUP_COSINE = "warmup_cosine"  # linear warm-up over train.warmup_epochs, then cosine to 0
+    ONE_CYCLE = "one_cycle"  # Smith's one-cycle (OneCycleLR): up over the warm-up, then down
+
+
 class Device(StrEnum):
     """Where a run trains; "auto" picks CUDA, then MPS, then the CPU."""
 
@@ -106,6 +113,7 @@ NORM_POLICIES = tuple(NormPolicy)
 HEADS = tuple(Head)
 SKLEARN_HEADS = tuple(h for h in Head if h.fitted_once)
 OPTIMIZERS = tuple(Optimizer)
+SCHEDULES = tuple(Schedule)
 AUGMENTS = tuple(Augment)
 DEVICES = tuple(Device)
 MIN_INPUT_SIZE = 32  # below this, convolutional backbones downsample the image to nothing
@@ -130,6 +138,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "train.momentum": (0.0, 0.999),
     "train.weight_decay": (0.0, 1.0),
     "train.warmup_epochs": (0.0, 1000.0),
+    "train.unfreeze_after_epochs": (0, 100_000),  # 0: the slider's stages train from the start
+    "train.early_stopping_patience": (0, 100_000),  # 0: off
     "train.label_smoothing": (0.0, 0.5),
     "train.limit_train_batches": (0, 10**9),
     "train.loss_tau": (0.0, 10.0),
@@ -231,6 +241,12 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
+    schedule: str = "warmup_cosine"  # or "one_cycle"
+    # > 0: only the head trains for that many epochs, then the stages the slider leaves
+    # trainable join at their own LRs (fastai's fine_tune, LP-FT)
+    unfreeze_after_epochs: int = 0
+    # > 0: end the run when validation balanced accuracy has not improved for that many epochs
+    early_stopping_patience: int = 0
     label_smoothing: float = 0.0
     device: str = "auto"
     amp: bool = True  # mixed precision, CUDA only
@@ -255,6 +271,9 @@ class TrainConfig:
         _check_limit("train.momentum", self.momentum)
         _check_limit("train.weight_decay", self.weight_decay)
         _check_limit("train.warmup_epochs", self.warmup_epochs)
+        _check_choice("train.schedule", self.schedule, SCHEDULES)
+        _check_limit("train.unfreeze_after_epochs", self.unfreeze_after_epochs)
+        _check_limit("train.early_stopping_patience", self.early_stopping_patience)
         _check_limit("train.label_smoothing", self.label_smoothing)
         check_device(self.device)
         _check_limit("train.limit_train_batches", self.limit_train_batches)

@@ -105,6 +105,14 @@ class RunPlan:
         return not self.head.fitted_once and self.freeze_stages < self.num_stages
 
     @property
+    def unfreeze_after_epochs(self) -> int:
+        """Epochs the head trains alone before the slider's stages join it (0: they train from
+        the start): `train.unfreeze_after_epochs` where it applies (a backbone that trains, one
+        process)."""
+        n = self.config.train.unfreeze_after_epochs
+        return n if self.trains_backbone and self.processes == 1 else 0
+
+    @property
     def process_batch_size(self) -> int:
         """Images each process takes per step: the batch shared out between the processes."""
         return math.ceil(self.batch_size / self.processes)
@@ -438,7 +446,36 @@ def _with_warnings(plan: RunPlan, image_side: int | None) -> RunPlan:
         warnings.append("frozen stages of a randomly initialized backbone stay random: "
                         "freeze only pretrained weights")
     warnings += _long_tail_warnings(plan)
-    return replace(plan, warnings=tuple(warnings), notes=tuple(notes))
+    schedule = _schedule_lines(plan)
+    return replace(plan, warnings=tuple(warnings + schedule[0]),
+                   notes=tuple(notes + schedule[1]))
+
+
+def _schedule_lines(plan: RunPlan) -> tuple[list[str], list[str]]:
+    """(warnings, notes) about the schedule options: unfreezing, one-cycle, early stopping."""
+    t, warnings, notes = plan.config.train, [], []
+    if t.unfreeze_after_epochs and not plan.unfreeze_after_epochs:
+        why = ("the backbone is frozen (the slider): there is nothing to unfreeze"
+               if plan.processes == 1 else "it needs one process")
+        warnings.append(f"train.unfreeze_after_epochs is not used: {why}")
+    elif plan.unfreeze_after_epochs >= t.epochs:
+        warnings.append(f"train.unfreeze_after_epochs = {t.unfreeze_after_epochs} is not less "
+                        f"than train.epochs = {t.epochs}: only the head trains")
+    elif plan.unfreeze_after_epochs:
+        notes.append(f"the head trains alone for {t.unfreeze_after_epochs} epoch(s), then "
+                     f"stages {plan.freeze_stages}-{plan.num_stages - 1} join at their own "
+                     "learning rates (one schedule over the whole run)")
+    if t.schedule == "one_cycle" and not plan.head.fitted_once:
+        notes.append(f"one-cycle: the learning rate rises to train.lr over "
+                     f"{t.warmup_epochs:g} epoch(s), then anneals to near 0")
+    if t.early_stopping_patience and (plan.head.fitted_once or
+                                      (plan.class_names and not plan.val_images)):
+        warnings.append("early stopping is not used: it needs validation images and a head "
+                        "trained over several epochs")
+    elif t.early_stopping_patience:
+        notes.append(f"early stopping: the run ends when validation balanced accuracy has not "
+                     f"improved for {t.early_stopping_patience} epoch(s)")
+    return warnings, notes
 
 
 def _long_tail_warnings(plan: RunPlan) -> list[str]:

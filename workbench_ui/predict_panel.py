@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.deploy.explain import Explained, iter_explained
+from workbench.deploy.predict import DEFAULT_TOP_K, PredictBatch
+from workbench.train.runpaths import CHECKPOINTS
 from workbench_ui.prediction_view import IMAGE_SIDE, PredictionView
 from workbench_ui.state import AppState
 from workbench_ui.workers import GeneratorWorker
-from workbench.deploy.explain import Explained, iter_explained
-from workbench.deploy.predict import DEFAULT_TOP_K, PredictBatch
-from workbench.train.trained import CHECKPOINTS
 
 MAX_CARDS = 60  # older cards are dropped: the panel never grows without bound
 CARD_PITCH = IMAGE_SIDE + 72  # a card's width and the grid's spacing: columns follow the width
@@ -142,16 +142,18 @@ class PredictPanel(QWidget):
         """List the finished runs of the runs folders (the default and the config's); with
         `only_if_changed`, only when a best checkpoint appeared or changed since."""
         from workbench.train.rundir import list_runs
+        from workbench.train.runpaths import RunPaths
 
         folders = self._runs_folders()
+        best_pattern = str(RunPaths(Path("*")).best)  # */checkpoints/best.pt
         stamp = tuple(sorted((str(best), best.stat().st_mtime) for f in folders
-                             for best in f.glob("*/checkpoints/best.pt")))
+                             for best in f.glob(best_pattern)))
         if only_if_changed and stamp == self._runs_stamp:
             return
         self._runs_stamp = stamp
         current = self.run_dir
         runs = sorted((r for f in folders for r in list_runs(f)
-                       if (r.path / "checkpoints" / "best.pt").is_file()),
+                       if RunPaths(r.path).best.is_file()),
                       key=lambda r: r.started, reverse=True)
         self.run_combo.clear()
         for run in runs:

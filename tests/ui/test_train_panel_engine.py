@@ -10,25 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench_ui.state import AppState
-from workbench_ui.train_panel import RunState, TrainPanel
+from tests.builders import pretrained_config
 from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import RunState, TrainPanel
 
 
 def _config(tmp_path: Path, data_path: Path, **train) -> RunConfig:
-    config = RunConfig()
-    config.data.path = str(data_path)
-    config.data.input_size = 32
-    config.data.num_workers = 0  # keep the two test cores for the model and the GUI
-    config.model.weights = "IMAGENET1K_V1"  # mobilenet_v2's weights, in the offline hub cache
-    config.train.batch_size = 16
-    config.train.epochs = 1
-    config.train.limit_train_batches = 2
-    config.train.out_dir = str(tmp_path / "runs")
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    return config.validate()
+    # mobilenet_v2's ImageNet weights (offline hub cache), 2 batches of 16 at 32 px
+    return pretrained_config(data_path, tmp_path / "runs",
+                             **{f"train__{key}": value for key, value in train.items()})
 
 
 def _panel(qtbot, config: RunConfig) -> TrainPanel:

@@ -9,13 +9,23 @@ the decision boundary stops leaning towards the frequent classes.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
 from workbench.config import Sampling, TrainConfig
+from workbench.data.torch_dataset import ImageDataset
 from workbench.models.transfer import TransferModel
-from workbench.train.features import FeatureSet, feature_loader
+from workbench.train.callbacks import Callback
+from workbench.train.events import EvalDone, Event
+from workbench.train.features import FeatureSet, feature_loader, iter_features
 from workbench.train.samplers import build_sampler
+from workbench.train.setup import make_loader
+
+if TYPE_CHECKING:
+    from workbench.train.checkpointer import Checkpointer
+    from workbench.train.loop import Loop
 
 
 def retrain_classifier(model: TransferModel, features: FeatureSet, num_classes: int,
@@ -44,3 +54,32 @@ def retrain_classifier(model: TransferModel, features: FeatureSet, num_classes: 
             schedule.step()
     head.eval()
     return True
+
+
+class ClassifierRetraining(Callback):
+    """cRT at the end of a run: the classifier re-trained class-balanced on the trained
+    backbone's features, then evaluated and saved (one process only: see the plan's warning)."""
+
+    def __init__(self, checkpointer: Checkpointer) -> None:
+        self.checkpointer = checkpointer
+
+    def on_train_end(self, loop: Loop) -> Iterator[Event]:
+        """Re-train, evaluate and save (nothing when no epoch trained or when stopped)."""
+        s, config = loop.setup, loop.config
+        if not loop.progress.epoch:
+            return
+        features = loop.feed.train_features
+        if features is None:  # the backbone was fine-tuned: its features change, never cached
+            loader = make_loader(ImageDataset(s.index, s.train_idx, s.plan.transform()),
+                                 s.plan.batch_size)
+            features = yield from loop.control.pausable(iter_features(
+                s.model, loader, None, split="train", stage=s.model.num_stages - 1,
+                device=s.device, stop=loop.control.stop_event))
+        if features is None or not retrain_classifier(
+                s.model, features, len(s.class_names), config.train, s.device, s.generator,
+                loop.control.stop_event):
+            return
+        metrics = loop.evaluate(s.model.forward_head if s.plan.fast_path else s.model)
+        if metrics is not None:
+            yield EvalDone(loop.progress.epoch, metrics)
+        yield self.checkpointer.save(loop, metrics)

@@ -291,9 +291,10 @@ class FollowerRecord:
     writes = False
 
     def __init__(self, path: Path) -> None:
+        from workbench.train.runpaths import RunPaths
+
         self.path = path
-        self.last_checkpoint = path / "checkpoints" / "last.pt"
-        self.best_checkpoint = path / "checkpoints" / "best.pt"
+        self.paths = RunPaths(path)
 
     def record(self, event: Any) -> None:
         """Rank 0 records every event; the others record nothing."""

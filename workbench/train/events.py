@@ -111,10 +111,12 @@ class Resumed(Event):
 
 @dataclass(frozen=True)
 class Finished(Event):
-    """Every epoch ran; `best_metric` is the best validation balanced accuracy."""
+    """The run ended as planned: every epoch ran, or early stopping ended it (`note` says why);
+    `best_metric` is the best validation balanced accuracy."""
 
     run_dir: str
     best_metric: float
+    note: str = ""  # why the run ended before its last epoch ("" when every epoch ran)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from workbench.config import save_config
 from workbench.errors import UserError
 from workbench.train.control import CONTROL_ENV, PAUSE, RUN, STOP, write_control
 from workbench.train.rundir import claim_run_folder
+from workbench.train.runpaths import RunPaths
 
 POLL_S = 0.2  # how often metrics.jsonl is read
 END_WAIT_S = 30.0  # a stopped run's last checkpoint and predictions get this long
@@ -99,7 +100,7 @@ class TorchrunJob:
 
     def command(self) -> list[str]:
         """The torchrun command line this job runs."""
-        config_file = save_config(self.config, self._work / "config.toml")
+        config_file = save_config(self.config, RunPaths(self._work).config)
         if self.resume_dir is not None:
             argv = ["train", "--resume", str(self.resume_dir),
                     "--epochs", str(self.config.train.epochs)]
@@ -132,7 +133,7 @@ class TorchrunJob:
         from workbench.train.events import Failed, Finished, RunStarted, Stopped, event_from_dict
 
         assert self.run_dir is not None and self._process is not None
-        tail, started, begun = _Tail(self.run_dir / "metrics.jsonl"), time.time(), False
+        tail, started, begun = _Tail(RunPaths(self.run_dir).metrics), time.time(), False
         while True:
             alive = self._process.poll() is None
             for record in tail.read():

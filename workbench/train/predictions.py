@@ -26,8 +26,7 @@ import torch
 from workbench.data.index import DatasetIndex
 from workbench.data.torch_dataset import ImageDataset
 from workbench.errors import UserError
-
-PREDICTIONS_DIR = "predictions"
+from workbench.train.runpaths import RunPaths
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def predictions_file(run_dir: str | Path, split: str, checkpoint: str) -> Path:
     """Where the predictions of `split` under `checkpoint` live (the .npz)."""
-    return Path(run_dir) / PREDICTIONS_DIR / f"{split}-{checkpoint}.npz"
+    return RunPaths(Path(run_dir)).prediction(split, checkpoint)
 
 
 def save_predictions(run_dir: str | Path, preds: Predictions) -> Path:
@@ -114,7 +113,7 @@ def load_predictions(run_dir: str | Path, split: str, checkpoint: str) -> Predic
 
 def stored_predictions(run_dir: str | Path) -> list[tuple[str, str]]:
     """The (split, checkpoint) pairs a run has predictions for."""
-    folder = Path(run_dir) / PREDICTIONS_DIR
+    folder = RunPaths(Path(run_dir)).predictions
     pairs = []
     for file in sorted(folder.glob("*-*.npz")) if folder.is_dir() else []:
         split, _, checkpoint = file.stem.rpartition("-")

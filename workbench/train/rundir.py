@@ -1,12 +1,6 @@
 """The run directory, the unit of record: config, event log, TensorBoard files, checkpoints.
 
-Layout::
-
-    <runs>/<YYYYmmdd-HHMMSS>-<backbone>/
-        config.toml          the RunConfig that produced the run
-        metrics.jsonl        one JSON object per engine event, flushed as it happens
-        events.out.tfevents.*  TensorBoard scalars (loss, LR per group, throughput, val metrics)
-        checkpoints/last.pt, best.pt
+The folder's layout is `train.runpaths.RunPaths`; this module writes and reads it.
 """
 
 from __future__ import annotations
@@ -27,7 +21,9 @@ from typing import Any
 from workbench import paths
 from workbench.config import RunConfig, load_config, save_config
 from workbench.errors import UserError
+from workbench.train import epoch_table
 from workbench.train.checkpoints import mount_point
+from workbench.train.epoch_table import EpochTable, csv_text
 from workbench.train.events import (
     BatchDone,
     CheckpointSaved,
@@ -36,11 +32,10 @@ from workbench.train.events import (
     Event,
     event_from_dict,
 )
+from workbench.train.runpaths import CONFIG_NAME, METRICS_NAME, RunPaths
 
 log = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.toml"
-METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
 _ACQUIRE = -1  # RunDir(lock=...) default: take the folder's lock now
 
@@ -53,13 +48,18 @@ class RunDir:
     The lock goes with the process, so a killed run never leaves its folder locked.
     """
 
+    writes = True  # the process that holds it writes the run (see distributed.FollowerRecord)
+
     def __init__(self, path: Path, purge_step: int | None = None,
-                 lock: int | None = _ACQUIRE) -> None:
+                 lock: int | None = _ACQUIRE, table: EpochTable | None = None) -> None:
         self.path = path
+        self.paths = RunPaths(path)
         self._lock = _lock_run(path) if lock == _ACQUIRE else lock
-        self._log = open(path / METRICS_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
+        self._log = open(self.paths.metrics, "a", encoding="utf-8")  # noqa: SIM115 (closed in close)
         self._purge_step = purge_step
         self._writer: Any = None
+        self._step = purge_step or 0  # the last training step: TensorBoard's one x axis
+        self._table = table or EpochTable()
 
     @classmethod
     def create(cls, config: RunConfig) -> RunDir:
@@ -82,8 +82,9 @@ class RunDir:
     @classmethod
     def _start(cls, path: Path, config: RunConfig) -> RunDir:
         run = cls(path)  # locked before anything is written
-        (path / "checkpoints").mkdir(exist_ok=True)
-        save_config(config, path / CONFIG_NAME)
+        run.paths.checkpoints.mkdir(exist_ok=True)
+        run.paths.metrics_csv.write_text(csv_text([], header=True), encoding="utf-8")
+        save_config(config, run.paths.config)
         return run
 
     @classmethod
@@ -94,29 +95,31 @@ class RunDir:
         `config` (the one the run continues with, e.g. with more epochs) replaces config.toml,
         so the folder keeps describing what produced it.
         """
-        path = Path(path).expanduser()
-        if not (path / CONFIG_NAME).is_file():
+        paths = RunPaths.of(path)
+        path = paths.root
+        if not paths.config.is_file():
             raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
         lock = _lock_run(path)  # before the log is touched: another writer may hold it
         try:
-            _truncate_log(path / METRICS_NAME, step, epoch)
-            (path / "checkpoints").mkdir(exist_ok=True)
+            _truncate_log(paths.metrics, step, epoch)
+            table = epoch_table.rewrite(paths.metrics_csv, read_events(path))
+            paths.checkpoints.mkdir(exist_ok=True)
             if config is not None:
-                save_config(config, path / CONFIG_NAME)
+                save_config(config, paths.config)
         except BaseException:
             _unlock(lock)
             raise
-        return cls(path, purge_step=step, lock=lock)
+        return cls(path, purge_step=step, lock=lock, table=table)
 
     @property
     def last_checkpoint(self) -> Path:
         """Where the latest epoch's checkpoint lives."""
-        return last_checkpoint(self.path)
+        return self.paths.last
 
     @property
     def best_checkpoint(self) -> Path:
         """Where the best epoch's checkpoint lives (by validation balanced accuracy)."""
-        return self.path / "checkpoints" / "best.pt"
+        return self.paths.best
 
     def record(self, event: Event) -> None:
         """Append the event to metrics.jsonl (flushed) and its scalars to TensorBoard.
@@ -124,18 +127,25 @@ class RunDir:
         Values that are not numbers (NaN, infinity) are written as null, with a note saying
         why: most JSON readers reject NaN.
         """
-        line = json_line(event.to_dict())
+        record = event.to_dict()
+        line = json_line(record)
         try:
             self._log.write(line + "\n")
             self._log.flush()
+            row = self._table.add(record)
+            if row is not None:
+                with open(self.paths.metrics_csv, "a", encoding="utf-8") as table:
+                    table.write(csv_text([row], header=False))
         except OSError as exc:
-            raise UserError(_write_failure(self.path / METRICS_NAME, exc)) from None
+            raise UserError(_write_failure(self.paths.metrics, exc)) from None
         if isinstance(event, BatchDone | EvalDone):
             self._write_scalars(event)
 
     def _write_scalars(self, event: BatchDone | EvalDone) -> None:
+        # one x axis for every curve: the training step (validation at its epoch's last step)
         writer = self._tensorboard()
         if isinstance(event, BatchDone):
+            self._step = event.step
             writer.add_scalar("train/loss", event.loss, event.step)
             for group, lr in event.lrs.items():
                 writer.add_scalar(f"lr/{group}", lr, event.step)
@@ -145,10 +155,11 @@ class RunDir:
             return
         m = event.metrics
         for key, value in (("loss", m.loss), ("top1", m.top1), ("balanced_acc", m.balanced_acc)):
-            writer.add_scalar(f"val/{key}", value, event.epoch)
+            writer.add_scalar(f"val/{key}", value, self._step)
+        writer.add_scalar("val/epoch", event.epoch, self._step)
         for band, value in m.shot_acc.items():
             if value is not None:
-                writer.add_scalar(f"val/{band}_shot_acc", value, event.epoch)
+                writer.add_scalar(f"val/{band}_shot_acc", value, self._step)
 
     def _tensorboard(self) -> Any:
         if self._writer is None:
@@ -167,7 +178,7 @@ class RunDir:
             try:
                 self._log.close()
             except OSError:  # a full disk: the records written so far are on it
-                log.warning("closing %s failed", self.path / METRICS_NAME, exc_info=True)
+                log.warning("closing %s failed", self.paths.metrics, exc_info=True)
         _unlock(self._lock)
         self._lock = None
 
@@ -253,7 +264,7 @@ def _write_failure(file: Path, exc: OSError) -> str:
 
 def last_checkpoint(run_dir: str | Path) -> Path:
     """`checkpoints/last.pt` of a run folder (whether or not it exists)."""
-    return Path(run_dir) / "checkpoints" / "last.pt"
+    return RunPaths(Path(run_dir)).last
 
 
 def resumable_checkpoint(run_dir: str | Path) -> Path:
@@ -266,7 +277,7 @@ def resumable_checkpoint(run_dir: str | Path) -> Path:
 
 def read_events(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every recorded event of a run, oldest first (a torn last line is ignored)."""
-    file = Path(run_dir) / METRICS_NAME
+    file = RunPaths(Path(run_dir)).metrics
     if not file.is_file():
         return []
     events = []
@@ -291,11 +302,12 @@ class RunSummary:
 
 def inspect_run(run_dir: str | Path) -> RunSummary:
     """Read a run folder for resuming; UserError when it is not one or has no checkpoint."""
-    path = Path(run_dir).expanduser()
-    if not (path / CONFIG_NAME).is_file():
+    paths = RunPaths.of(run_dir)
+    path = paths.root
+    if not paths.config.is_file():
         raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
     resumable_checkpoint(path)
-    config = load_config(path / CONFIG_NAME)
+    config = load_config(paths.config)
     events = [e for e in map(event_from_dict, read_events(path)) if e is not None]
     saved = [i for i, e in enumerate(events) if isinstance(e, CheckpointSaved)]
     history = events[: saved[-1] + 1] if saved else []
@@ -340,9 +352,7 @@ class RunInfo:
 
 def is_run_dir(path: str | Path) -> bool:
     """True for a real folder (not a link) holding `config.toml` and `metrics.jsonl`."""
-    path = Path(path)
-    return (path.is_dir() and not path.is_symlink() and (path / CONFIG_NAME).is_file()
-            and (path / METRICS_NAME).is_file())
+    return RunPaths(Path(path)).is_run()
 
 
 def list_runs(parent: str | Path) -> list[RunInfo]:
@@ -356,9 +366,10 @@ def list_runs(parent: str | Path) -> list[RunInfo]:
 
 def run_info(path: str | Path) -> RunInfo:
     """Read what `list_runs` shows of one run folder (cheaply: no checkpoint is loaded)."""
-    path = Path(path)
-    config = _raw_config(path / CONFIG_NAME)
-    started, epochs_done, best, outcome = _scan_metrics(path / METRICS_NAME)
+    paths = RunPaths(Path(path))
+    path = paths.root
+    config = _raw_config(paths.config)
+    started, epochs_done, best, outcome = _scan_metrics(paths.metrics)
     model, train = config.get("model", {}), config.get("train", {})
     return RunInfo(
         path=path, started=started or path.stat().st_mtime,

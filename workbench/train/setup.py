@@ -1,7 +1,9 @@
-"""Building blocks the engine assembles: device, threads, seeds, dataset, model, loaders, optimizer.
+"""Building blocks the engine assembles: seeds, dataset, loaders, loss, optimizer, schedule.
 
-Kept apart from the training loop so each piece can be reused (the feature cache, the benchmarks)
-and read on its own.
+Kept apart from the training loop so each piece can be reused (the advisor's trials, the LR
+finder, the benchmarks) and read on its own. The public builders take the run plan:
+`build_optimizer(plan, model)`, `build_criterion(plan, train_counts)`,
+`build_schedule(plan, optimizer, steps_per_epoch)`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
+from workbench.plan import RunPlan
+from workbench.train.schedule import build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +82,16 @@ def make_loader(
     )
 
 
-def build_optimizer(config: RunConfig, groups: Sequence[dict]) -> torch.optim.Optimizer:
-    """SGD with momentum (Nesterov) or AdamW over the model's per-stage LR groups."""
+def build_optimizer(plan: RunPlan, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """SGD with momentum (Nesterov) or AdamW over `model`'s per-stage LR groups
+    (`TransferModel.param_groups`: the head at `train.lr`, each trainable stage less by
+    `model.lr_decay` per stage); UserError when nothing is trainable."""
+    c = plan.config
+    return optimizer_for(c, model.param_groups(c.train.lr, c.model.lr_decay))
+
+
+def optimizer_for(config: RunConfig, groups: Sequence[dict]) -> torch.optim.Optimizer:
+    """`train.optimizer` over explicit parameter groups (`build_optimizer` for a model)."""
     t = config.train
     if not groups or not any(p.requires_grad for g in groups for p in g["params"]):
         raise UserError("nothing to train: every parameter is frozen")
@@ -86,6 +99,26 @@ def build_optimizer(config: RunConfig, groups: Sequence[dict]) -> torch.optim.Op
         return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
     return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay,
                            nesterov=t.momentum > 0)
+
+
+def build_criterion(plan: RunPlan, train_counts: Sequence[int]) -> torch.nn.Module:
+    """The training loss `train.loss` for a training split with `train_counts` images per class,
+    with the class weights `data.loss_weighting` asks for (`losses.build_criterion`)."""
+    from workbench.train.losses import build_criterion as criterion_for
+    from workbench.train.losses import class_weights
+
+    c = plan.config
+    weights = class_weights(train_counts, c.data.loss_weighting, c.data.beta)
+    return criterion_for(c.train, train_counts, weights)
+
+
+def build_schedule(plan: RunPlan, optimizer: torch.optim.Optimizer,
+                   steps_per_epoch: int) -> LRScheduler:
+    """`train.schedule` over `train.epochs` epochs of `steps_per_epoch` steps, warming up
+    over `train.warmup_epochs` (`schedule.build_scheduler`)."""
+    t = plan.config.train
+    return build_scheduler(optimizer, t.epochs * steps_per_epoch,
+                           round(t.warmup_epochs * steps_per_epoch), t.schedule)
 
 
 def gpu_memory_mb(device: torch.device) -> float:

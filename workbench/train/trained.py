@@ -25,9 +25,7 @@ from torch import nn
 from workbench.errors import UserError
 from workbench.plan import RunPlan, plan_run
 from workbench.train.checkpoints import load_checkpoint
-from workbench.train.rundir import CONFIG_NAME, last_checkpoint
-
-CHECKPOINTS = ("best", "last")
+from workbench.train.runpaths import CHECKPOINTS, CONFIG_NAME, RunPaths
 
 
 class PooledStageClassifier(nn.Module):
@@ -73,10 +71,11 @@ def checkpoint_path(run_dir: str | Path, which: str = "best") -> Path:
     """`checkpoints/best.pt` or `last.pt` of a run; UserError when it is not there."""
     if which not in CHECKPOINTS:
         raise UserError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, not {which!r}")
-    path = Path(run_dir).expanduser()
-    if not (path / CONFIG_NAME).is_file():
+    paths = RunPaths.of(run_dir)
+    path = paths.root
+    if not paths.config.is_file():
         raise UserError(f"{path} is not a run folder (no {CONFIG_NAME})")
-    file = last_checkpoint(path).with_name(f"{which}.pt")
+    file = paths.checkpoint(which)
     if not file.is_file():
         raise UserError(f"{path} has no {which}.pt checkpoint (no epoch finished)")
     return file
@@ -87,7 +86,7 @@ def load_trained(run_dir: str | Path, which: str = "best", device: str = "cpu") 
     from workbench.config import load_config
 
     file = checkpoint_path(run_dir, which)
-    config = load_config(file.parent.parent / CONFIG_NAME)
+    config = load_config(RunPaths.of(run_dir).config)
     state = load_checkpoint(file, map_location="cpu")
     names = [str(n) for n in state.get("class_names", [])]
     if len(names) < 2:
@@ -105,7 +104,7 @@ def load_trained(run_dir: str | Path, which: str = "best", device: str = "cpu") 
         head = nn.Linear(probe["weight"].shape[1], len(names))
         _load(head, probe, file)
         classifier = PooledStageClassifier(model, plan.feature_stage, head)
-    return TrainedModel(file.parent.parent, file, plan, classifier.to(device).eval(), state)
+    return TrainedModel(RunPaths.of(run_dir).root, file, plan, classifier.to(device).eval(), state)
 
 
 def _load(module: nn.Module, weights: dict[str, torch.Tensor], file: Path) -> None:

@@ -18,7 +18,7 @@ from workbench.data.index import DatasetIndex, file_stamps
 from workbench.plan import RunPlan
 
 VERSION = 3  # bump when what a cached result means changes (the trials run, their names)
-FEATURES_VERSION = 1  # bump when what cached features mean changes
+FEATURES_VERSION = 2  # bump when what cached features mean changes
 
 
 @dataclass
@@ -33,14 +33,31 @@ class Sample:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def key(index: DatasetIndex, positions: list[int], plan: RunPlan, what: str) -> str:
-    files = file_stamps(index, positions)
-    recipe = {"files": files, "backbone": plan.backbone, "weights": plan.weights_spec,
-              "file": plan.weights_file, "size": plan.input_size, "what": what,
-              "version": FEATURES_VERSION if what == "features" else VERSION,
-              "lr": plan.config.train.lr,
-              "weighting": plan.config.data.loss_weighting}
-    return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:32]
+def feature_key(index: DatasetIndex, positions: list[int], plan: RunPlan) -> str:
+    """What pooled features depend on: the files, the backbone, its weights, the input size and
+    the version of the feature pass; not the learning rate, the loss or its weighting."""
+    return _digest({"files": file_stamps(index, positions), "backbone": plan.backbone,
+                    "weights": plan.weights_spec, "file": plan.weights_file,
+                    "size": plan.input_size, "what": "features", "version": FEATURES_VERSION})
+
+
+# the training settings a trial's score (or the settings it reports) depends on
+TRAIN_KEYS = ("lr", "optimizer", "momentum", "weight_decay", "loss", "label_smoothing",
+              "loss_tau", "ldam_margin", "drw_start", "schedule")
+
+
+def result_key(index: DatasetIndex, positions: list[int], plan: RunPlan, budget: str) -> str:
+    """What a report depends on: the features' key, the budget, and the training settings the
+    fine-tuning trials train with (and every trial reports)."""
+    t, d = plan.config.train, plan.config.data
+    return _digest({"features": feature_key(index, positions, plan), "what": budget,
+                    "version": VERSION, "train": {k: getattr(t, k, None) for k in TRAIN_KEYS},
+                    "weighting": d.loss_weighting, "beta": d.beta})
+
+
+def _digest(recipe: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:32]
 
 
 def _cache(name: str) -> os.PathLike[str]:

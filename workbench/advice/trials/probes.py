@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from workbench.advice.events import AdviceProgress
@@ -24,29 +25,30 @@ from workbench.errors import Cancelled, UserError
 from workbench.plan import RunPlan, plan_run
 
 
-def feature_pass(model: torch.nn.Module, index: DatasetIndex, positions: list[int],
-                  plan: RunPlan, keep_images: bool, stop: threading.Event | None
-                  ) -> Iterator[AdviceProgress | Sample]:
-    """Pooled outputs of every stage (and the input tensors when asked), in one no-grad pass."""
-
+def feature_pass(model: torch.nn.Module | None, index: DatasetIndex, positions: list[int],
+                 plan: RunPlan, keep_images: bool, stop: threading.Event | None
+                 ) -> Iterator[AdviceProgress | Sample]:
+    """Pooled outputs of every stage (and the input tensors when asked), in one no-grad pass;
+    without a model, the input tensors alone (the features came from the cache)."""
     loader = sample_loader(index, positions, plan, plan.input_size)
-    model.eval()
     labels, images, skipped = [], [], 0
-    stages = list(range(model.num_stages))
+    stages = [] if model is None else list(range(model.num_stages))
+    what = "trial features" if model is not None else "trial images"
     with StageFeatureCollector(model, stages) as feats, torch.inference_mode():
         for done, (x, y, bad) in enumerate(loader, start=1):
             if stop is not None and stop.is_set():
                 raise Cancelled("trials stopped")
             skipped += int(bad)
             if len(y):
-                model.forward_features(x.to(plan.device))
+                if model is not None:
+                    model.eval().forward_features(x.to(plan.device))
                 labels.append(y)
                 if keep_images:
                     images.append(x.half())
-            yield AdviceProgress("trial features", done, len(loader))
+            yield AdviceProgress(what, done, len(loader))
     if not labels:
         raise UserError("none of the sampled images could be loaded")
-    yield Sample(feats.features(), torch.cat(labels).numpy(),
+    yield Sample(feats.features() if model is not None else {}, torch.cat(labels).numpy(),
                  torch.cat(images) if keep_images else None, skipped)
 
 
@@ -76,13 +78,19 @@ def probe_trials(sample: Sample, folds: Folds, plan: RunPlan, stop: threading.Ev
 
 def sample_features(index: DatasetIndex, plan: RunPlan, positions: list[int], keep_images: bool,
                     stop: threading.Event | None) -> Iterator[AdviceProgress | Sample]:
-    """The sample's features: from the cache for probes alone, else one pass (kept images)."""
-    key = cache.key(index, positions, plan, "features")
-    if not keep_images:
-        found = cache.load_features(key)
-        if found is not None:
-            yield found
-            return
+    """The sample's features, from the cache when measured before (with the input tensors too
+    when `keep_images`: one pass that only loads images), else one pass of the backbone."""
+    key = cache.feature_key(index, positions, plan)
+    found = cache.load_features(key)
+    if found is not None and keep_images:
+        loaded = yield from relay(feature_pass(None, index, positions, plan, True, stop), Sample)
+        if np.array_equal(loaded.labels, found.labels):
+            found.images = loaded.images
+        else:  # an image loads differently now: measure again
+            found = None
+    if found is not None:
+        yield found
+        return
     model = plan.build_model(num_classes=None).to(plan.device)
     for event in feature_pass(model, index, positions, plan, keep_images, stop):
         if isinstance(event, Sample):

@@ -79,7 +79,7 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
         yield _no_evidence(budget, plan, "the trials compare ways to reuse pretrained weights")
         return
     positions = _positions(index, config, budget, images)
-    key = cache.key(index, positions, plan, str(budget))
+    key = cache.result_key(index, positions, plan, str(budget))
     cached = cache.load_result(key)
     if cached is not None:
         yield cached
