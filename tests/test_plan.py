@@ -117,3 +117,42 @@ def test_engine_runs_the_plan_it_is_given(tmp_path):
     trainer = Trainer(config, index, plan=plan)
     kinds = [type(e).__name__ for e in trainer.run()]
     assert "FeaturesProgress" not in kinds and kinds[-1] == "Finished"
+
+
+def _memory_plan(monkeypatch, input_size: int, freeze_stages: int = 0, gib: int = 8):
+    from workbench.models import memory
+
+    # the bound of a laptop with 16 GiB RAM, whatever machine runs the test
+    monkeypatch.setattr(memory, "available_bytes",
+                        lambda device: (gib * memory.GIB, f"half of {2 * gib} GiB RAM"))
+    config = _config(freeze_stages=freeze_stages)
+    config.data.input_size = input_size
+    config.train.device = "cpu"
+    return plan_run(config)  # the default batch of 32
+
+
+def test_a_1024_px_input_with_the_default_batch_warns_about_memory(monkeypatch):
+    plan = _memory_plan(monkeypatch, 1024)
+    warning = next(w for w in plan.warnings if "activations" in w)
+    # mobilenet_v2 keeps about 19.5 M floats per 224 px image; 1024 px is 21x that, 32 images
+    assert warning.startswith("1024 px with batch 32 keeps about 48 GiB of activations per "
+                              "step, more than half of 16 GiB RAM")
+    assert "lower train.batch_size (about 5 fits) or data.input_size" in warning
+    assert any("activations" in line for line in plan.summary())
+
+
+def test_the_native_size_and_a_frozen_backbone_get_no_memory_warning(monkeypatch):
+    assert not [w for w in _memory_plan(monkeypatch, 224).warnings if "activations" in w]
+    frozen = _memory_plan(monkeypatch, 1024, freeze_stages=5)  # nothing trains: no backward
+    assert not [w for w in frozen.warnings if "activations" in w]
+
+
+def test_activation_estimate_scales_with_the_input_area():
+    from workbench.models.memory import activation_elements, step_bytes
+
+    per_image = activation_elements("mobilenet_v2")
+    assert 15e6 < per_image < 25e6  # the sum of every layer's output at 224 px
+    assert step_bytes(per_image, 224, 448, 8, half=False) == 4 * step_bytes(
+        per_image, 224, 224, 8, half=False)
+    assert step_bytes(per_image, 224, 224, 8, half=True) * 2 == step_bytes(
+        per_image, 224, 224, 8, half=False)

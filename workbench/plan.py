@@ -27,6 +27,7 @@ from typing import Any
 from workbench.config import MIN_INPUT_SIZE, Augment, Head, NormPolicy, RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
+from workbench.models.memory import memory_warning
 
 # Small images gain nothing from being upscaled to 224 px: the plan suggests about twice their
 # side (the stem downsamples by 2 at once), rounded up to a multiple of 32.
@@ -261,8 +262,12 @@ def plan_run(
     for f in fixes:
         section, key = f.key.split(".")
         setattr(getattr(config, section), key, f.new)
-    return _plan(config, index, info, names, weights, weights_file, tuple(fixes),
+    plan = _plan(config, index, info, names, weights, weights_file, tuple(fixes),
                  image_side, check_device)
+    # measured once per backbone, on meta tensors; a caller that brings its own stages (the
+    # GUI, on its event loop) gets the warning once the backbone has been measured elsewhere
+    memory = memory_warning(plan, build=stages is None) if check_device else None
+    return replace(plan, warnings=(*plan.warnings, memory)) if memory else plan
 
 
 def _plan(config: RunConfig, index: DatasetIndex | None, info: Any, names: tuple[str, ...],
