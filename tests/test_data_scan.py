@@ -137,9 +137,9 @@ def test_csv_missing_files_and_duplicate_rows_are_problems(tmp_path: Path) -> No
     assert sum("different label" in p.detail for p in rows) == 1
 
 
-@pytest.mark.parametrize("text", ["file,label\na.png,x\n", "path\na.png\n", ""])
+@pytest.mark.parametrize("text", ["url,label\na.png,x\n", "path\na.png\n", ""])
 def test_csv_without_required_columns_is_rejected(tmp_path: Path, text: str) -> None:
-    with pytest.raises(UserError, match="missing column|empty manifest"):
+    with pytest.raises(UserError, match="no (path|label) column recognised|empty CSV"):
         index_dataset(write_csv(tmp_path / "bad.csv", text))
 
 

@@ -49,6 +49,32 @@ def test_a_fifo_named_like_an_image_neither_hangs_nor_counts(tmp_path):
         {"kind": p["kind"], "path": p["path"]} for p in report["problems"]]
 
 
+def test_a_fifo_named_in_a_csv_is_not_a_regular_file_not_missing(tmp_path):
+    root = _classes(tmp_path / "data", {"a": 3, "b": 3})
+    os.mkfifo(root / "a" / "x.png")
+    rows = ["path,label", "a/x.png,a"] + [f"{c}/{i}.png,{c}" for c in "ab" for i in range(3)]
+    (root / "list.csv").write_text("\n".join(rows) + "\n")
+    index = index_dataset(root / "list.csv", val_fraction=0, min_class_count=1)
+    assert len(index) == 6
+    assert [(p.kind, p.path) for p in index.problems] == [("special_file", str(root / "a/x.png"))]
+    (root / "only.csv").write_text("path,label\na/x.png,a\n")
+    with pytest.raises(UserError, match="not regular files"):
+        index_dataset(root / "only.csv")
+
+
+def test_a_csv_of_missing_paths_is_missing_files_not_links_leaving(tmp_path, capsys):
+    (tmp_path / "list.csv").write_text("path,label\n/gone/a/0.png,a\n/gone/b/1.png,b\n"
+                                       "here/2.png,a\n")
+    assert main(["scan", str(tmp_path / "list.csv"), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "none of the 3 file(s) it names exist" in err
+    assert "link" not in err and "/gone/a/0.png" in err
+    root = _classes(tmp_path / "data", {"a": 2, "b": 2})
+    (root / "list.csv").write_text("path,label\na/0.png,a\nb/0.png,b\n/gone/c.png,b\n")
+    index = index_dataset(root / "list.csv", val_fraction=0, min_class_count=1)
+    assert [p.kind for p in index.problems] == ["missing_file"]  # not "outside_root" too
+
+
 def test_a_link_to_dev_zero_is_never_read(tmp_path):
     root = _classes(tmp_path / "data", {"a": 2, "b": 2})
     (root / "a" / "zero.png").symlink_to("/dev/zero")
@@ -202,3 +228,39 @@ def test_run_checks_still_finds_everything_after_the_hardening(tmp_path):
     (root / "a" / "copy.png").write_bytes((root / "a" / "0.png").read_bytes())
     index = index_dataset(root, val_fraction=0)
     assert [p.kind for p in run_checks(index)] == ["duplicate"]
+
+
+# -- 8. caches ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_shape"])
+def test_a_corrupt_feature_cache_is_recomputed_not_fatal(tmp_path, caplog, damage):
+    import torch
+
+    from tests.test_train_engine import make_tiny_dataset, tiny_config
+    from workbench import paths
+    from workbench.models.transfer import build_model
+    from workbench.train.engine import Trainer
+    from workbench.train.events import FeaturesProgress, Finished
+
+    config = tiny_config(make_tiny_dataset(tmp_path / "data", train=4, val=2), tmp_path / "runs")
+    config.model.freeze_stages = build_model("mobilenet_v2", "random").num_stages
+    cache = paths.cache_dir() / "features"
+    before = set(cache.glob("*.pt")) if cache.is_dir() else set()
+    assert isinstance(list(Trainer(config).run())[-1], Finished)
+    files = sorted(set(cache.glob("*.pt")) - before)
+    assert len(files) == 2  # train and val
+    for file in files:
+        if damage == "truncate":
+            file.write_bytes(file.read_bytes()[:100])
+        elif damage == "garbage":
+            file.write_bytes(b"not a checkpoint at all")
+        else:
+            torch.save({"model": {}, "features": torch.zeros(1, 3), "labels": torch.zeros(1),
+                        "skipped": 0}, file)
+    with caplog.at_level("WARNING", logger="workbench.train.features"):
+        events = list(Trainer(config).run())
+    assert isinstance(events[-1], Finished), events[-1]
+    assert not any(e.cached for e in events if isinstance(e, FeaturesProgress))
+    assert sum("recomputing it" in r.getMessage() for r in caplog.records) == 2
+    again = list(Trainer(config).run())  # rebuilt: the next run reads it
+    assert [e.cached for e in again if isinstance(e, FeaturesProgress)] == [True, True]

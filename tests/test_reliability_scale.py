@@ -4,6 +4,7 @@ stays under a kilobyte."""
 from __future__ import annotations
 
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -65,8 +66,8 @@ def test_listing_and_checking_use_under_a_kilobyte_per_file(copies_root):
 
 
 def test_the_problems_view_shows_the_unlisted_counts(qtbot):
-    from workbench_ui.problems_view import ProblemsView
     from workbench.data.index import Problem
+    from workbench_ui.problems_view import ProblemsView
 
     view = ProblemsView()
     qtbot.addWidget(view)
@@ -74,3 +75,52 @@ def test_the_problems_view_shows_the_unlisted_counts(qtbot):
     view.set_unlisted({"duplicate": 997})
     assert view.counts() == {"duplicate": 1000}
     assert "997 not listed" in view.counts_label.text()
+
+
+DEPTH = 2000
+
+
+def _remove_chain(top: Path) -> None:
+    """Delete a one-folder-per-level tree bottom up (shutil.rmtree, and so pytest's clean-up of
+    old temporary folders, recurses once per level and fails past Python's limit)."""
+    chain = [top]
+    while (chain[-1] / "x").is_dir():
+        chain.append(chain[-1] / "x")
+    for folder in reversed(chain):
+        for child in folder.iterdir():
+            if not child.is_dir():
+                child.unlink()
+        folder.rmdir()
+
+
+def test_a_2000_deep_tree_lists_with_a_few_system_calls_per_folder(tmp_path, monkeypatch):
+    """Resolving every folder's real path cost one lstat per component: 2,000 folders deep,
+    two million calls (minutes). The walk now resolves links only, so the calls grow with the
+    number of folders, not with its square."""
+    root = tmp_path / "d"
+    make.noise_png(root / "a" / "0.png", seed=1, size=8)
+    deep = root / "b"
+    deep.mkdir()
+    for _ in range(DEPTH):  # os.makedirs recurses once per level: past Python's limit
+        deep = deep / "x"
+        deep.mkdir()
+    make.noise_png(deep / "0.png", seed=2, size=8)
+    calls = {"lstat": 0, "stat": 0, "realpath": 0, "scandir": 0}
+
+    def counting(name, real):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("lstat", "stat", "scandir"):
+        monkeypatch.setattr(os, name, counting(name, getattr(os, name)))
+    monkeypatch.setattr(os.path, "realpath", counting("realpath", os.path.realpath))
+    try:
+        index = index_dataset(root, val_fraction=0, min_class_count=1)
+    finally:
+        monkeypatch.undo()
+        _remove_chain(root / "b")
+    assert index.class_counts() == {"a": 1, "b": 1} and not index.problems
+    assert calls["scandir"] <= DEPTH + 10  # each folder read once
+    assert calls["realpath"] <= 5 and calls["lstat"] + calls["stat"] <= 100, calls

@@ -169,6 +169,9 @@ class DataConfig:
     sampling: str = "none"
     num_workers: int = -1  # -1: chosen from the CPU count, leaving one core to the GUI
     corrections: str = ""  # a label-corrections CSV (path,action,label) applied when opening
+    # a CSV's image-path and label columns, when its header is not one the workbench recognises
+    path_column: str = ""
+    label_column: str = ""
 
     def validate(self) -> None:
         """Raise `UserError` on a value that cannot work."""

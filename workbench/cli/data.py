@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="classes with fewer training images are reported")
     scan.add_argument("--follow-links", action="store_true",
                       help="follow symbolic links that lead outside the dataset's folder")
+    scan.add_argument("--path-column", default="", metavar="NAME",
+                      help="a CSV's image-path column, when its header is not recognised")
+    scan.add_argument("--label-column", default="", metavar="NAME",
+                      help="a CSV's label column, when its header is not recognised")
     scan.set_defaults(func=_scan)
 
 
@@ -55,15 +59,14 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 def _scan(args: argparse.Namespace) -> int:
     """List, optionally check, and report a dataset; exit 2 when it cannot train a classifier."""
-    from workbench.data.scan import open_dataset
+    from workbench.data.scan import open_configured
     from workbench.data.stats import dataset_stats, unusable_reason
 
-    config = DataConfig(val_fraction=args.val_fraction, split_seed=args.seed,
-                        min_class_count=args.min_class_count)
+    config = DataConfig(path=args.path, val_fraction=args.val_fraction, split_seed=args.seed,
+                        min_class_count=args.min_class_count, path_column=args.path_column,
+                        label_column=args.label_column)
     config.validate()
-    index = open_dataset(args.path, val_fraction=config.val_fraction,
-                         split_seed=config.split_seed, min_class_count=config.min_class_count,
-                         follow_outside_links=args.follow_links)
+    index = open_configured(config, follow_outside_links=args.follow_links)
     if not args.no_checks:
         _run_checks_with_progress(index)
     stats = dataset_stats(index)

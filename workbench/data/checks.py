@@ -183,9 +183,8 @@ def iter_open_and_check(source: str, data: DataConfig,
                         stop: threading.Event | None = None) -> Iterator[Listed | CheckProgress]:
     """Open `source` (a folder, a CSV or "demo") with the `data` settings, yield `Listed`, then
     the checks' progress: what the Dataset tab runs in its worker."""
-    from workbench.data.scan import open_dataset
+    from workbench.data.scan import open_configured
 
-    index = open_dataset(source, val_fraction=data.val_fraction, split_seed=data.split_seed,
-                         min_class_count=data.min_class_count, corrections=data.corrections)
+    index = open_configured(data, source)
     yield Listed(index, source)
     yield from iter_checks(index, stop=stop)

@@ -80,10 +80,10 @@ def iter_features(
     """Yield progress while computing (or loading) pooled features; return them (None: stopped)."""
     file = cache_path(key) if key else None
     total = len(loader.dataset)  # type: ignore[arg-type]
-    if file is not None and os.path.isfile(file):
-        cached = load_checkpoint(file)
+    cached = _load_cached(file, total) if file is not None else None
+    if cached is not None:
         yield FeaturesProgress(split, total, total, cached=True)
-        return FeatureSet(cached["features"], cached["labels"], int(cached["skipped"]))
+        return cached
     model.eval()
     feats, labels, done, skipped = [], [], 0, 0
     amp = device.type == "cuda"
@@ -102,6 +102,31 @@ def iter_features(
     if file is not None:
         save_checkpoint({"model": {}, "features": result.features, "labels": result.labels,
                          "skipped": skipped}, file)
+    return result
+
+
+def _load_cached(file: os.PathLike[str], total: int) -> FeatureSet | None:
+    """The cached features in `file`, or None when there are none or they cannot be used.
+
+    A cache is disposable: a truncated, garbage or mismatched file (a killed writer, a full disk,
+    an older format) is logged, deleted and recomputed, never an error that blocks every later
+    run until someone finds and deletes it.
+    """
+    if not os.path.isfile(file):
+        return None
+    try:
+        cached = load_checkpoint(file)
+        result = FeatureSet(cached["features"], cached["labels"], int(cached["skipped"]))
+        if not (isinstance(result.features, torch.Tensor) and result.features.dim() == 2
+                and len(result.features) == len(result.labels) == total - result.skipped):
+            raise ValueError("its shapes do not match the images")
+    except (UserError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        log.warning("feature cache %s is unusable (%s); recomputing it", file, exc)
+        try:
+            os.unlink(file)
+        except OSError as gone:
+            log.warning("could not delete %s: %s", file, gone)
+        return None
     return result
 
 
