@@ -154,6 +154,19 @@ def test_named_columns_read_any_header(tmp_path, digits):
         index_dataset(csv, columns=ColumnNames("picture", "label"))
 
 
+def test_train_reads_a_mapped_csv_through_set(tmp_path, digits, capsys):
+    csv = _odd_csv(tmp_path, digits)
+    args = ["train", str(csv), "--weights", "random", "--epochs", "1", "--input-size", "32",
+            "--batch-size", "4", "--out", str(tmp_path / "runs"), "--set",
+            "data.num_workers=0", "--json"]
+    assert main(args) == 2
+    assert "digit_name" in capsys.readouterr().err
+    mapped = args + ["--set", "data.path_column=picture", "--set", "data.label_column=digit_name"]
+    assert main(mapped) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "finished", summary
+
+
 # -- NAS and OS metadata ------------------------------------------------------------------------
 
 JUNK_FOLDERS = ["@eaDir", "#recycle", "#snapshot", ".@__thumb", "@Recycle", "@Recently-Snapshot",

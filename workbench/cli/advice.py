@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_advise(args: argparse.Namespace) -> int:
     """Run the advisor with a progress line on stderr; print the report."""
     from workbench.advice.advisor import run_advice
-    from workbench.data.scan import open_dataset
+    from workbench.data.scan import open_configured
 
     config = RunConfig()
     config.data.path = args.path
@@ -45,9 +45,7 @@ def run_advise(args: argparse.Namespace) -> int:
         config.advice.sample_size = args.sample
     config.data.input_size = args.input_size
     config.validate()
-    index = open_dataset(args.path, val_fraction=config.data.val_fraction,
-                         split_seed=config.data.split_seed,
-                         min_class_count=config.data.min_class_count)
+    index = open_configured(config.data)
     progress = output.Progress()  # a tqdm bar per stage on a terminal; nothing in a log
     try:
         report = run_advice(index, config, budget=args.budget, trial_images=args.sample,

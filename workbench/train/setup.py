@@ -53,12 +53,9 @@ def load_index(config: RunConfig, index: DatasetIndex | None) -> DatasetIndex:
         return index
     if not config.data.path:
         raise UserError("no dataset: set data.path in the config (a folder, a CSV or \"demo\")")
-    from workbench.data.scan import open_dataset
+    from workbench.data.scan import open_configured
 
-    return open_dataset(config.data.path, val_fraction=config.data.val_fraction,
-                        split_seed=config.data.split_seed,
-                        min_class_count=config.data.min_class_count,
-                        corrections=config.data.corrections)
+    return open_configured(config.data)
 
 
 def make_loader(
