@@ -22,6 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.data.checks import Listed, iter_open_and_check, merge_unlisted
+from workbench.data.index import DatasetIndex
+from workbench.data.manifest import ColumnNames, columns_to_name
+from workbench.data.stats import unusable_reason
+from workbench.errors import UserError
+from workbench_ui.dataset_columns_dialog import CsvColumnsDialog
 from workbench_ui.dataset_split_view import SplitOptionsView
 from workbench_ui.histogram_view import HistogramView, natural_key
 from workbench_ui.problems_view import ProblemsView
@@ -29,10 +35,6 @@ from workbench_ui.state import AppState
 from workbench_ui.thumbnails_view import ThumbnailsView
 from workbench_ui.train_notice import NoticeBanner
 from workbench_ui.workers import GeneratorWorker
-from workbench.data.checks import Listed, iter_open_and_check, merge_unlisted
-from workbench.data.index import DatasetIndex
-from workbench.data.stats import unusable_reason
-from workbench.errors import UserError
 
 if TYPE_CHECKING:
     from workbench.data.stats import DatasetStats
@@ -67,6 +69,7 @@ class DatasetPanel(QWidget):
         self._source = ""
         self._checks_state = ""
         self._listed_by: GeneratorWorker | None = None  # the worker whose dataset is shown
+        self.columns_dialog: CsvColumnsDialog | None = None  # the last one asked
         self._build()
         state.dataset_changed.connect(self._show_dataset)
         state.config_changed.connect(lambda: self.split_options.show_config(state.config.data))
@@ -231,6 +234,23 @@ class DatasetPanel(QWidget):
         prefix = "Could not open" if source in message else f"Could not open {source}:"
         self.show_notice(f"{prefix} {message}")
         self.open_failed.emit(message)
+        self._ask_columns()
+
+    def _ask_columns(self) -> None:
+        """After a failed open: when a CSV's columns were not understood, ask which they are
+        (the notice above the dialog keeps the reason)."""
+        data = self.state.config.data
+        current = ColumnNames(data.path_column, data.label_column)
+        trouble = columns_to_name(self._source, current)
+        if trouble is None:
+            return
+        if self.columns_dialog is not None:  # the one asked about an earlier CSV
+            self.columns_dialog.deleteLater()
+        dialog = CsvColumnsDialog(trouble[0], trouble[1], current, self)
+        dialog.accepted.connect(lambda: self.resplit(
+            {"path_column": dialog.names().path, "label_column": dialog.names().label}))
+        self.columns_dialog = dialog
+        dialog.open()  # window-modal, without a nested event loop
 
     def _on_finished(self, worker: GeneratorWorker) -> None:
         worker.join(1.0)

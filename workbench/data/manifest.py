@@ -123,6 +123,37 @@ def _header_message(header: list[str], names: ColumnNames, where: Path, no_path:
             "data.label_column (scan --path-column/--label-column)")
 
 
+def columns_to_name(source: str | os.PathLike[str],
+                    names: ColumnNames) -> tuple[Path, list[str]] | None:
+    """The CSV, with its header cells as written, whose path and label columns must be named
+    before `source` (a CSV or a folder with metadata.csv files) can open; None when every CSV
+    it holds is understood. What the Dataset tab asks about after a failed open."""
+    source = Path(source)
+    if source.is_file():
+        candidates = [(source, True)]
+    else:
+        folders = [source] + [source / name for name in SPLIT_FOLDERS]
+        candidates = [(folder / METADATA, False) for folder in folders]
+    for path, required in candidates:
+        header = _header_cells(path)
+        if header is None:
+            continue
+        try:
+            resolve_columns([normalise_column(c) for c in header], names, path, required)
+        except UserError:
+            return path, header
+    return None
+
+
+def _header_cells(path: Path) -> list[str] | None:
+    """The first row of a CSV file, None when there is none or it cannot be read."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return next(csv.reader(fh), None)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
 def list_manifest(path: Path, out: ListingSink) -> None:
     """List every row of the CSV at `path` into `out` (rows without a split are training)."""
     header, rows = _read_rows(path)
