@@ -159,3 +159,16 @@ def test_a_run_trains_on_mixed_batches_of_the_strong_preset(demo_root, tmp_path)
     losses = [e.loss for e in events if isinstance(e, BatchDone)]
     assert len(losses) == 2 and all(np.isfinite(losses))
     assert isinstance(events[-1], Finished), events[-1]
+
+
+def test_train_takes_an_augmentation_preset_on_the_command_line(capsys):
+    from workbench.cli import main
+
+    assert main(["train", "demo", "--augment", "strong", "--set", "data.mixup=0.2",
+                 "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert 'augment = "strong"' in out and "mixup = 0.2" in out
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "demo", "--augment", "wild"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'wild' (choose from 'none', 'light'" in capsys.readouterr().err

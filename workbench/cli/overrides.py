@@ -13,7 +13,7 @@ import difflib
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from workbench.config import LOSSES, SECTIONS, RunConfig
+from workbench.config import AUGMENTS, LOSSES, SECTIONS, RunConfig
 from workbench.errors import UserError
 
 # flag -> "section.key": the common settings get a flag of their own (timm's train.py names)
@@ -21,6 +21,7 @@ FLAGS = {
     "backbone": "model.backbone",
     "weights": "model.weights",
     "input_size": "data.input_size",
+    "augment": "data.augment",
     "lr": "train.lr",
     "batch_size": "train.batch_size",
     "epochs": "train.epochs",
@@ -40,6 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None,
                    help='override model.weights (e.g. "random" to compare with no pretraining)')
     p.add_argument("--input-size", type=int, metavar="PX", help="override data.input_size")
+    p.add_argument("--augment", choices=[str(a) for a in AUGMENTS],
+                   help="override data.augment: the augmentation preset of the training images "
+                        "(MixUp / CutMix: --set data.mixup=0.2, --set data.cutmix=1.0)")
     p.add_argument("--lr", type=float, metavar="X", help="override train.lr")
     p.add_argument("--batch-size", type=int, metavar="N", help="override train.batch_size")
     p.add_argument("--epochs", type=int, metavar="N", help="override train.epochs")
