@@ -236,7 +236,7 @@ def test_early_stopping_counts_epochs_since_the_best(epoch, best_epoch, stops):
     assert bool(loop.end_note) == stops
     if stops:
         assert loop.end_note == ("stopped early after epoch 5 of 10: validation balanced "
-                                 "accuracy did not improve for 3 epochs (best 50.0% at epoch 2)")
+                                 "accuracy did not improve for 3 epoch(s) (best 50.0% at epoch 2)")
     list(EarlyStopping(3).on_epoch_end(SimpleNamespace(**{**vars(loop), "end_note": ""}),
                                        epoch, None))  # no validation: nothing to monitor
 
@@ -298,3 +298,20 @@ def test_run_paths_name_the_layout(tmp_path):
     assert not paths.is_run()
     with pytest.raises(UserError, match="best, last"):
         paths.checkpoint("first")
+
+
+def test_the_cli_says_why_a_run_stopped_early(tiny_root, tmp_path, capsys):
+    import json
+
+    from workbench.cli import main
+    from workbench.config import save_config
+
+    config = tiny_config(tiny_root, tmp_path / "runs", epochs=4, lr=1e-6,
+                         early_stopping_patience=1)
+    config.model.freeze_stages = 5
+    file = save_config(config, tmp_path / "run.toml")
+    assert main(["train", "--config", str(file), "--set", "train.schedule=one_cycle",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "finished" and summary["epochs"] == 2
+    assert summary["message"].startswith("stopped early after epoch 2 of 4")

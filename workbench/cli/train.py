@@ -297,7 +297,9 @@ def _finish(event: Finished | Stopped | Failed, summary: RunSummary, as_json: bo
         return 2 if event.user_error else 1
     summary.run_dir = event.run_dir
     if isinstance(event, Finished):
-        summary.status = "finished"
+        summary.status, summary.message = "finished", event.note  # note: early stopping's why
+        if event.note:
+            output.say(event.note)
         if 0.0 <= event.best_metric <= 1.0:  # not measured (no validation images): no number
             summary.best_metric = event.best_metric
             output.say(f"best balanced accuracy {event.best_metric:.1%}")

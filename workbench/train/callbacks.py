@@ -146,6 +146,6 @@ class EarlyStopping(Callback):
         waited = epoch - p.best_epoch
         if metrics is not None and waited >= self.patience and epoch < loop.config.train.epochs:
             loop.end_note = (f"stopped early after epoch {epoch} of {loop.config.train.epochs}: "
-                             f"validation balanced accuracy did not improve for {waited} epochs "
+                             f"validation balanced accuracy did not improve for {waited} epoch(s) "
                              f"(best {p.best:.1%} at epoch {p.best_epoch})")
         return ()
