@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from workbench.advice.matrix import is_borderline
@@ -55,6 +55,25 @@ def divergence_fraction(divergence: float, threshold: float) -> float:
     return _log_fraction(divergence, threshold, _DIVERGENCE_DECADES)
 
 
+def fit_wrapped(metrics: QFontMetrics, text: str, rect: QRectF) -> str:
+    """`text` word-wrapped into `rect`, or its longest start that fits followed by "…"."""
+    flags = int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap)
+
+    def fits(candidate: str) -> bool:
+        box = metrics.boundingRect(rect.toRect(), flags, candidate)
+        return box.height() <= rect.height() and box.width() <= rect.width() + 1
+
+    if fits(text):
+        return text
+    words = text.split()
+    while words:
+        words.pop()
+        candidate = " ".join(words).rstrip(",;:") + "…"
+        if words and fits(candidate):
+            return candidate
+    return ""
+
+
 class MatrixView(QWidget):
     """Paints the 2x2 matrix and emits `cell_clicked(cell)` when the user clicks a cell."""
 
@@ -70,10 +89,15 @@ class MatrixView(QWidget):
         self._selected: str | None = None
         self._unmeasurable: str | None = None
         self._tag_rects: list[QRectF] = []  # the cells' tags, where the point's label must not go
+        self._text_rects: list[QRectF] = []  # the cells' words, which it must not cover either
         self.setMinimumSize(300, 220)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        """Room for two or three lines of strategy text in each cell."""
+        return QSize(440, 300)
 
     # -- inputs -------------------------------------------------------------------------------
     def set_titles(self, titles: dict[str, str]) -> None:
@@ -154,7 +178,7 @@ class MatrixView(QWidget):
         """Paint cells, grid lines, axis labels and the point."""
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self._tag_rects = []
+        self._tag_rects, self._text_rects = [], []
         for cell in CELL_GRID:
             self._paint_cell(painter, cell)
         self._paint_axes(painter)
@@ -183,25 +207,40 @@ class MatrixView(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(QColor("#d9480f"), 3, Qt.PenStyle.DashLine))
             painter.drawRoundedRect(rect.adjusted(4, 4, -4, -4), 5, 5)
-        painter.setPen(QColor("#1f2933"))
+        self._paint_cell_text(painter, cell, rect.adjusted(10, 8, -10, -8),
+                              [t for t, on in (("★ suggested", suggested),
+                                               ("✓ current", current)) if on], suggested)
+
+    def _paint_cell_text(self, painter: QPainter, cell: str, inner: QRectF, tags: list[str],
+                         suggested: bool) -> None:
+        """Title on top, tags on their own bottom line, the strategy in between: the tags never
+        cover the text, and text that does not fit ends in "…" (the tooltip has it whole)."""
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
-        inner = rect.adjusted(10, 8, -10, -8)
-        painter.drawText(inner, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft,
-                         cell.replace("-", " + "))
-        tags = [t for t, on in (("★ suggested", suggested), ("✓ current", current)) if on]
+        painter.setPen(QColor("#1f2933"))
+        line = painter.fontMetrics().height()
+        title = painter.fontMetrics().elidedText(cell.replace("-", " + "),
+                                                 Qt.TextElideMode.ElideRight, int(inner.width()))
+        top = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+        self._text_rects.append(painter.boundingRect(inner, top, title))
+        painter.drawText(inner, top, title)
+        body = inner.adjusted(0, line + 4, 0, 0)
         if tags:
             painter.setPen(QColor("#d9480f") if suggested else QColor("#1c7ed6"))
             flags = Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignRight
-            text = "  ".join(tags)
+            text = painter.fontMetrics().elidedText("  ".join(tags), Qt.TextElideMode.ElideRight,
+                                                    int(inner.width()))
             painter.drawText(inner, flags, text)
             self._tag_rects.append(painter.boundingRect(inner, flags, text))
+            body.setBottom(inner.bottom() - line - 2)
         painter.setPen(QColor("#1f2933"))
         painter.setFont(self.font())
-        body = inner.adjusted(0, painter.fontMetrics().height() + 4, 0, 0)
-        painter.drawText(body, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
-                         | Qt.TextFlag.TextWordWrap, self._titles.get(cell, ""))
+        wrap = top | Qt.TextFlag.TextWordWrap
+        text = fit_wrapped(painter.fontMetrics(), self._titles.get(cell, ""), body)
+        if text:
+            self._text_rects.append(painter.boundingRect(body, wrap, text))
+            painter.drawText(body, wrap, text)
 
     def _paint_axes(self, painter: QPainter) -> None:
         plot = self._plot_rect()
@@ -258,19 +297,34 @@ class MatrixView(QWidget):
         painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
 
     def _label_box(self, pos: QPointF, width: float, height: float) -> QRectF:
-        """Where the point's label goes: below, above, left or right of it, the first place
-        inside the plot that hides no cell's "suggested" / "current" tag."""
+        """Where the point's label goes: next to it (below, above, beside, a line further off,
+        on the line between the rows), the first place inside the plot that covers no cell's
+        tag and no cell's words; failing that, the place covering the fewest."""
         plot = self._plot_rect()
         x, y = pos.x(), pos.y()
         candidates = [QRectF(x - width / 2, y + 10, width, height),
                       QRectF(x - width / 2, y - 10 - height, width, height),
                       QRectF(x - 12 - width, y - height / 2, width, height),
                       QRectF(x + 12, y - height / 2, width, height)]
-        for box in candidates:
-            clear = not any(box.intersects(tag) for tag in self._tag_rects)
-            if clear and plot.contains(box):
-                return box
-        return next((box for box in candidates if plot.contains(box)), candidates[0])
+        for dy in (10.0, -10 - height, 12 + height, -12 - 2 * height):
+            candidates += [QRectF(x - width + 10, y + dy, width, height),
+                           QRectF(x - 10, y + dy, width, height)]
+        # on the line between the rows: the cells' words keep 10 px off their borders
+        middle = plot.center().y() - height / 2
+        candidates += [QRectF(x + dx, middle, width, height) for dx in
+                       (-width / 2, -width + 10, -10.0)]
+        inside = [box for box in candidates if plot.contains(box)] or candidates[:1]
+        return min(inside, key=lambda box: (self._covered(box, self._tag_rects),
+                                            self._covered(box, self._text_rects)))
+
+    @staticmethod
+    def _covered(box: QRectF, rects: list[QRectF]) -> float:
+        """How much of `rects` the box covers (area)."""
+        total = 0.0
+        for rect in rects:
+            overlap = box.intersected(rect)
+            total += max(overlap.width(), 0.0) * max(overlap.height(), 0.0)
+        return total
 
     def label_rect(self) -> QRectF | None:
         """Where "your dataset" was last drawn (for tests), or None."""
@@ -292,4 +346,15 @@ class MatrixView(QWidget):
     def tag_rects(self) -> list[QRectF]:
         """Where the cells' "suggested" / "current" tags were last drawn."""
         return list(self._tag_rects)
+
+    def text_rects(self) -> list[QRectF]:
+        """Where the cells' titles and strategy texts were last drawn."""
+        return list(self._text_rects)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+        """The hovered cell's whole strategy title as the tooltip (the cell may shorten it)."""
+        cell = self.cell_at(event.position())
+        self.setToolTip("" if cell is None else
+                        f"{cell.replace('-', ' + ')}: {self._titles.get(cell, '')}")
+        super().mouseMoveEvent(event)
 

@@ -13,11 +13,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -25,10 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.advice.matrix import similarity_verdict
 from workbench_ui.matrix_view import MatrixView
 from workbench_ui.trials_view import TrialsView
 from workbench_ui.workers import GeneratorWorker
-from workbench.advice.matrix import similarity_verdict
 
 _STAGE_WORDS = {"features": "Extracting features", "bn": "Measuring BatchNorm statistics",
                 "probe": "Linear probe (k-fold)", "trial features": "Trials: features",
@@ -52,13 +54,22 @@ class AdviceView(QWidget):
         self.matrix.cell_clicked.connect(self.cell_clicked)
         self._build_controls()
         self._build_evidence()
+        top = QWidget(self)
+        column = QVBoxLayout(top)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.matrix, 1)
+        column.addLayout(self._threshold_row())
+        column.addLayout(self._measure_row())
+        column.addWidget(self.numbers)
+        # the user shares the height between the matrix and the evidence
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(top)
+        splitter.addWidget(self.evidence)
+        splitter.setSizes([420, 220])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.matrix, 3)
-        layout.addLayout(self._threshold_row())
-        layout.addLayout(self._measure_row())
-        layout.addWidget(self.numbers)
-        layout.addWidget(self.evidence, 2)
+        layout.addWidget(splitter)
 
     # -- building -----------------------------------------------------------------------------
     def _build_controls(self) -> None:
@@ -90,17 +101,19 @@ class AdviceView(QWidget):
         self._set_busy(False)
         self._set_numbers("")
 
-    def _threshold_row(self) -> QHBoxLayout:
-        row = QHBoxLayout()
-        note = QLabel("<i>Heuristic</i>:", self)
+    def _threshold_row(self) -> QGridLayout:
+        # two short lines, not one long one: the matrix column must fit a 1024 px window
+        grid = QGridLayout()
+        note = QLabel("<i>Heuristic</i>: small <", self)
         note.setToolTip("No paper fixes these values; edit them (README explains the defaults).")
-        row.addWidget(note)
-        row.addWidget(QLabel("small < images/class", self))
-        row.addWidget(self.small_spin)
-        row.addWidget(QLabel("dissimilar >", self))
-        row.addWidget(self.similarity_spin)
-        row.addStretch(1)
-        return row
+        grid.addWidget(note, 0, 0, Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(self.small_spin, 0, 1)
+        grid.addWidget(QLabel("images/class", self), 0, 2)
+        grid.addWidget(QLabel("dissimilar >", self), 1, 0, Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(self.similarity_spin, 1, 1)
+        grid.addWidget(QLabel("mean BN divergence", self), 1, 2)
+        grid.setColumnStretch(3, 1)
+        return grid
 
     def _measure_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -113,6 +126,7 @@ class AdviceView(QWidget):
 
     def _build_evidence(self) -> None:
         self.evidence = QTabWidget(self)
+        self.evidence.setMinimumHeight(120)
         self.evidence.addTab(self.explanation, "Strategy")
         self.explanation.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.explanation.setMargin(6)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import (
     QGroupBox,
     QMessageBox,
@@ -21,6 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
+from workbench.config import ModelConfig
+from workbench.errors import UserError
+from workbench.models.registry import backbone_info, list_backbones
+from workbench.models.transfer import build_skeleton
+from workbench.models.weights import RANDOM_SPECS, imagenet_weights, preferred_weights
+from workbench.plan import remember_stages
 from workbench_ui.backbone_view import BackboneView
 from workbench_ui.config_binder import ConfigBinder
 from workbench_ui.model_advice_view import AdviceView
@@ -30,13 +37,6 @@ from workbench_ui.stage_view import StageView
 from workbench_ui.state import AppState
 from workbench_ui.weights_view import WeightsView
 from workbench_ui.workers import GeneratorWorker
-from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
-from workbench.config import ModelConfig
-from workbench.errors import UserError
-from workbench.models.registry import backbone_info, list_backbones
-from workbench.models.transfer import build_skeleton
-from workbench.models.weights import RANDOM_SPECS, imagenet_weights, preferred_weights
-from workbench.plan import remember_stages
 
 
 def build_skeleton_events(backbone: str) -> Iterator[Any]:
@@ -55,6 +55,33 @@ def _group(title: str, widget: QWidget) -> QGroupBox:
     layout.setContentsMargins(6, 6, 6, 6)
     layout.addWidget(widget)
     return box
+
+
+def _column(*widgets: QWidget) -> QWidget:
+    """Widgets stacked in a margin-less column, the first one stretching."""
+    column = QWidget()
+    layout = QVBoxLayout(column)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for i, widget in enumerate(widgets):
+        layout.addWidget(widget, 1 if i == 0 else 0)
+    return column
+
+
+class _ColumnScroll(QScrollArea):
+    """A frameless vertical scroll area as wide as its widget needs: it scrolls when the window
+    is too short for the column, and never squeezes the column's width."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(widget)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt override)
+        """The widget's minimum width (and a scroll bar's), a few lines' height."""
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(self.widget().minimumSizeHint().width() + bar, 120)
 
 
 class ModelPanel(QWidget):
@@ -88,27 +115,27 @@ class ModelPanel(QWidget):
         self.plan_view = PlanView(self.state, self)
 
     def _lay_out(self) -> None:
-        left = QWidget(self)
-        column = QVBoxLayout(left)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(_group("Backbone (torchvision)", self.backbones), 1)
-        column.addWidget(_group("Weights", self.weights))
-        middle = QWidget(self)
-        column = QVBoxLayout(middle)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.addWidget(_group("Transfer", self.settings))
-        column.addWidget(_group("Next run", self.plan_view))
+        # the stages sit under the backbone they belong to, where the table leaves room; the
+        # columns keep small minimums so that the window fits 1024x700 (a column that cannot
+        # shrink further scrolls rather than overlapping its neighbour)
         stage_scroll = QScrollArea(self)
         stage_scroll.setWidgetResizable(True)
         stage_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         stage_scroll.setWidget(self.stages)
-        column.addWidget(_group("Stages", stage_scroll), 1)
+        left = QSplitter(Qt.Orientation.Vertical, self)
+        left.addWidget(_column(_group("Backbone (torchvision)", self.backbones),
+                               _group("Weights", self.weights)))
+        left.addWidget(_group("Stages", stage_scroll))
+        left.setChildrenCollapsible(False)
+        left.setSizes([400, 300])
+        middle = _column(_group("Transfer", self.settings), _group("Next run", self.plan_view))
+        middle.layout().addStretch(1)
         splitter = QSplitter(self)
-        for widget in (left, middle, _group("Rule-of-thumb matrix", self.advice)):
+        splitter.setChildrenCollapsible(False)
+        for widget in (left, _ColumnScroll(middle), _group("Rule-of-thumb matrix", self.advice)):
             splitter.addWidget(widget)
-        left.setMinimumWidth(445)  # room for the table's numbers
-        middle.setMaximumWidth(310)
         splitter.setStretchFactor(2, 1)  # the matrix takes what is left
+        splitter.setSizes([450, 320, 510])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 

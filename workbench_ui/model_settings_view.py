@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench_ui.config_binder import ConfigBinder, choice_combo
-from workbench_ui.vocabulary import HEAD_LABELS, NORM_POLICY_LABELS
 from workbench.advice.norm import norm_hint
 from workbench.config import DEFAULT_LR_DECAY, LIMITS, MIN_INPUT_SIZE, Head, ModelConfig, NormPolicy
 from workbench.models.weights import RANDOM_SPECS
+from workbench_ui.config_binder import ConfigBinder, choice_combo
+from workbench_ui.vocabulary import HEAD_LABELS, NORM_POLICY_LABELS
 
 
 def _hint(text: str, tooltip: str, parent: QWidget) -> QLabel:
@@ -75,6 +75,11 @@ class ModelSettingsView(QWidget):
         self.feature_stage.setToolTip("The stage whose pooled features feed a logistic "
                                       "regression / SVM head.")
         self.norm = choice_combo(NORM_POLICY_LABELS, self)
+        for combo in (self.head, self.feature_stage, self.norm):
+            # a long choice must not set the column's width: the window fits 1024 px
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         self.norm_hint = QLabel(self)
         self.norm_hint.setWordWrap(True)
         self._lay_out()

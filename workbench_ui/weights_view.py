@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench_ui.workers import GeneratorWorker
 from workbench.errors import UserError
 from workbench.models.transfer import build_model
 from workbench.models.weights import (
@@ -34,6 +33,7 @@ from workbench.models.weights import (
     iter_fetch,
     resolve_weights,
 )
+from workbench_ui.workers import GeneratorWorker
 
 IMPORT_ITEM = "__import__"
 WEIGHT_FILES = "PyTorch state dicts (*.pth *.pt *.bin);;All files (*)"
@@ -78,6 +78,10 @@ class WeightsView(QWidget):
         self._set_busy(False)
 
     def _lay_out(self) -> None:
+        # a long weights name must not widen the Model tab past a 1024 px window
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(16)
         row = QHBoxLayout()
         row.addWidget(self.combo, 1)
         row.addWidget(self.download_button)

@@ -121,3 +121,25 @@ def test_matrix_label_never_covers_the_cell_tags(qtbot):
         label = view.label_rect()
         assert label is not None
         assert not any(label.intersects(tag) for tag in view.tag_rects()), (median, divergence)
+
+
+def test_matrix_tags_and_label_leave_the_cell_text_readable(qtbot):
+    """Issue 16: the "current" tag and "your dataset" were painted over the strategy text."""
+    view = MatrixView()
+    qtbot.addWidget(view)
+    view.set_titles({"similar-large": "Fine-tune everything, lower LR for lower stages",
+                     "dissimilar-small": "Linear classifier on earlier-stage features"})
+    view.set_thresholds(100, 0.12)
+    view.set_selected("similar-large")
+    view.set_highlight("dissimilar-small")
+    for size in [(300, 220), (360, 260), (470, 300)]:  # down to the 1024 px window's matrix
+        view.resize(*size)
+        for median, divergence in [(58, 0.54), (150, 0.05), (30, 0.3)]:
+            view.set_point(median, divergence)
+            view.grab()  # paints, recording where the words and tags went
+            texts = view.text_rects()
+            assert texts and all(view.rect().contains(r.toRect()) for r in texts)
+            for tag in view.tag_rects():
+                assert not any(tag.intersects(text) for text in texts), size
+            label = view.label_rect()
+            assert not any(label.intersects(text) for text in texts), (size, median)
