@@ -46,3 +46,18 @@ def test_quiet_silences_status_lines_and_epoch_lines(monkeypatch, capsys):
         assert capsys.readouterr() == ("epoch 1/1\n", "plan: something\n")
     finally:
         output.configure(output.NORMAL)
+
+
+def test_docs_cli_md_covers_every_command_and_no_file_cites_a_missing_design_file():
+    from pathlib import Path
+
+    from workbench.cli import build_parser
+
+    root = Path(__file__).resolve().parents[1]
+    contract = (root / "docs" / "cli.md").read_text(encoding="utf-8")
+    commands = build_parser()._subparsers._group_actions[0].choices  # noqa: SLF001
+    assert [c for c in commands if f"`workbench {c}" not in contract] == []
+    cited = [str(p.relative_to(root)) for folder in ("workbench", "workbench_ui", "docs")
+             for p in (root / folder).rglob("*") if p.suffix in (".py", ".md")
+             and "DESIGN.md" in p.read_text(encoding="utf-8", errors="replace")]
+    assert cited == [] and not (root / "shared" / "DESIGN.md").exists()

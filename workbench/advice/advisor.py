@@ -82,7 +82,7 @@ class AdviceReport:
         return recommended_strategy(self.strategy, self.trials, self.recommended, self.verdict)
 
     def to_json(self) -> dict[str, object]:
-        """The `workbench advise --json` object (shared/DESIGN.md contract, plus the evidence)."""
+        """The `workbench advise --json` object (docs/cli.md contract, plus the evidence)."""
         return {
             "backbone": self.backbone,
             "images_per_class": self.images_per_class,

@@ -1,4 +1,4 @@
-"""`workbench demo-data` and `workbench scan`: the dataset commands (contracts in DESIGN.md)."""
+"""`workbench demo-data` and `workbench scan`: the dataset commands (contract: docs/cli.md)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def _run_checks_with_progress(index: DatasetIndex) -> None:
 
 
 def scan_json(index: DatasetIndex, stats: DatasetStats, usable: bool = True) -> dict[str, Any]:
-    """The `workbench scan --json` object (keys fixed by shared/DESIGN.md, plus a few extras)."""
+    """The `workbench scan --json` object (keys fixed by docs/cli.md, plus a few extras)."""
     return {
         "num_images": len(index),
         "num_classes": index.num_classes,

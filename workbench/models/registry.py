@@ -67,7 +67,7 @@ class BackboneInfo:
     input_size: int  # the default weights' crop size
 
     def to_json(self) -> dict[str, object]:
-        """The `workbench backbones --json` object (DESIGN.md contract plus extras)."""
+        """The `workbench backbones --json` object (docs/cli.md contract plus extras)."""
         return {
             "name": self.name,
             "family": self.family,
