@@ -97,6 +97,7 @@ def test_a_metadata_csv_without_labels_leaves_them_to_the_folders(tmp_path, digi
     _write(root / "metadata.csv", rows)
     index = index_dataset(root, val_fraction=0)
     assert index.source == "folder" and index.class_counts() == {"0": 5, "8": 5}
+    assert not index.problems and index.skipped_files == 0
 
 
 # -- fastai / Kaggle CSVs -----------------------------------------------------------------------
@@ -152,6 +153,8 @@ def test_named_columns_read_any_header(tmp_path, digits):
     assert len(open_configured(config)) == 10
     with pytest.raises(UserError, match="no column 'label' \\(data.label_column\\)"):
         index_dataset(csv, columns=ColumnNames("picture", "label"))
+    with pytest.raises(UserError, match="cannot be the same column \\('picture'\\)"):
+        index_dataset(csv, columns=ColumnNames("picture", "PICTURE"))
 
 
 def test_train_reads_a_mapped_csv_through_set(tmp_path, digits, capsys):

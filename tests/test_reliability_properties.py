@@ -126,7 +126,9 @@ def _csv_files(root: Path) -> None:
 
 @FAST
 @given(st.lists(st.tuples(CELLS, LABELS, SPLITS), max_size=12),
-       st.sampled_from(["path,label,split", "path,label", "label,path", "x,y", "", "PATH ,Label"]))
+       st.sampled_from(["path,label,split", "path,label", "label,path", "x,y", "", "PATH ,Label",
+                        "file_name,label,split", "id,class", "image,image", "label,label",
+                        "File Name,Target,split"]))
 def test_any_manifest_lists_or_is_one_readable_line(rows, header):
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -151,12 +153,14 @@ def test_any_bytes_as_a_manifest_are_handled(content):
 @given(st.lists(st.tuples(st.sampled_from(["a/0.png", "a/1.png", "b/0.png", "b/1.jpg"]),
                           st.sampled_from(["cat", "dog", "bird"]),
                           st.sampled_from(["train", "val", "test"])), min_size=1, max_size=8,
-                unique_by=lambda row: row[0]))
-def test_a_valid_manifest_round_trips(rows):
+                unique_by=lambda row: row[0]),
+       st.sampled_from(["path,label,split", "file_name,label,split", "Image,Category,Split",
+                        "filename,class,split"]))
+def test_a_valid_manifest_round_trips(rows, header):
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         _csv_files(root)
-        lines = ["path,label,split", *(",".join(row) for row in rows)]
+        lines = [header, *(",".join(row) for row in rows)]
         (root / "list.csv").write_text("\n".join(lines) + "\n")
         index = index_dataset(root / "list.csv", val_fraction=0)
         listed = {(Path(p).relative_to(root).as_posix(), index.class_names[label], split)

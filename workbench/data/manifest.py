@@ -109,6 +109,9 @@ def resolve_columns(header: list[str], names: ColumnNames, where: Path,
         return cols
     if not required and not (names.path or names.label):
         return None
+    if path_at is not None and path_at == label_at:
+        raise UserError(f"{where}: the path and the label cannot be the same column "
+                        f"('{header[path_at]}'); name two columns of its header")
     raise UserError(_header_message(header, names, where, path_at is None))
 
 

@@ -141,8 +141,8 @@ def _list_classes(folder: str, split: str, out: _Listing) -> None:
             out.problem("empty_class", entry.path, f"class '{entry.name}' has no images")
     with os.scandir(folder) as it:
         for entry in it:
-            if is_junk_name(entry.name) or is_dir(entry):
-                continue
+            if is_junk_name(entry.name) or is_dir(entry) or entry.name == METADATA:
+                continue  # a metadata.csv without labels (captions) is not a stray file
             out.skipped += 1
             kind = "unlabeled" if is_image_name(entry.name) else "not_image"
             out.problem(kind, entry.path, "not inside a class folder; ignored")
