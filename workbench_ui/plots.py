@@ -12,6 +12,7 @@ Curves use 1-pixel pens: Qt's raster engine draws wide polylines several times s
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Sequence
 
@@ -27,6 +28,10 @@ DEFAULT_CAPACITY = 4096
 CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                 "#7f7f7f", "#bcbd22", "#17becf")
 LEGEND_SPACING = 8  # pixels between legend entries
+MAX_TICK_DECIMALS = 4
+# A curve whose values barely differ (one epoch; one learning rate) is shown over at least this
+# span of y (log10 decades on a log axis), not zoomed to floating-point noise.
+MIN_Y_SPAN, MIN_LOG_Y_SPAN = 0.1, 1.0
 BAND_COLORS = {"many": "#1f77b4", "medium": "#ff7f0e", "few": "#d62728"}
 # On a log axis, which in-between ticks (mantissas of 10^n) get a label, by pixels per decade:
 # pyqtgraph labels all eight, which pile up ("7 8 9" in a few pixels) on a short axis.
@@ -50,6 +55,15 @@ class LogAxis(pg.AxisItem):
             seen.update(round(v, 6) for v in values)
             thinned.append((spacing, values))
         return thinned
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph's name
+        """Linear ticks with as many decimals as their spacing needs and never more than four:
+        two curves 1e-16 apart must not read "0.470000000000001"."""
+        if self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        step = abs(spacing * scale) or 1.0
+        places = int(min(max(math.ceil(-math.log10(step) - 1e-9), 0), MAX_TICK_DECIMALS))
+        return [f"{v * scale:.{places}f}" for v in values]
 
 
 class BoundedSeries:
@@ -252,7 +266,25 @@ class CurvePlot(pg.PlotWidget):
             self._curves[name].setData(*self._series[name].arrays())
         if self._dirty:
             self.redraw_count += 1
+            self._keep_y_span()
         self._dirty.clear()
+
+    def _keep_y_span(self) -> None:
+        """Show nearly flat curves over `MIN_Y_SPAN` around their values (autorange otherwise)."""
+        ys = [y for series in self._series.values() for y in series.arrays()[1]]
+        view = self.getPlotItem().getViewBox()
+        log = self.getAxis("left").logMode
+        if log:
+            ys = [math.log10(y) for y in ys if y > 0]
+        if not ys:
+            return
+        low, high = min(ys), max(ys)
+        span = MIN_LOG_Y_SPAN if log else MIN_Y_SPAN
+        if high - low >= span:
+            view.enableAutoRange(axis=pg.ViewBox.YAxis)
+            return
+        centre = (low + high) / 2
+        view.setYRange(centre - span / 2, centre + span / 2, padding=0)
 
     def series(self, name: str) -> BoundedSeries:
         """The buffer behind curve `name` (KeyError when it has no point yet)."""

@@ -109,3 +109,33 @@ def test_clearing_forgets_the_previous_runs_range(qtbot):
     plot.clear_curves()
     qtbot.wait(50)
     assert box.viewRange()[1][1] <= 1.0 + 1e-9  # not the 500-900 of the last run
+
+
+def _tick_labels(plot: CurvePlot) -> list[str]:
+    axis = plot.getAxis("left")
+    low, high = axis.range
+    return [label for spacing, values in axis.tickValues(low, high, 200)
+            for label in axis.tickStrings(values, 1.0, spacing)]
+
+
+@pytest.mark.parametrize("log_y", [False, True])
+def test_one_epoch_of_nearly_equal_values_gets_readable_ticks(qtbot, log_y):
+    """Issue 16: top-1 0.47 and balanced 0.4700000000000001 zoomed the axis to
+    floating-point noise, with ticks like 0.470000000000001."""
+    plot = CurvePlot("Accuracy (val)", "fraction", log_y=log_y)
+    qtbot.addWidget(plot)
+    plot.resize(400, 250)
+    plot.show()
+    plot.add_point("top-1", 1.0, 0.47, symbol="o")
+    plot.add_point("balanced", 1.0, 0.4700000000000001, symbol="o")
+    plot.flush()
+    qtbot.wait(50)
+    low, high = plot.getAxis("left").range
+    assert high - low >= (0.99 if log_y else 0.099)
+    labels = _tick_labels(plot)
+    assert labels and all(len(label.lstrip("-").split(".")[-1]) <= 4 for label in labels
+                          if "." in label), labels
+    plot.add_point("top-1", 2.0, 0.01 if log_y else 0.9)  # a real spread: autorange again
+    plot.flush()
+    qtbot.wait(50)
+    assert plot.getPlotItem().getViewBox().autoRangeEnabled()[1]
