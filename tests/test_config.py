@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 import tomllib
 
 import pytest
@@ -110,3 +111,17 @@ def test_a_relative_path_in_memory_is_saved_as_the_file_it_names(tmp_path, monke
     loaded = load_config(save_config(config, tmp_path / "configs" / "run.toml"))
     assert loaded.data.path == str(tmp_path / "data")
     assert loaded == absolute_paths(config)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG is the Linux convention")
+def test_caches_live_under_xdg_cache_home_not_the_user_data(tmp_path, monkeypatch):
+    from workbench import paths
+
+    monkeypatch.delenv("WORKBENCH_DATA_DIR", raising=False)
+    monkeypatch.delenv("WORKBENCH_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert paths.cache_dir() == tmp_path / "cache" / "transfer-workbench"
+    assert paths.user_data_dir() == tmp_path / "data" / "transfer-workbench"
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert paths.cache_dir() == tmp_path / "elsewhere"
