@@ -71,7 +71,7 @@ def test_onnx_gives_the_same_top1_and_logits_as_torch(capsys, runs: DeployRuns,
     assert np.abs(single - expected[:1]).max() <= 1e-4
     predicted = [p.label for b in iter_predict(trained, images) for p in b.predictions]
     assert [trained.class_names[i] for i in got.argmax(1)] == predicted
-    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD.md", "model.onnx"]
+    assert sorted(p.name for p in folder.iterdir()) == ["MODEL_CARD-model.onnx.md", "model.onnx"]
 
 
 def test_torchscript_loads_with_torch_alone(capsys, runs: DeployRuns, tmp_path: Path) -> None:
@@ -124,15 +124,53 @@ def test_torchvision_state_dict_loads_strictly(capsys, runs: DeployRuns) -> None
 
 
 def test_model_card_describes_data_metrics_and_limits(runs: DeployRuns) -> None:
-    card = (runs.linear / "export" / "torchvision" / "MODEL_CARD.md").read_text(
+    card = (runs.linear / "export" / "torchvision" / "MODEL_CARD-model.pth.md").read_text(
         encoding="utf-8")
-    for heading in ("## Model", "## Data", "## Metrics", "## Classes", "## Known limits",
+    for heading in ("## Model", "## Intended use", "## How to use (torchvision)", "## Data",
+                    "## Metrics", "## Classes", "## Known limits", "## Licence", "## Versions",
                     "## Configuration"):
         assert heading in card
     assert "Balanced accuracy:" in card and "imbalance ratio" in card
     assert "| 9 | 8 | 5 | few |" in card  # digit 9: 8 training images in the slice, 5 val
     assert 'backbone = "mobilenet_v2"' in card
     assert "Few training images" in card
+    assert "**The model does not normalize**" in card
+
+
+def test_model_card_has_a_hugging_face_header_licence_and_versions(runs: DeployRuns) -> None:
+    import torch
+    import torchvision
+
+    card = (runs.linear / "export" / "torchvision" / "MODEL_CARD-model.pth.md").read_text(
+        encoding="utf-8")
+    assert card.startswith("---\n")
+    header_lines = card.split("---\n")[1].splitlines()
+    # written as YAML whose values are JSON (a subset of YAML)
+    header = {k: json.loads(v) for k, v in (line.split(": ", 1) for line in header_lines)}
+    assert header["library_name"] == "pytorch"
+    assert header["pipeline_tag"] == "image-classification"
+    # torchvision's metadata states no licence for mobilenet_v2's ImageNet weights: say so
+    assert header["license"] == "unknown"
+    assert {"torchvision", "mobilenet_v2", "IMAGENET1K_V1"} <= set(header["tags"])
+    assert "accuracy" in header["metrics"]
+    assert "no licence for mobilenet_v2 IMAGENET1K_V1" in card
+    assert f"| torch | {torch.__version__} |" in card
+    assert f"| torchvision | {torchvision.__version__} |" in card
+    assert "| workbench |" in card
+
+
+def test_a_licence_from_the_weights_metadata_is_named() -> None:
+    from types import SimpleNamespace
+
+    from torchvision.models import ViT_B_16_Weights
+
+    from workbench.deploy.provenance import weights_licence
+
+    plan = SimpleNamespace(backbone="vit_b_16", weights_file=None,
+                           pretrained_weights=ViT_B_16_Weights.IMAGENET1K_SWAG_E2E_V1)
+    licence = weights_licence(plan)
+    assert licence.spdx == "other"
+    assert licence.link == "https://github.com/facebookresearch/SWAG/blob/main/LICENSE"
 
 
 def test_torchvision_refuses_a_head_on_an_inner_stage(capsys, runs: DeployRuns,
@@ -166,8 +204,30 @@ def test_an_interrupted_export_leaves_nothing_half_written(capsys, runs: DeployR
     # a process killed mid-write leaves its temporary file: the next export removes it
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    (tmp_path / f".model.torchscript.pt.{dead}.tmp").write_bytes(b"half a model")
+    (tmp_path / f".model.torchscript.pt.{dead}-0a1b2c3d.tmp").write_bytes(b"half a model")
+    (tmp_path / f".MODEL_CARD-model.onnx.md.{dead}.tmp").write_bytes(b"half a card")
+    (tmp_path / ".notes.12.tmp.txt").write_bytes(b"not ours")  # another naming: kept
     code, out, _ = export(capsys, runs.linear, "torchscript", tmp_path)
     assert code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["MODEL_CARD.md",
-                                                          "model.torchscript.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".notes.12.tmp.txt", "MODEL_CARD-model.torchscript.pt.md", "model.torchscript.pt"]
+
+
+def test_json_names_the_file_its_card_and_the_preprocessing(capsys, runs: DeployRuns,
+                                                            tmp_path: Path) -> None:
+    code = main(["export", str(runs.linear), "--format", "torchvision", "--out", str(tmp_path),
+                 "--json"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    record = json.loads(out)  # one object, nothing else on stdout
+    assert record["path"] == str(tmp_path / "model.pth")
+    assert record["card"] == str(tmp_path / "MODEL_CARD-model.pth.md")
+    assert Path(record["card"]).is_file() and Path(record["model_json"]).is_file()
+    assert record["format"] == "torchvision" and record["input_size"] == 32
+    assert record["classes"] == load_trained(runs.linear).class_names
+    prep = record["preprocessing"]
+    assert prep["normalization_inside_model"] is False
+    assert (prep["resize"], prep["interpolation"]) == (37, "bilinear")
+    assert prep["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert [s["op"] for s in prep["steps"]] == ["to_rgb", "resize", "center_crop", "to_float",
+                                                "normalize"]

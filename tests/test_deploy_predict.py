@@ -107,3 +107,21 @@ def test_a_checkpoint_that_does_not_fit_its_config_is_refused(capsys, runs: Depl
                       .replace('head = "logreg"', 'head = "linear"'))
     code, _, err = predict(capsys, copy, runs.val_images[0])
     assert code == 2 and "does not fit the run's model" in err
+
+
+@pytest.mark.parametrize(("device", "problem"), [("gpu0", "is not a device name"),
+                                                 ("cuda:9", "is not available on this machine")])
+def test_a_device_that_is_not_one_or_not_here_is_one_line(capsys, runs: DeployRuns, device: str,
+                                                          problem: str) -> None:
+    code, out, err = predict(capsys, runs.linear, runs.val_images[0], "--device", device)
+    assert code == 2 and out == "" and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(f"workbench: --device {device!r}" if device == "gpu0" else
+                           f"workbench: --device {device}")
+    assert problem in line and "here: auto, cpu" in line
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_cpu_and_auto_classify(capsys, runs: DeployRuns, device: str) -> None:
+    code, out, _ = predict(capsys, runs.linear, runs.val_images[0], "--device", device)
+    assert code == 0 and out.startswith(str(runs.val_images[0]))

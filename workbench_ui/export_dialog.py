@@ -1,5 +1,7 @@
 """`ExportDialog` (File ▸ Export model…): write a finished run's model as ONNX, TorchScript or a
-torchvision state dict, with its model card, in a worker (an ONNX export takes seconds)."""
+torchvision state dict, with its model card, in a worker (an ONNX export takes seconds). When it
+is written the dialog names the file, its model card and what a client must do to its images
+(the torchvision format is the one whose client normalizes)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,14 +33,27 @@ FORMATS = {"onnx": "ONNX (onnxruntime, any language)",
 
 
 def export_run(run_dir: str, which: str, fmt: str, out: str | None) -> Iterator[Any]:
-    """The worker's job: a step name, then the written file's `Path`."""
-    from workbench.deploy.export import export_model
+    """The worker's job: step names, then the export's record (`export.export_record`: the
+    written `path`, its `card`, the `preprocessing`...)."""
+    from workbench.deploy.export import export_model, export_record
     from workbench.train.trained import load_trained
 
     yield "Loading the run…"
     trained = load_trained(run_dir, which)
     yield f"Exporting as {fmt}…"
-    yield export_model(trained, fmt, out or None)
+    yield export_record(trained, fmt, export_model(trained, fmt, out or None))
+
+
+def written_words(record: dict[str, Any]) -> str:
+    """What the dialog says once a model is written: the files, and the input its client
+    prepares (normalized or not)."""
+    prep = record["preprocessing"]
+    size = record["input_size"]
+    normalize = ("not normalized (the model normalizes)" if prep["normalization_inside_model"]
+                 else "then normalized with mean / std (the model does not normalize)")
+    return (f"Written: {record['path']}\nModel card: {record['card']}\n"
+            f"Input: RGB, shorter side to {prep['resize']} px, center crop {size} px, "
+            f"floats in [0, 1], {normalize}. The card shows how.")
 
 
 class ExportDialog(QDialog):
@@ -48,6 +64,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export model")
         self.worker: GeneratorWorker | None = None
         self.written: Path | None = None
+        self.card: Path | None = None
         self.run_edit = QLineEdit(run_dir or "")
         self.run_edit.setPlaceholderText("a run folder (holds config.toml and checkpoints/)")
         browse = QPushButton("Browse…")
@@ -67,8 +84,10 @@ class ExportDialog(QDialog):
         form.addRow("Format", self.format_combo)
         form.addRow("Checkpoint", self.checkpoint_combo)
         form.addRow("Write to", self.out_edit)
-        self.status = QLabel("A MODEL_CARD.md is written beside the model.")
+        self.status = QLabel("A model card (MODEL_CARD-<file>.md) is written beside the model.")
         self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)  # paths and "<file>" stay literal
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # no percentage: torch's exporters report none
         self.busy.hide()
@@ -98,7 +117,7 @@ class ExportDialog(QDialog):
         if not run_dir:
             self._say("Choose a run folder first.", error=True)
             return
-        self.written = None
+        self.written = self.card = None
         self.export_button.setEnabled(False)
         self.worker = GeneratorWorker(export_run, run_dir, self.checkpoint_combo.currentText(),
                                       self.format_combo.currentData(),
@@ -114,9 +133,10 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(True)
 
     def _on_event(self, event: Any) -> None:
-        if isinstance(event, Path):
-            self.written = event
-            self._say(f"Written: {event}\nModel card: {event.parent / 'MODEL_CARD.md'}")
+        if isinstance(event, dict):
+            self.written = Path(event["path"])
+            self.card = Path(event["card"])
+            self._say(written_words(event))
         else:
             self._say(str(event))
 

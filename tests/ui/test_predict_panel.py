@@ -105,5 +105,10 @@ def test_export_dialog_writes_a_torchvision_model(qtbot, runs: DeployRuns,
     qtbot.waitUntil(lambda: dialog.written is not None or dialog.worker.error is not None,
                     timeout=60_000)
     assert dialog.written == tmp_path / "model.pth"
-    assert {p.name for p in tmp_path.iterdir()} == {"model.pth", "model.json", "MODEL_CARD.md"}
+    assert dialog.card == tmp_path / "MODEL_CARD-model.pth.md"
+    assert {p.name for p in tmp_path.iterdir()} == {"model.pth", "model.json",
+                                                    "MODEL_CARD-model.pth.md"}
+    # the torchvision model has no normalization inside: the dialog says the client normalizes
+    assert str(dialog.card) in dialog.status.text()
+    assert "then normalized with mean / std (the model does not normalize)" in dialog.status.text()
     assert dialog.shutdown()

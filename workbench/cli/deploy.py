@@ -2,8 +2,9 @@
 
 `predict` prints one line per image (or `--json`, or a CSV with `--csv OUT`), a progress bar and
 the skipped files on stderr; exit 0 when at least one image was classified, 2 when none was.
-`export` prints the written file's path on the last line of stdout. Torch is imported only in
-the handlers, so `--help` stays instant.
+`export` prints the written file's path on the last line of stdout (`--json`: one object with
+the path, format, card, input size, classes and preprocessing). Torch is imported only in the
+handlers, so `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from workbench.errors import UserError
 
 FORMATS = ("onnx", "torchscript", "torchvision")  # deploy.export.EXPORT_FORMATS, without torch
 CHECKPOINT_CHOICES = ("best", "last")
+DEVICE_WORDS = "auto, cpu, cuda, cuda:N (the GPU numbered N) or mps"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", choices=CHECKPOINT_CHOICES, default="best")
     p.add_argument("--top-k", type=int, default=5, metavar="K", help="classes per image")
     p.add_argument("--device", default="auto",
-                   help="auto (a GPU when there is one), cpu, cuda, cuda:N or mps")
+                   help=f"{DEVICE_WORDS} (auto: a GPU when there is one)")
     p.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print one JSON list")
@@ -43,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--checkpoint", choices=CHECKPOINT_CHOICES, default="best")
     e.add_argument("--out", metavar="PATH", default=None,
                    help="file (or folder) to write; default RUN_DIR/export/")
+    e.add_argument("--json", action="store_true",
+                   help="print one JSON object: path, format, card, input_size, classes, "
+                        "preprocessing")
     e.set_defaults(func=_export)
 
 
@@ -51,10 +56,10 @@ def _predict(args: argparse.Namespace) -> int:
         raise UserError(f"--top-k must be at least 1, not {args.top_k}")
     if args.csv:
         _check_writable(Path(args.csv))
-    from workbench.devices import resolve_device
+    device = predict_device(args.device)
     from workbench.train.trained import load_trained
 
-    trained = load_trained(args.run_dir, args.checkpoint, device=resolve_device(args.device))
+    trained = load_trained(args.run_dir, args.checkpoint, device=device)
     predictions, skipped = _run_predict(trained, args)
     if not predictions:
         raise UserError(f"no image could be classified ({len(skipped)} input(s) skipped)")
@@ -67,6 +72,26 @@ def _predict(args: argparse.Namespace) -> int:
         for p in predictions:
             print(f"{p.path}\t" + ", ".join(f"{label} {prob:.1%}" for label, prob in p.top))
     return 0
+
+
+def predict_device(name: str) -> str:
+    """The device `--device NAME` names, resolved; a UserError naming the valid names and this
+    machine's devices when it is not one, or not here."""
+    from workbench.config import DEVICES, gpu_number
+    from workbench.devices import device_available, gpu_count, resolve_device
+
+    name = name.strip().lower()
+    if name in DEVICES or gpu_number(name) is not None:
+        if device_available(name):
+            return resolve_device(name)
+        problem = f"--device {name} is not available on this machine"
+    else:
+        problem = f"--device {name!r} is not a device name (use {DEVICE_WORDS})"
+    gpus = gpu_count()
+    here = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(gpus)] if gpus else [])
+    if device_available("mps"):
+        here.append("mps")
+    raise UserError(f"{problem}; here: auto, {', '.join(here)}")
 
 
 def _run_predict(trained: Any, args: argparse.Namespace) -> tuple[list, list]:
@@ -120,13 +145,16 @@ def _write_csv(path: Path, predictions: list) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.deploy.export import export_model
+    from workbench.deploy.export import card_path, export_model, export_record
     from workbench.train.trained import load_trained
 
     trained = load_trained(args.run_dir, args.checkpoint)
     print(f"exporting {trained.plan.backbone} ({len(trained.class_names)} classes) as "
           f"{args.format}...", file=sys.stderr)
     path = export_model(trained, args.format, args.out)
-    print(f"model card: {path.parent / 'MODEL_CARD.md'}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(export_record(trained, args.format, path), indent=2))
+        return 0
+    print(f"model card: {card_path(path)}", file=sys.stderr)
     print(path)
     return 0

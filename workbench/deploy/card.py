@@ -1,9 +1,12 @@
-"""The model card (`MODEL_CARD.md`) written with every export, and the run's recorded metrics.
+"""The model card written with every export (one per exported file), and the run's metrics.
 
-The card says what the model is (backbone, weights, head, input), what it learned from (classes,
-counts per split, imbalance, shot bands), how well it did (overall and per shot band, per class,
-from the evaluation of the exported checkpoint's epoch in `metrics.jsonl`), and its known limits
-(classes with few training images, classes never validated, weak classes).
+The card opens with a Hugging Face YAML header (`library_name`, `tags`, `license`, `metrics`,
+`pipeline_tag`), then says what the model is (backbone, weights, head, input), what it is for,
+how to feed it in its format (the preprocessing, with a runnable snippet), what it learned from
+(classes, counts per split, imbalance, shot bands), how well it did (overall and per shot band,
+per class, from the evaluation of the exported checkpoint's epoch in `metrics.jsonl`), its known
+limits (classes with few training images, classes never validated, weak classes), the licence
+of the pretrained weights and the library versions that wrote it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from workbench.data.stats import SHOT_BANDS, DatasetStats, shot_band
+from workbench.deploy.card_sections import (
+    front_matter,
+    intended_use_section,
+    provenance_section,
+    usage_section,
+)
+from workbench.deploy.files import atomic_write
 from workbench.errors import UserError
 
 WEAK_ACCURACY = 0.5  # a class validated below this is listed among the limits
@@ -50,36 +60,38 @@ def dataset_statistics(trained: Any) -> tuple[DatasetStats | None, str]:
     return dataset_stats(index), ""
 
 
-def model_card(trained: Any, exported: Path | None = None) -> str:
-    """The card's Markdown text."""
+def model_card(trained: Any, exported: Path | None = None,
+               info: dict[str, Any] | None = None) -> str:
+    """The card's Markdown text; `info` is the export's metadata (`export.model_info`), whose
+    format decides the header, the preprocessing and the snippet."""
     stats, note = dataset_statistics(trained)
     metrics = run_metrics(trained)
-    lines = [f"# Model card: {trained.plan.backbone} on {len(trained.class_names)} classes", ""]
-    lines += _model_section(trained, exported)
+    lines = front_matter(trained, info)
+    lines += [f"# Model card: {trained.plan.backbone} on {len(trained.class_names)} classes", ""]
+    lines += _model_section(trained, exported, info)
+    lines += intended_use_section(trained)
+    if info is not None and exported is not None:
+        lines += usage_section(info, exported)
     lines += _data_section(trained, stats, note)
     lines += _metrics_section(metrics)
     lines += _class_table(trained, stats, metrics)
     lines += _limits_section(trained, stats, metrics)
+    lines += provenance_section(trained, info)
     lines += ["## Configuration", "", "```toml", _config_toml(trained).rstrip(), "```", ""]
     return "\n".join(lines)
 
 
-def write_model_card(trained: Any, path: str | os.PathLike[str],
-                     exported: Path | None = None) -> Path:
+def write_model_card(trained: Any, path: str | os.PathLike[str], exported: Path | None = None,
+                     info: dict[str, Any] | None = None) -> Path:
     """Write `model_card(...)` to `path` (atomically) and return it."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(model_card(trained, exported), encoding="utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = model_card(trained, exported, info)
+    atomic_write(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return target
 
 
-def _model_section(trained: Any, exported: Path | None) -> list[str]:
+def _model_section(trained: Any, exported: Path | None,
+                   info: dict[str, Any] | None) -> list[str]:
     plan = trained.plan
     lines = ["## Model", ""]
     lines += [f"- {line}" for line in plan.summary()[:1]]
@@ -88,7 +100,8 @@ def _model_section(trained: Any, exported: Path | None) -> list[str]:
               f"- Input: RGB, shorter side resized then center-cropped to {plan.input_size} px",
               f"- Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"]
     if exported is not None:
-        lines.append(f"- Exported file: `{exported.name}`")
+        fmt = f" ({info['format']})" if info else ""
+        lines.append(f"- Exported file: `{exported.name}`{fmt}")
     return lines + [""]
 
 

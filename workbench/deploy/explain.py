@@ -98,7 +98,7 @@ def _unit(heat: np.ndarray) -> np.ndarray:
 
 def _seen_image(trained: Any, batch: torch.Tensor) -> np.ndarray:
     """The normalized input turned back into pixels: exactly the crop the model classified."""
-    from workbench.deploy.export import preprocessing
+    from workbench.deploy.preprocess import preprocessing
 
     info = preprocessing(trained)
     mean = torch.tensor(info["mean"]).view(3, 1, 1)

@@ -1,14 +1,16 @@
 """Export a finished run's model: ONNX, TorchScript, or a torchvision state dict.
 
 ONNX and TorchScript take an RGB image batch `[N, 3, S, S]` of floats in [0, 1] (resized and
-center-cropped as `preprocessing()` says) and return logits: the normalization is inside the
-model, the batch size is free. The torchvision format is the model's own state dict under
-torchvision's key names, with a `model.json` beside it.
+center-cropped as the metadata's `preprocessing` says) and return logits: the normalization is
+inside the model, the batch size is free. The torchvision format is the model's own state dict
+under torchvision's key names, with a `model.json` beside it; torchvision's architecture has no
+normalization, so its client normalizes with `mean` and `std` (`model.json` says so).
 
 Every export is written to a temporary file in the target folder, checked (onnxruntime,
 `torch.jit.load`, a strict load into a fresh torchvision model, each against the run's classifier),
-and only then renamed into place, so an interrupted or failed export leaves nothing half-written.
-A `MODEL_CARD.md` is written beside it.
+and only then renamed into place, so an interrupted or failed export leaves nothing half-written
+(`files.atomic_write`). A model card named after the exported file is written beside it
+(`card_path`), so exports of several formats into one folder each keep their own card.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ from torch import nn
 
 from workbench.config import NormPolicy
 from workbench.deploy.card import run_metrics, write_model_card
+from workbench.deploy.files import atomic_write
+from workbench.deploy.preprocess import format_preprocessing, input_words, preprocessing
+from workbench.deploy.provenance import library_versions
 from workbench.errors import UserError
+
+__all__ = ["EXPORT_FORMATS", "ExportFormat", "NormalizedClassifier", "card_path",
+           "export_model", "export_record", "model_info", "preprocessing",
+           "torchvision_state_dict"]
 
 CHECK_ATOL = 1e-3  # the self-check's tolerance on logits (exports agree to ~1e-5 in practice)
 CHECK_BATCH = 2
@@ -38,6 +46,11 @@ class ExportFormat(StrEnum):
     ONNX = "onnx"
     TORCHSCRIPT = "torchscript"
     TORCHVISION = "torchvision"
+
+    @property
+    def normalization_inside(self) -> bool:
+        """Whether the exported model normalizes its input itself (torchvision's does not)."""
+        return self is not ExportFormat.TORCHVISION
 
 
 EXPORT_FORMATS = tuple(ExportFormat)
@@ -61,40 +74,35 @@ class NormalizedClassifier(nn.Module):
         return self.classifier((x - self.input_mean) / self.input_std)
 
 
-def preprocessing(trained: Any) -> dict[str, Any]:
-    """What an exported model expects, read from the run's own evaluation transform: `resize`
-    (shorter side), `input_size` (center crop), `interpolation`, `mean`, `std`."""
-    from torchvision.transforms import v2
-
-    info: dict[str, Any] = {"input_size": trained.plan.input_size}
-    for step in trained.transform().transforms:
-        if isinstance(step, v2.Resize):
-            info["resize"] = int(step.size[0])
-            info["interpolation"] = str(step.interpolation.value)
-        elif isinstance(step, v2.Normalize):
-            info["mean"], info["std"] = list(step.mean), list(step.std)
-    return info
-
-
-def model_info(trained: Any) -> dict[str, Any]:
-    """The facts every export carries: classes, input, preprocessing, backbone and metrics."""
-    plan = trained.plan
+def model_info(trained: Any, fmt: str = ExportFormat.ONNX) -> dict[str, Any]:
+    """The facts an export in `fmt` carries: classes, input size, the preprocessing its client
+    applies (flat `resize` / `interpolation` / `mean` / `std`, and `preprocessing` step by
+    step), backbone, metrics and library versions."""
+    fmt, plan = ExportFormat(fmt), trained.plan
+    values = preprocessing(trained)
     return {
-        "run": Path(trained.run_dir).name, "checkpoint": trained.checkpoint.name,
-        "backbone": plan.backbone, "head": str(plan.head), "class_names": trained.class_names,
-        "num_classes": len(trained.class_names), **preprocessing(trained),
-        "input": "RGB float32 [N, 3, input_size, input_size] in [0, 1]: resize the shorter side "
-                 "to `resize`, center-crop `input_size`; normalization is inside the model",
+        "format": str(fmt), "run": Path(trained.run_dir).name,
+        "checkpoint": trained.checkpoint.name, "backbone": plan.backbone,
+        "head": str(plan.head), "class_names": trained.class_names,
+        "num_classes": len(trained.class_names), **values,
+        "normalization_inside_model": fmt.normalization_inside,
+        "input": input_words(values, not fmt.normalization_inside),
+        "preprocessing": format_preprocessing(values, fmt.normalization_inside),
         "output": "logits [N, num_classes] in the order of class_names (softmax for "
                   "probabilities)",
-        "metrics": run_metrics(trained),
+        "metrics": run_metrics(trained), "versions": library_versions(fmt),
     }
+
+
+def card_path(exported: Path) -> Path:
+    """The model card of an exported file: `MODEL_CARD-<file name>.md` beside it."""
+    return exported.with_name(f"MODEL_CARD-{exported.name}.md")
 
 
 def export_model(trained: Any, fmt: str, out: str | os.PathLike[str] | None = None) -> Path:
     """Write the run's model in `fmt` to `out` (a file, or a folder: one that exists or a new
-    name without an extension; default `RUN_DIR/export/`), check it, write the model card
-    beside it, and return the written file's path."""
+    name without an extension; default `RUN_DIR/export/`), check it, write its model card
+    (`card_path`) beside it, and return the written file's path."""
     try:
         fmt = ExportFormat(fmt)
     except ValueError:
@@ -103,14 +111,28 @@ def export_model(trained: Any, fmt: str, out: str | os.PathLike[str] | None = No
     target = _target(trained, fmt, out)
     writer = {ExportFormat.ONNX: _write_onnx, ExportFormat.TORCHSCRIPT: _write_torchscript,
               ExportFormat.TORCHVISION: _write_torchvision}[fmt]
-    info = model_info(trained)
-    _atomic_write(target, lambda tmp: writer(trained, info, tmp))
+    info = {**model_info(trained, fmt), "card": card_path(target).name}
+    atomic_write(target, lambda tmp: writer(trained, info, tmp))
     if fmt == ExportFormat.TORCHVISION:
-        json_text = json.dumps({**info, **_torchvision_loading(trained, target)}, indent=2)
-        _atomic_write(target.with_name("model.json"),
-                      lambda tmp: tmp.write_text(json_text + "\n", encoding="utf-8"))
-    write_model_card(trained, target.parent / "MODEL_CARD.md", exported=target)
+        info.update(_torchvision_loading(trained, target))
+        json_text = json.dumps(info, indent=2)
+        atomic_write(target.with_name("model.json"),
+                     lambda tmp: tmp.write_text(json_text + "\n", encoding="utf-8"))
+    write_model_card(trained, card_path(target), exported=target, info=info)
     return target
+
+
+def export_record(trained: Any, fmt: str, exported: Path) -> dict[str, Any]:
+    """What `workbench export --json` prints: the written `path`, `format`, `card`,
+    `input_size`, `classes` and `preprocessing` (with `mean`, `std` and whether the model
+    normalizes its input itself)."""
+    info = model_info(trained, fmt)
+    extra = {"model_json": str(exported.with_name("model.json"))} \
+        if ExportFormat(fmt) == ExportFormat.TORCHVISION else {}
+    return {"path": str(exported), "format": str(fmt), "card": str(card_path(exported)),
+            **extra, "input_size": info["input_size"], "classes": info["class_names"],
+            "preprocessing": {**{k: info[k] for k in ("resize", "interpolation", "mean", "std")},
+                              **info["preprocessing"]}}
 
 
 def _target(trained: Any, fmt: ExportFormat, out: str | os.PathLike[str] | None) -> Path:
@@ -130,37 +152,6 @@ def _target(trained: Any, fmt: ExportFormat, out: str | os.PathLike[str] | None)
     if not os.access(path.parent, os.W_OK):
         raise UserError(f"cannot write {path}: {path.parent} is not writable")
     return path
-
-
-def _atomic_write(target: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file beside `target`, then rename it into place."""
-    _remove_stale_temporaries(target)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _remove_stale_temporaries(target: Path) -> None:
-    """Temporary files of exports to `target` whose process is gone (killed mid-write)."""
-    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
-        pid = tmp.name.removeprefix(f".{target.name}.").removesuffix(".tmp")
-        if pid.isdigit() and not _process_alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, but another user's
-        return True
-    return True
 
 
 def _wrapped(trained: Any, info: dict[str, Any]) -> NormalizedClassifier:
