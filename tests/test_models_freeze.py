@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from workbench.errors import UserError
-from workbench.models.transfer import TransferModel, build_model, suggest_norm_policy
+from workbench.models.transfer import TransferModel, build_model
 
 
 @pytest.fixture
@@ -139,7 +139,10 @@ def test_norm_type_reports_layernorm_backbones():
 
 
 def test_frozen_bn_is_suggested_for_small_batches_of_batchnorm_backbones():
-    assert suggest_norm_policy("batchnorm", 8)[0] == "frozen_bn"
-    assert suggest_norm_policy("batchnorm", 32)[0] == "train_bn"
-    policy, reason = suggest_norm_policy("layernorm", 8)
-    assert policy == "train_bn" and "layernorm" in reason
+    # the one rule is advice.norm.norm_hint (models.transfer.suggest_norm_policy duplicated it)
+    from workbench.advice.norm import norm_hint
+
+    small = norm_hint("batchnorm", "train_bn", 8, trains_backbone=True)
+    assert small.warning and "freeze BN" in small.text
+    assert not norm_hint("batchnorm", "train_bn", 32, trains_backbone=True).warning
+    assert "LayerNorm backbone" in norm_hint("layernorm", "train_bn", 8, True).text

@@ -315,3 +315,15 @@ def test_the_cli_says_why_a_run_stopped_early(tiny_root, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "finished" and summary["epochs"] == 2
     assert summary["message"].startswith("stopped early after epoch 2 of 4")
+
+
+def test_every_numeric_setting_has_its_range_in_limits():
+    import dataclasses
+
+    from workbench.config import LIMITS, SECTIONS, RunConfig
+
+    config = RunConfig()
+    numeric = {f"{name}.{f.name}" for name in SECTIONS
+               for f in dataclasses.fields(getattr(config, name))
+               if type(getattr(getattr(config, name), f.name)) in (int, float)}
+    assert numeric == set(LIMITS)

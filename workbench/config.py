@@ -125,10 +125,13 @@ LIMITS: dict[str, tuple[float, float]] = {
     "data.beta": (0.0, 0.999999),
     "data.input_size": (0, 1024),  # 0: the weights' own size; else at least MIN_INPUT_SIZE
     "data.min_class_count": (0, 10**6),
+    "data.split_seed": (0, 2**32 - 1),  # NumPy's seed range
+    "data.num_workers": (-1, 64),  # -1: chosen from the CPU count
     "data.mixup": (0.0, 10.0),  # Beta(alpha, alpha) of MixUp; 0: off
     "data.cutmix": (0.0, 10.0),  # Beta(alpha, alpha) of CutMix; 0: off
     "model.freeze_stages": (0, 64),
     "model.lr_decay": (0.0, 1.0),
+    "model.feature_stage": (-64, 63),  # -1: the last; the plan checks the backbone's own count
     "advice.small_images_per_class": (1, 10**7),
     "advice.similarity_threshold": (0.0, 1e6),
     "advice.sample_size": (8, 100_000),
@@ -147,6 +150,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "train.drw_start": (0.0, 1.0),
     "train.crt_epochs": (0, 10_000),
     "train.gpus": (0, 1024),
+    "train.seed": (-1, 2**32 - 1),  # -1: not seeded
 }
 # ULMFiT's discriminative fine-tuning divides the LR by 2.6 per layer group (Howard & Ruder 2018).
 DEFAULT_LR_DECAY = round(1 / 2.6, 4)
@@ -184,10 +188,11 @@ class DataConfig:
         _check_limit("data.beta", self.beta)
         _check_limit("data.input_size", self.input_size)
         _check_limit("data.min_class_count", self.min_class_count)
-        _check_range("data.split_seed", self.split_seed, 0, 2**32 - 1)  # NumPy's seed range
-        if not (self.num_workers == -1 or 0 <= self.num_workers <= 64):
+        _check_limit("data.split_seed", self.split_seed)
+        if not _within("data.num_workers", self.num_workers):
             raise UserError(f"data.num_workers = {self.num_workers} is out of range: -1 "
-                            "(chosen from the CPU count) or 0 to 64 loader processes")
+                            f"(chosen from the CPU count) or 0 to "
+                            f"{LIMITS['data.num_workers'][1]} loader processes")
 
 
 @dataclass
@@ -212,7 +217,7 @@ class ModelConfig:
         _check_choice("model.norm_policy", self.norm_policy, NORM_POLICIES)
         _check_choice("model.head", self.head, HEADS)
         # the backbone's own stage count is checked by the run plan; this bounds any backbone
-        _check_range("model.feature_stage", self.feature_stage, -64, 63)
+        _check_limit("model.feature_stage", self.feature_stage)
 
 
 @dataclass
@@ -283,9 +288,9 @@ class TrainConfig:
         _check_choice("train.loss", self.loss, LOSSES)
         for key in ("loss_tau", "ldam_margin", "drw_start", "crt_epochs", "gpus"):
             _check_limit(f"train.{key}", getattr(self, key))
-        if not (self.seed == -1 or 0 <= self.seed < 2**32):
+        if not _within("train.seed", self.seed):
             raise UserError(f"train.seed = {self.seed} is out of range: -1 (not seeded) or 0 "
-                            f"to {2**32 - 1}")
+                            f"to {LIMITS['train.seed'][1]}")
 
 
 SECTIONS = ("data", "model", "advice", "train")
@@ -403,6 +408,11 @@ def _check_limit(key: str, value: float) -> None:
     if key == "data.input_size" and 0 < value < MIN_INPUT_SIZE:
         raise UserError(f"{key} = {value} is too small: 0 (the weights' own size) or at least "
                         f"{MIN_INPUT_SIZE}")
+
+
+def _within(key: str, value: float) -> bool:
+    low, high = LIMITS[key]
+    return low <= value <= high
 
 
 def _check_range(key: str, value: float, low: float, high: float) -> None:

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench_ui.state import AppState
 from workbench.config import LIMITS
 from workbench.errors import UserError
+from workbench_ui.state import AppState
 
 
 def _same(value: Any) -> Any:
@@ -39,6 +39,7 @@ class Binding:
     widget: QWidget
     to_widget: Callable[[Any], Any] = _same  # config value -> what the widget shows
     from_widget: Callable[[Any], Any] = _same  # what the widget holds -> config value
+    deferred: bool = False  # written by the caller through `pending` (e.g. one "Apply")
 
 
 def read_widget(widget: QWidget) -> Any:
@@ -110,19 +111,27 @@ class ConfigBinder(QObject):
 
     def bind(self, section: str, key: str, widget: QWidget, *,
              to_widget: Callable[[Any], Any] = _same,
-             from_widget: Callable[[Any], Any] = _same) -> QWidget:
+             from_widget: Callable[[Any], Any] = _same, deferred: bool = False) -> QWidget:
         """Bind `widget` to `config.<section>.<key>`; returns the widget for inline use.
 
         A spin box gets the range the config allows (`workbench.config.LIMITS`); `to_widget` and
         `from_widget` convert when the widget shows a value differently (e.g. 0 px meaning "the
-        weights' own size" shown as that size).
+        weights' own size" shown as that size). A `deferred` widget shows the config's value
+        but an edit is not written at once: the caller applies `pending()` when the user
+        confirms (settings that take effect together, like the split and a re-listing).
         """
         apply_limits(widget, f"{section}.{key}")
-        binding = Binding(section, key, widget, to_widget, from_widget)
+        binding = Binding(section, key, widget, to_widget, from_widget, deferred)
         self._bindings.append(binding)
         self._show(binding)
-        _changed_signal(widget).connect(lambda *_: self._commit(binding))
+        if not deferred:
+            _changed_signal(widget).connect(lambda *_: self._commit(binding))
         return widget
+
+    def pending(self, section: str) -> dict[str, Any]:
+        """The values the deferred widgets of `section` hold, by config key."""
+        return {b.key: b.from_widget(read_widget(b.widget)) for b in self._bindings
+                if b.deferred and b.section == section}
 
     def _commit(self, binding: Binding) -> None:
         value = binding.from_widget(read_widget(binding.widget))

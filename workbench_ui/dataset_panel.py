@@ -72,8 +72,6 @@ class DatasetPanel(QWidget):
         self.columns_dialog: CsvColumnsDialog | None = None  # the last one asked
         self._build()
         state.dataset_changed.connect(self._show_dataset)
-        state.config_changed.connect(lambda: self.split_options.show_config(state.config.data))
-        self.split_options.show_config(state.config.data)
         state.running_changed.connect(self._lock_split)
         self._show_dataset(state.index)
 
@@ -105,7 +103,7 @@ class DatasetPanel(QWidget):
         policy.setRetainSizeWhenHidden(True)
         self.progress_row.setSizePolicy(policy)
         self.progress_row.hide()
-        self.split_options = SplitOptionsView()
+        self.split_options = SplitOptionsView(self.state)
         self.split_options.applied.connect(self.resplit)
         self.histogram = HistogramView()
         self.histogram.class_clicked.connect(self.show_class)

@@ -2,7 +2,10 @@
 
 The validation fraction and seed apply only when the dataset has no validation split of its
 own; "small class below" sets when a class is reported as too small to learn. Applying them
-re-lists the dataset (cheap: nothing is decoded) with the new values.
+re-lists the dataset (cheap: nothing is decoded) with the new values. The spin boxes are bound
+to the config through the one `ConfigBinder` (ranges from `config.LIMITS`, values shown as the
+config changes); their edits are deferred until "Re-split", so the config never names a split
+other than the one listed.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
-from workbench.config import DataConfig
+from workbench_ui.config_binder import ConfigBinder
+from workbench_ui.state import AppState
 
 _FRACTION_TIP = ("Share of each class's images drawn (stratified, seeded) for validation when "
                  "the dataset has no val split.")
@@ -26,19 +30,20 @@ class SplitOptionsView(QWidget):
 
     applied = Signal(dict)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.binder = ConfigBinder(state, self)
         self.val_fraction = QDoubleSpinBox(self)
-        self.val_fraction.setRange(0.05, 0.5)
         self.val_fraction.setSingleStep(0.05)
         self.val_fraction.setDecimals(2)
         self.val_fraction.setToolTip(_FRACTION_TIP)
         self.seed = QSpinBox(self)
-        self.seed.setRange(0, 2**31 - 1)
         self.seed.setToolTip(_SEED_TIP)
         self.min_count = QSpinBox(self)
-        self.min_count.setRange(0, 100_000)
         self.min_count.setToolTip("Classes with fewer training images are listed as problems.")
+        for key, box in (("val_fraction", self.val_fraction), ("split_seed", self.seed),
+                         ("min_class_count", self.min_count)):
+            self.binder.bind("data", key, box, deferred=True)
         self.apply_button = QPushButton("Re-split", self)
         self.apply_button.setToolTip("List the dataset again with these values")
         self.apply_button.clicked.connect(self._apply)
@@ -56,12 +61,6 @@ class SplitOptionsView(QWidget):
         row.addWidget(self.apply_button)
         row.addStretch(1)
 
-    def show_config(self, data: DataConfig) -> None:
-        """Show the current values (without emitting anything)."""
-        self.val_fraction.setValue(max(data.val_fraction, self.val_fraction.minimum()))
-        self.seed.setValue(data.split_seed)
-        self.min_count.setValue(data.min_class_count)
-
     def set_split_given(self, given: bool) -> None:
         """Grey out the split settings when the dataset brings its own validation split."""
         note = "Not used: this dataset has its own validation split."
@@ -71,8 +70,9 @@ class SplitOptionsView(QWidget):
 
     def values(self) -> dict[str, float | int]:
         """The `data` fields as edited."""
-        return {"val_fraction": round(self.val_fraction.value(), 2),
-                "split_seed": self.seed.value(), "min_class_count": self.min_count.value()}
+        values = self.binder.pending("data")
+        values["val_fraction"] = round(values["val_fraction"], 2)
+        return values
 
     def _apply(self) -> None:
         self.applied.emit(self.values())

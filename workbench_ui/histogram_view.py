@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLa
 
 from workbench_ui.plots import LogAxis
 
-BAND_ORDER = ("many", "medium", "few")
 BAND_COLORS = {"many": (46, 160, 67, 38), "medium": (230, 160, 20, 45), "few": (214, 60, 60, 40)}
 BAND_TEXT = {"many": "many-shot (>100)", "medium": "medium (20-100)", "few": "few-shot (<20)"}
 SPLIT_COLORS = ((52, 101, 164), (150, 170, 200), (120, 120, 120))  # train, val, test

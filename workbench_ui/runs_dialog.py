@@ -31,7 +31,6 @@ from workbench.errors import UserError
 from workbench.train.rundir import RunInfo, delete_run, list_runs
 
 COLUMNS = ("Run folder", "Started", "Backbone", "Epochs", "Best bal. acc", "Ended", "Size")
-SIZE_COLUMN = COLUMNS.index("Size")
 
 
 def format_size(size_bytes: int) -> str:

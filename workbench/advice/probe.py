@@ -25,7 +25,6 @@ from workbench.advice.holdout import make_folds, probe_predictions, score
 from workbench.errors import UserError
 from workbench.models.adapters import as_map
 
-POOLINGS = ("gap", "grid2x2")
 DEFAULT_FOLDS = 3
 
 

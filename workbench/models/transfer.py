@@ -224,17 +224,6 @@ def bn_layers(model: nn.Module) -> list[tuple[str, int, nn.Module]]:
     ]
 
 
-def suggest_norm_policy(norm_type: str, batch_per_device: int) -> tuple[str, str]:
-    """The norm policy to suggest, and why: BN batch statistics are noisy under 16 images per
-    device (Wu & He 2018, Fig. 1), so freeze BN there; LayerNorm backbones need no policy."""
-    if norm_type != "batchnorm":
-        return "train_bn", f"this backbone uses {norm_type}, which does not depend on the batch"
-    if batch_per_device < SMALL_BN_BATCH:
-        return "frozen_bn", (f"batch of {batch_per_device} per device is under "
-                             f"{SMALL_BN_BATCH}: BatchNorm statistics would be noisy")
-    return "train_bn", f"batch of {batch_per_device} per device is enough to train BatchNorm"
-
-
 def _trainable(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 

@@ -101,12 +101,6 @@ def csv_text(rows: Iterable[dict[str, Any]], header: bool) -> str:
     return out.getvalue()
 
 
-def rows_of(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every row a sequence of recorded events makes."""
-    table = EpochTable()
-    return [row for row in map(table.add, events) if row is not None]
-
-
 def rewrite(file: Path, events: Iterable[dict[str, Any]]) -> EpochTable:
     """Write `file` afresh from recorded events (a resumed run); returns the table, ready to
     take the events that follow."""

@@ -89,11 +89,6 @@ class TrialsReport:
     seconds: float = 0.0
     cached: bool = False
 
-    @property
-    def has_evidence(self) -> bool:
-        """True when at least one trial scored and a pick was made."""
-        return self.pick is not None
-
     def to_dict(self) -> dict[str, Any]:
         """JSON form (also what the result cache stores)."""
         return {"budget": self.budget, "trials": [t.to_dict() for t in self.trials],
