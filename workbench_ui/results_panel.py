@@ -28,6 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench import paths
+from workbench.results.evaluate import EvalProgress, Evaluation, iter_evaluation_events
+from workbench.train.predictions import predictions_file
+from workbench.train.rundir import run_info
 from workbench_ui.compare_view import CompareView
 from workbench_ui.confusion_cells_view import ConfusionCellsView
 from workbench_ui.gallery_view import GalleryView
@@ -38,11 +42,23 @@ from workbench_ui.results_corrections import CorrectionsBar
 from workbench_ui.state import AppState
 from workbench_ui.tail_view import TailView
 from workbench_ui.workers import GeneratorWorker
-from workbench import paths
-from workbench.results.evaluate import EvalProgress, Evaluation, iter_evaluation_events
-from workbench.train.predictions import predictions_file
 
 TOP_LOSSES = 48
+
+
+def missing_predictions_note(run_dir: str, split: str, checkpoint: str) -> str:
+    """Why a run has no stored predictions for `split` / `checkpoint`, and what to do."""
+    info = run_info(run_dir)
+    if info.outcome == "Stopped":
+        if not info.epochs_done:
+            return ("This run was stopped before its first epoch ended: nothing was kept "
+                    "(a stop keeps completed epochs only). Train it again.")
+        return (f"This run was stopped after {info.epochs_done} of {info.epochs} epochs "
+                "(the epoch in progress was not kept); predictions are stored when a run "
+                "ends: press Evaluate to classify the images with its checkpoint.")
+    return (f"No stored {split} predictions for the {checkpoint} checkpoint (a run from an "
+            "older version, or the last epoch was not the best): press Evaluate to classify "
+            "the images.")
 
 
 class ResultsPanel(QWidget):
@@ -172,9 +188,7 @@ class ResultsPanel(QWidget):
         split, checkpoint = self.split_combo.currentText(), self.checkpoint_combo.currentText()
         if not compute and not predictions_file(self.run_dir, split, checkpoint).is_file():
             self._show(None)
-            self.notice.setText(f"No stored {split} predictions for the {checkpoint} "
-                                "checkpoint (an older run, or the last epoch was not the best): "
-                                "press Evaluate to classify the images.")
+            self.notice.setText(missing_predictions_note(self.run_dir, split, checkpoint))
             return
         self.notice.setText(f"Evaluating on {split}…")
         self.worker = self._start(self.run_dir, split, checkpoint, self._on_event)

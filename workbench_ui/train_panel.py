@@ -106,6 +106,8 @@ class TrainPanel(QWidget):
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current batch. The epoch in progress is not "
+                                    "kept: the run keeps its last completed epoch (resumable)")
         self.resume_run_button = QPushButton("Resume run…")
         self.resume_run_button.setToolTip(
             "Continue a stopped or finished run from its last epoch: its settings are loaded, "
@@ -257,7 +259,8 @@ class TrainPanel(QWidget):
             return
         self.run.stop()
         self._set_run_state(RunState.STOPPING)
-        self.progress.status.setText("Stopping after the current batch…")
+        self.progress.status.setText("Stopping after this batch… (the unfinished epoch is not "
+                                     "kept)")
 
     def open_run_folder(self) -> bool:
         """Open the run directory in the system's file browser; False when there is none.

@@ -55,6 +55,8 @@ class ProgressView(QWidget):
         layout.addWidget(self.bar, 1)
         layout.addWidget(self.status)
         self._epochs = 0
+        self._epochs_kept = 0  # the last epoch evaluated (and checkpointed)
+        self._in_epoch = 0  # the epoch whose batches are training now (0: none)
         self._steps_per_epoch = 0
         self._first_step = 0
         self._start_time = 0.0
@@ -69,8 +71,10 @@ class ProgressView(QWidget):
         elif isinstance(event, EpochStarted):
             self.status.setText(f"Epoch {event.epoch}/{self._epochs} starting")
         elif isinstance(event, BatchDone):
+            self._in_epoch = event.epoch
             self._batch(event)
         elif isinstance(event, EvalDone):
+            self._epochs_kept, self._in_epoch = event.epoch, 0
             self._end_busy()
             self.status.setText(f"Epoch {event.epoch}/{self._epochs} evaluated: balanced "
                                 f"accuracy {100 * event.metrics.balanced_acc:.1f}%")
@@ -111,13 +115,24 @@ class ProgressView(QWidget):
             self.status.setText(f"Finished: best balanced accuracy {100 * event.best_metric:.1f}%")
         elif isinstance(event, Stopped):
             self._end_busy()
-            self.status.setText("Stopped")
+            self.status.setText(self.stopped_text())
+            self.status.setToolTip("A stop keeps the completed epochs (their checkpoint; Resume "
+                                   "run… continues from it); the batches of an epoch in "
+                                   "progress are not kept.")
         elif isinstance(event, Failed):
             self._end_busy()
             self.status.setText("Failed")
 
+    def stopped_text(self) -> str:
+        """What a stop kept: the completed epochs, never the batches of the epoch in progress."""
+        if not self._epochs_kept:
+            return "Stopped before epoch 1 ended: nothing kept"
+        lost = f" · unfinished epoch {self._in_epoch} not kept" if self._in_epoch else ""
+        return f"Stopped · kept epoch {self._epochs_kept}/{self._epochs} (resumable){lost}"
+
     def _start(self, event: RunStarted) -> None:
         self._epochs = event.epochs
+        self._epochs_kept, self._in_epoch = event.start_epoch, 0
         self._steps_per_epoch = max(1, event.steps_per_epoch)
         self._first_step = event.start_epoch * self._steps_per_epoch
         self._start_time = time.monotonic()

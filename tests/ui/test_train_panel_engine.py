@@ -13,6 +13,7 @@ import pytest
 from tests.builders import pretrained_config
 from workbench.config import RunConfig
 from workbench.data.scan import open_dataset
+from workbench_ui.results_panel import missing_predictions_note
 from workbench_ui.state import AppState
 from workbench_ui.train_panel import RunState, TrainPanel
 
@@ -65,8 +66,13 @@ def test_stop_ends_training_within_a_second(qtbot, tmp_path, demo_root):
     with qtbot.waitSignal(panel.run_finished, timeout=1000):
         panel.stop_button.click()
     assert time.monotonic() - started < 1.0
-    assert panel.progress.status.text() == "Stopped" and not panel.busy()
-    assert panel.start_button.isEnabled()
+    assert not panel.busy() and panel.start_button.isEnabled()
+    # issue 16: a stop mid-epoch keeps nothing of that epoch, and both tabs say so
+    status = panel.progress.status.text()
+    assert status == "Stopped before epoch 1 ended: nothing kept", status
+    assert "not kept" in panel.stop_button.toolTip()
+    note = missing_predictions_note(panel.run_dir, "val", "best")
+    assert "stopped before its first epoch ended" in note and "older" not in note
 
 
 def test_pause_then_resume_finishes_the_run(qtbot, tmp_path, small_digits):

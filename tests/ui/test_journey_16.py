@@ -1,0 +1,38 @@
+"""What a new user tripped over in the GUI (issue 16, item 6), each fix seen from the widgets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.train.events import BatchDone, EvalDone, RunStarted, Stopped
+from workbench.train.metrics import compute_metrics
+from workbench_ui.train_progress import ProgressView
+
+CLASSES = ["cat", "dog", "owl"]
+
+
+def _metrics():
+    y_true = np.array([0, 0, 1, 1, 2, 2])
+    return compute_metrics(y_true, np.array([0, 0, 1, 1, 2, 0]), 0.5, CLASSES, [150, 50, 5])
+
+
+def _batch(epoch: int, step: int) -> BatchDone:
+    return BatchDone(epoch=epoch, step=step, total_steps=12, loss=1.0, lrs={"head": 0.01},
+                     images_per_s=10.0)
+
+
+# -- a stop keeps the completed epochs only, and says so ---------------------------------------
+def test_a_stop_mid_epoch_says_which_epoch_is_kept_and_which_is_lost(qtbot):
+    view = ProgressView()
+    qtbot.addWidget(view)
+    view.show_event(RunStarted("/tmp/run", "cpu", 9, 6, epochs=4, steps_per_epoch=3))
+    for event in (_batch(1, 1), _batch(1, 2), _batch(1, 3), EvalDone(1, _metrics()),
+                  _batch(2, 4), Stopped("/tmp/run")):
+        view.show_event(event)
+    text = view.status.text()
+    assert text == "Stopped · kept epoch 1/4 (resumable) · unfinished epoch 2 not kept", text
+    assert "not kept" in view.status.toolTip()
+    view.show_event(RunStarted("/tmp/run", "cpu", 9, 6, epochs=4, steps_per_epoch=3,
+                               start_epoch=2))  # resumed after two epochs, stopped between
+    view.show_event(Stopped("/tmp/run"))
+    assert view.status.text() == "Stopped · kept epoch 2/4 (resumable)"
