@@ -53,16 +53,20 @@ class GalleryView(ThumbnailsView):
         self.list.setModel(self.model)
         self.rows: list[int] = []
         self.class_names: list[str] = []
+        self._labels: dict[int, int] = {}  # prediction row -> its class in the dataset
         self.title.setText("Click a cell of the confusion matrix, or show the top losses.")
         self.list.doubleClicked.connect(lambda i: self.image_activated.emit(self.rows[i.row()]))
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.customContextMenuRequested.connect(self._menu)
 
     def show_items(self, title: str, rows: Sequence[int], paths: Sequence[str],
-                   captions: Sequence[str], class_names: Sequence[str]) -> None:
-        """List the images of prediction `rows` (their paths and captions, in order)."""
+                   captions: Sequence[str], class_names: Sequence[str],
+                   labels: Sequence[int] = ()) -> None:
+        """List the images of prediction `rows` (their paths and captions, in order); `labels`:
+        each image's class in the dataset, which its relabel menu does not offer."""
         self.title.setText(title)
         self.rows, self.class_names = list(rows), list(class_names)
+        self._labels = dict(zip(self.rows, labels, strict=False))
         self._drop_pending()
         self.model.captions = list(captions)
         self.model.set_paths(paths)
@@ -86,7 +90,10 @@ class GalleryView(ThumbnailsView):
         """The menu of fixes for one prediction row (also what tests trigger)."""
         menu = QMenu(self)
         relabel = menu.addMenu("Mislabelled: the right class is")
-        for name in self.class_names:
+        own = self._labels.get(row)
+        for c, name in enumerate(self.class_names):
+            if c == own:
+                continue  # "the right class is" the one it has: not a correction
             relabel.addAction(name, lambda n=name: self.correction_requested.emit(
                 row, "relabel", n))
         menu.addAction("Exclude from the dataset",

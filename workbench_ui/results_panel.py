@@ -241,23 +241,28 @@ class ResultsPanel(QWidget):
         self._list(f"{names[true]} → {names[predicted]}: {len(rows)} image(s), {kind}", rows)
 
     def show_top_losses(self) -> None:
-        """Show the images with the highest loss."""
+        """Show the images with the highest loss: the lowest probability on the true class
+        first (each caption gives that probability, the number the order follows)."""
         ev = self.evaluation
         if ev is not None:
             rows = [r["row"] for r in ev.top_losses(TOP_LOSSES)]
-            self._list(f"Top {len(rows)} losses: the surest mistakes first", rows)
+            self._list(f"Top {len(rows)} losses: the least probability on the true class first",
+                       rows, true_prob=True)
 
-    def _list(self, title: str, rows: list[int]) -> None:
+    def _list(self, title: str, rows: list[int], true_prob: bool = False) -> None:
+        """Show `rows` in the gallery; captions give the predicted class's probability, or with
+        `true_prob` the true class's (what a loss ranking follows)."""
         ev = self.evaluation
         assert ev is not None
         p, probs = ev.predictions, ev.probs
         captions = []
         for r in rows:
-            pred = int(probs[r].argmax())
-            captions.append(f"{p.class_names[p.labels[r]]}→{p.class_names[pred]} "
-                            f"{100 * probs[r, pred]:.0f}%")
+            pred, true = int(probs[r].argmax()), int(p.labels[r])
+            shown = f"p(true) {100 * probs[r, true]:.0f}%" if true_prob else (
+                f"{100 * probs[r, pred]:.0f}%")
+            captions.append(f"{p.class_names[true]}→{p.class_names[pred]} {shown}")
         self.gallery.show_items(title, rows, [p.paths[r] for r in rows], captions,
-                                p.class_names)
+                                p.class_names, [int(p.labels[r]) for r in rows])
         self.gallery.set_marks(self.corrections.marks())
 
     def show_image(self, row: int) -> ImageDialog | None:

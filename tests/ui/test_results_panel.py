@@ -11,11 +11,11 @@ from PySide6.QtCore import QPointF, Qt
 
 from tests.test_results_core import demo_lt, demo_run  # noqa: F401 (session fixtures)
 from tests.test_train_engine import make_tiny_dataset, tiny_config
-from workbench_ui.results_panel import ResultsPanel
-from workbench_ui.state import AppState
 from workbench.data.corrections import read_corrections
 from workbench.data.scan import open_dataset
 from workbench.train.engine import Trainer
+from workbench_ui.results_panel import ResultsPanel
+from workbench_ui.state import AppState
 
 
 @pytest.fixture
@@ -61,6 +61,11 @@ def test_top_losses_and_the_large_view(qtbot, run_copy: Path) -> None:
     losses = panel.evaluation.losses
     shown = [losses[r] for r in panel.gallery.rows]
     assert len(shown) == 48 and shown == sorted(shown, reverse=True)
+    # issue 16: the title and captions name what the order follows (not "surest mistakes")
+    assert "least probability on the true class first" in panel.gallery.title.text()
+    p_true = [int(c.rsplit(" ", 1)[1].rstrip("%")) for c in panel.gallery.model.captions]
+    assert all("p(true)" in c for c in panel.gallery.model.captions)
+    assert p_true == sorted(p_true)
     index = panel.gallery.model.index(0)
     rect = panel.gallery.list.visualRect(index)
     opened = []
@@ -81,8 +86,12 @@ def test_marking_an_image_writes_corrections_beside_the_run(qtbot, run_copy: Pat
     row = panel.gallery.rows[0]
     menu = panel.gallery.correction_menu(row)
     relabel = menu.actions()[0].menu()
-    relabel.actions()[3].trigger()  # "the right class is 3"
-    path = panel.evaluation.predictions.paths[row]
+    p = panel.evaluation.predictions
+    own = p.class_names[p.labels[row]]
+    names = [a.text() for a in relabel.actions()]
+    assert own not in names and len(names) == 9  # issue 16: not the class it already has
+    next(a for a in relabel.actions() if a.text() == "3").trigger()  # the right class is 3
+    path = p.paths[row]
     fixes = read_corrections(run_copy / "corrections.csv")
     assert [(f.path, f.action, f.label) for f in fixes] == [(path, "relabel", "3")]
     assert panel.gallery.model.marks[path] == "→ 3"
@@ -156,8 +165,8 @@ def test_the_window_shows_each_finished_run_in_the_results_tab(qtbot, run_copy: 
 
 
 def test_the_dataset_tab_says_how_many_corrections_it_applied(qtbot, tmp_path: Path) -> None:
-    from workbench_ui.dataset_panel import DatasetPanel
     from workbench.data.corrections import Correction, add_correction
+    from workbench_ui.dataset_panel import DatasetPanel
 
     root = make_tiny_dataset(tmp_path / "data", train=4, val=2)
     fixes = tmp_path / "run" / "corrections.csv"
