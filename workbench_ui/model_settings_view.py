@@ -80,6 +80,10 @@ class ModelSettingsView(QWidget):
             combo.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(12)
+        self.stage_notice = QLabel(self)  # unfrozen stages that the head never trains
+        self.stage_notice.setWordWrap(True)
+        self.stage_notice.setStyleSheet("color: #b35c00;")
+        self.stage_notice.hide()
         self.norm_hint = QLabel(self)
         self.norm_hint.setWordWrap(True)
         self._lay_out()
@@ -100,6 +104,7 @@ class ModelSettingsView(QWidget):
         form.addRow("Input size", self.input_size)
         form.addRow("Freeze stages", self.slider_label)
         form.addRow(slider_box)
+        form.addRow(self.stage_notice)
         form.addRow("Per-stage LR factor", self.lr_decay)
         form.addRow("Base LR (head)", self.base_lr)
         form.addRow("Head", self.head)
@@ -130,6 +135,7 @@ class ModelSettingsView(QWidget):
         try:
             self._show(config, backbone, num_stages)
             self._show_feature_stage(config.model, num_stages, stage_names or [])
+            self._show_stage_notice(config.model, num_stages, stage_names or [])
         finally:
             for widget, was in zip(widgets, blocked, strict=True):
                 widget.blockSignals(was)
@@ -154,6 +160,23 @@ class ModelSettingsView(QWidget):
             name = names[index] if index < len(names) else ""
             self.feature_stage.addItem(f"{index} · {name}" if name else str(index), index)
         self.feature_stage.setEnabled(Head(model.head).fitted_once)
+
+    def _show_stage_notice(self, model: ModelConfig, num_stages: int,
+                           names: list[str]) -> None:
+        """Say so when the slider unfreezes stages that a fitted-once head never trains (a
+        probe trial applied, then the slider moved)."""
+        head = Head(model.head)
+        if not head.fitted_once or model.freeze_stages >= num_stages or not num_stages:
+            self.stage_notice.hide()
+            return
+        stage = model.feature_stage % num_stages
+        name = names[stage] if stage < len(names) else f"stage {stage}"
+        unused = (f"; the stages after {name} are not used" if stage < num_stages - 1 else "")
+        self.stage_notice.setText(
+            f"⚠ The {HEAD_LABELS[head]} head is fitted once on {name}'s pooled features: the "
+            f"backbone does not train, so the {num_stages - model.freeze_stages} unfrozen "
+            f"stage(s) change nothing{unused}. Pick the linear layer head to fine-tune them.")
+        self.stage_notice.show()
 
     def _show_norm(self, config: Any, backbone: Any) -> None:
         model: ModelConfig = config.model

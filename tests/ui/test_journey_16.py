@@ -36,3 +36,22 @@ def test_a_stop_mid_epoch_says_which_epoch_is_kept_and_which_is_lost(qtbot):
                                start_epoch=2))  # resumed after two epochs, stopped between
     view.show_event(Stopped("/tmp/run"))
     assert view.status.text() == "Stopped · kept epoch 2/4 (resumable)"
+
+
+# -- a slider moved after a probe trial -------------------------------------------------------
+def test_unfreezing_stages_under_a_fitted_once_head_is_flagged(model_panel, qtbot):
+    panel = model_panel
+    stages = panel.model.num_stages
+    # what applying a probe trial does: logistic regression on block2's features, all frozen
+    panel.state.update_config(model={"head": "logreg", "feature_stage": 2,
+                                     "freeze_stages": stages})
+    notice = panel.settings.stage_notice
+    assert not notice.isVisibleTo(panel)
+    panel.settings.slider.setValue(1)  # the user then unfreezes stages
+    assert panel.state.config.model.freeze_stages == 1
+    assert notice.isVisibleTo(panel)
+    name = panel.model.stage_names[2]
+    assert f"fitted once on {name}'s pooled features" in notice.text()
+    assert f"the {stages - 1} unfrozen stage(s) change nothing" in notice.text()
+    panel.state.update_config(model={"head": "linear"})  # a head that fine-tunes: no notice
+    assert not notice.isVisibleTo(panel)
