@@ -72,7 +72,9 @@ class BackboneView(QWidget):
         self.filter_edit = QLineEdit(self)
         self.filter_edit.setPlaceholderText("Filter backbones (name, family, …)")
         self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.textChanged.connect(self._proxy.setFilterFixedString)
+        self.filter_edit.textChanged.connect(self._filter)
+        self._filtering = False
+        self._chosen = ""  # the backbone in use: a filter never changes it, a pick does
         self.table = self._make_table()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -131,6 +133,7 @@ class BackboneView(QWidget):
         row = self._source_row(name)
         if row is None:
             return
+        self._chosen = name
         index = self._proxy.mapFromSource(self._model.index(row, 0))
         blocked = self.blockSignals(True)
         self.table.selectionModel().setCurrentIndex(
@@ -160,7 +163,25 @@ class BackboneView(QWidget):
         matches = self._model.findItems(name, Qt.MatchFlag.MatchExactly, 0)
         return matches[0].row() if matches else None
 
+    def _filter(self, text: str) -> None:
+        """Filter the rows; the backbone in use stays selected while it is listed, and a row
+        that only moves under the selection because of the filter is never picked."""
+        self._filtering = True
+        try:
+            self._proxy.setFilterFixedString(text)
+            if self._chosen and self._proxy.mapFromSource(self._index_of(self._chosen)).isValid():
+                self.select(self._chosen)
+            else:
+                self.table.selectionModel().clear()
+        finally:
+            self._filtering = False
+
+    def _index_of(self, name: str) -> QModelIndex:
+        row = self._source_row(name)
+        return QModelIndex() if row is None else self._model.index(row, 0)
+
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
+        if current.isValid() and not self._filtering:
             name = self._proxy.index(current.row(), 0).data()
+            self._chosen = name
             self.backbone_selected.emit(name)

@@ -55,3 +55,20 @@ def test_unfreezing_stages_under_a_fitted_once_head_is_flagged(model_panel, qtbo
     assert f"the {stages - 1} unfrozen stage(s) change nothing" in notice.text()
     panel.state.update_config(model={"head": "linear"})  # a head that fine-tunes: no notice
     assert not notice.isVisibleTo(panel)
+
+
+# -- the backbone filter --------------------------------------------------------------------------
+def test_filtering_backbones_never_changes_the_backbone_in_use(model_panel, qtbot):
+    panel = model_panel
+    before = panel.state.config.model.backbone
+    view = panel.backbones
+    for text in ("resnet", "vit_", "mobilenet_v3", "", "mobilenet"):
+        view.filter_edit.setText(text)
+        assert panel.state.config.model.backbone == before, text
+    current = view.table.currentIndex()
+    assert current.isValid() and current.siblingAtColumn(0).data() == before
+    view.filter_edit.setText("resnet")
+    assert not view.table.selectionModel().hasSelection()  # the one in use is not listed
+    view.table.selectRow(0)  # a real pick still picks
+    qtbot.waitUntil(lambda: panel.state.config.model.backbone != before, timeout=5000)
+    assert panel.state.config.model.backbone.startswith("resnet")
