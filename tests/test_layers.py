@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1] / "workbench"
 # bottom to top; packages in one layer must not import each other
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"config", "paths"},
+    {"paths"},  # where files go: nothing of ours below it
+    {"config"},  # saved configs hold paths relative to their folder (paths.relative_inside)
     {"devices"},
     {"data", "models"},
     {"plan"},
