@@ -39,12 +39,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.config import load_config, save_config
+from workbench.errors import UserError
 from workbench_ui import workers
 from workbench_ui.dataset_panel import DatasetPanel
 from workbench_ui.state import AppState
 from workbench_ui.workers import GeneratorWorker
-from workbench.config import load_config, save_config
-from workbench.errors import UserError
 
 MAX_RECENT = 8
 RECENT_KEY = "recent/datasets"
@@ -146,12 +146,19 @@ class MainWindow(QMainWindow):
             panel = ResultsPanel(self.state, self)
             for train in (p for p in self.panels if isinstance(p, TrainPanel)):
                 train.run_finished.connect(panel.set_current_run)  # show each finished run
+            self.state.run_open_requested.connect(
+                lambda run_dir, results=panel: self._show_results(results, run_dir))
         else:
             from workbench_ui.predict_panel import PredictPanel
 
             panel = PredictPanel(self.state, self)
         self.panels.append(panel)
         self._put_tab(panel, title)
+
+    def _show_results(self, results: QWidget, run_dir: str) -> None:
+        """Show a run's results (opened from Manage runs) in the Results tab."""
+        results.show_run(run_dir)
+        self.tabs.setCurrentWidget(results)
 
     def _put_tab(self, panel: QWidget, title: str) -> None:
         """Add the tab, or replace the "Loading…" page of the same title (kept selected)."""

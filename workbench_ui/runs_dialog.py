@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -70,8 +70,11 @@ def _row_items(run: RunInfo) -> list[QTableWidgetItem]:
 class RunsDialog(QDialog):
     """The run folders under one folder, with their results and sizes; deletes selected ones.
 
-    `current` is the run training or shown now: it is listed but cannot be deleted.
+    `current` is the run training or shown now: it is listed but cannot be deleted. A double-click
+    on a run emits `run_opened(path)` (the main window shows its results).
     """
+
+    run_opened = Signal(str)
 
     def __init__(self, runs_dir: str | Path, current: str = "",
                  parent: QWidget | None = None) -> None:
@@ -110,6 +113,12 @@ class RunsDialog(QDialog):
         table.verticalHeader().setVisible(False)
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         table.itemSelectionChanged.connect(self._update_delete_button)
+        table.cellDoubleClicked.connect(self._open_row)
+        table.setToolTip("Double-click a run to show its results")
+        # newest first, and the header's arrow says so (sortItems alone leaves the arrow on
+        # whatever column it was); a refresh keeps the order the user then clicks
+        table.horizontalHeader().setSortIndicator(COLUMNS.index("Started"),
+                                                  Qt.SortOrder.DescendingOrder)
         return table
 
     def refresh(self) -> None:
@@ -127,8 +136,7 @@ class RunsDialog(QDialog):
                 table.setItem(row, column, item)
             if self._is_current(run.path):
                 table.item(row, 0).setText(f"{run.path.name} (training now)")
-        table.setSortingEnabled(True)
-        table.sortItems(COLUMNS.index("Started"), Qt.SortOrder.DescendingOrder)
+        table.setSortingEnabled(True)  # sorts by the header's indicator
         table.resizeColumnsToContents()
         total = format_size(sum(run.size_bytes for run in self.runs))
         self.summary.setText(f"{len(self.runs)} run(s) in {self.runs_dir}, {total} in all."
@@ -154,6 +162,13 @@ class RunsDialog(QDialog):
         for row in range(self.table.rowCount()):
             if self.table.item(row, 0).data(Qt.ItemDataRole.UserRole) == str(path):
                 self.table.selectRow(row)
+
+    def _open_row(self, row: int, _column: int) -> None:
+        """A double-click opens the run: its results are shown and the dialog closes."""
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.run_opened.emit(str(item.data(Qt.ItemDataRole.UserRole)))
+            self.accept()
 
     def _update_delete_button(self) -> None:
         self.delete_button.setEnabled(bool(self.selected_paths()))

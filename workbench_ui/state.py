@@ -33,6 +33,7 @@ class AppState(QObject):
             without taking the user away from the panel.
         running_changed(bool): a run started (True) or ended (False); while one runs, the
             settings that shaped it are locked.
+        run_open_requested(str): show this run folder's results (a double-click in Manage runs).
     """
 
     dataset_changed = Signal(object)
@@ -40,6 +41,7 @@ class AppState(QObject):
     message = Signal(str)
     open_requested = Signal(str)
     running_changed = Signal(bool)
+    run_open_requested = Signal(str)
 
     def __init__(self, config: RunConfig | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)

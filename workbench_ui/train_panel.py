@@ -288,6 +288,7 @@ class TrainPanel(QWidget):
         self.runs_dialog = RunsDialog(self.runs_folder(), self.run_dir if self.busy() else "",
                                       self)
         self.runs_dialog.finished.connect(self._after_runs_dialog)
+        self.runs_dialog.run_opened.connect(self._state.run_open_requested)  # its results
         self.runs_dialog.open()
         return self.runs_dialog
 

@@ -72,3 +72,58 @@ def test_filtering_backbones_never_changes_the_backbone_in_use(model_panel, qtbo
     view.table.selectRow(0)  # a real pick still picks
     qtbot.waitUntil(lambda: panel.state.config.model.backbone != before, timeout=5000)
     assert panel.state.config.model.backbone.startswith("resnet")
+
+
+# -- Manage runs: sorted as its arrow says, and a double-click opens a run --------------------
+def _fake_run(folder, started: float, epochs_done: int, outcome: str):
+    """A run folder as `list_runs` reads it: config.toml and a metrics.jsonl of events."""
+    import json
+
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text('[model]\nbackbone = "mobilenet_v2"\n\n[train]\n'
+                                        "epochs = 3\n", encoding="utf-8")
+    events = [{"event": "RunStarted", "time": started}]
+    events += [{"event": "EvalDone", "epoch": e, "time": started + e,
+                "metrics": {"balanced_acc": 0.1 * e}} for e in range(1, epochs_done + 1)]
+    events.append({"event": outcome, "time": started + 9})
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events),
+                                          encoding="utf-8")
+    return folder
+
+
+def test_manage_runs_sorts_as_its_arrow_says_and_a_double_click_opens_the_run(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from workbench.config import RunConfig
+    from workbench_ui.main_window import MainWindow
+    from workbench_ui.runs_dialog import COLUMNS
+    from workbench_ui.state import AppState
+
+    runs = tmp_path / "runs"
+    old = _fake_run(runs / "b-old", 1_000_000.0, 2, "Stopped")
+    _fake_run(runs / "a-new", 2_000_000.0, 3, "Finished")
+    config = RunConfig()
+    config.train.out_dir = str(runs)
+    window = MainWindow(AppState(config))
+    qtbot.addWidget(window)
+    train = next(p for p in window.panels if type(p).__name__ == "TrainPanel")
+    dialog = train.manage_runs()
+    header = dialog.table.horizontalHeader()
+    started = COLUMNS.index("Started")
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        started, Qt.SortOrder.DescendingOrder)
+    assert [dialog.table.item(r, 0).text() for r in range(2)] == ["a-new", "b-old"]
+    dialog.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # a click on "Run folder"
+    dialog.refresh()  # keeps the user's order, and the arrow with it
+    assert [dialog.table.item(r, 0).text() for r in range(2)] == ["b-old", "a-new"]
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        0, Qt.SortOrder.DescendingOrder)
+    dialog.table.sortByColumn(COLUMNS.index("Epochs"), Qt.SortOrder.DescendingOrder)
+    assert [dialog.table.item(r, 0).text() for r in range(2)] == ["a-new", "b-old"]
+    row = next(r for r in range(2) if dialog.table.item(r, 0).text() == "b-old")
+    dialog.table.cellDoubleClicked.emit(row, 1)
+    results = next(p for p in window.panels if type(p).__name__ == "ResultsPanel")
+    assert window.tabs.currentWidget() is results and results.run_dir == str(old)
+    assert not dialog.isVisible()
+    assert "stopped after 2 of 3 epochs" in results.notice.text()
+    window.close()
