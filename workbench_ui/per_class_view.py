@@ -6,8 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QTableWidget, QTableWidgetItem, QWidget
 
-from workbench_ui.plots import BAND_COLORS
 from workbench.results.evaluate import Evaluation
+from workbench_ui.plots import BAND_COLORS
 
 COLUMNS = ("class", "training images", "band", "precision", "recall", "F1", "val images")
 
@@ -34,6 +34,9 @@ class PerClassView(QTableWidget):
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
         self.verticalHeader().setVisible(False)
+        # the dataset's class order to begin with, and the header's arrow saying so (Qt's
+        # default indicator is column 0 descending: rows 9..0 under an arrow nobody set)
+        self.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.setSortingEnabled(True)
 
     def set_evaluation(self, ev: Evaluation | None) -> None:
@@ -50,7 +53,7 @@ class PerClassView(QTableWidget):
     def _fill(self, row: int, ev: Evaluation, name: str) -> None:
         c = ev.class_names.index(name)
         band = ev.metrics.bands.get(name, "")
-        cells = [_Item(name, name), _number(ev.predictions.train_counts[c]), _Item(band, band),
+        cells = [_Item(name, c), _number(ev.predictions.train_counts[c]), _Item(band, band),
                  _pct(ev.precision[c]), _pct(ev.recall[c]), _pct(ev.f1[c]),
                  _number(ev.support[c])]
         cells[2].setForeground(QColor(BAND_COLORS.get(band, "#7f7f7f")))

@@ -40,6 +40,10 @@ def test_clicking_a_confusion_cell_shows_its_images(qtbot, run_copy: Path) -> No
     assert "balanced accuracy" in panel.summary.text()
     table = panel.per_class
     assert table.rowCount() == 10
+    header = table.horizontalHeader()  # issue 16: the arrow matches the order shown
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        0, Qt.SortOrder.AscendingOrder)
+    assert [table.item(r, 0).text() for r in range(10)] == [str(c) for c in range(10)]
     table.sortItems(1)  # by training images, fewest first: the tail on top
     assert table.item(0, 0).text() == "9" and table.item(0, 2).text() == "few"
     view = panel.confusion
