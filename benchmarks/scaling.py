@@ -13,7 +13,6 @@ n_img_s / (N * one_img_s); 1.0 is perfect scaling).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.config import RunConfig, save_config  # noqa: E402
 from workbench.data.demo import build_demo  # noqa: E402
 from workbench.train.launch import torchrun_command  # noqa: E402
+from workbench.train.rundir import read_events  # noqa: E402
 
 TRAIN_IMAGES = 1120  # the demo's training split
 
@@ -76,8 +76,7 @@ def measure(args: argparse.Namespace, processes: int, work: Path) -> float:
                           text=True, check=False)
     if done.returncode:
         sys.exit(f"scaling: {processes} process(es) failed:\n{done.stderr[-3000:]}")
-    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    rates = [e["images_per_s"] for e in map(json.loads, lines) if e["event"] == "BatchDone"]
+    rates = [e["images_per_s"] for e in read_events(run_dir) if e["event"] == "BatchDone"]
     measured = rates[args.warmup:] or rates
     return statistics.median(measured)
 

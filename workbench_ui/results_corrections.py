@@ -12,7 +12,6 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
-from workbench_ui.state import AppState
 from workbench.data.corrections import (
     CORRECTIONS_NAME,
     Correction,
@@ -21,6 +20,7 @@ from workbench.data.corrections import (
     remove_correction,
 )
 from workbench.errors import UserError
+from workbench_ui.state import AppState
 
 
 class CorrectionsBar(QWidget):
@@ -79,9 +79,10 @@ class CorrectionsBar(QWidget):
         if self.file is None or not self.items:
             return
         from workbench.config import load_config
+        from workbench.train.runpaths import RunPaths
 
-        try:
-            data_path = load_config(self.file.parent / "config.toml").data.path
+        try:  # the corrections file lies in the run folder
+            data_path = load_config(RunPaths(self.file.parent).config).data.path
             # the path too: opening "another" dataset would reset the corrections (they belong
             # to one dataset), and this one is the run's
             self.state.update_config(data={"path": data_path, "corrections": str(self.file)})

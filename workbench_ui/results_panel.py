@@ -32,6 +32,7 @@ from workbench import paths
 from workbench.results.evaluate import EvalProgress, Evaluation, iter_evaluation_events
 from workbench.train.predictions import predictions_file
 from workbench.train.rundir import run_info
+from workbench.train.runpaths import RunPaths
 from workbench_ui.compare_view import CompareView
 from workbench_ui.confusion_cells_view import ConfusionCellsView
 from workbench_ui.gallery_view import GalleryView
@@ -170,7 +171,7 @@ class ResultsPanel(QWidget):
         """Show a run: its stored predictions at once, or say how to get them."""
         if not run_dir:
             return
-        if not (Path(run_dir) / "config.toml").is_file():
+        if not RunPaths.of(run_dir).config.is_file():
             self.notice.setText(f"{run_dir} is not a run folder (no config.toml): pick a folder "
                                 "that `workbench train` or the Train tab wrote")
             return
