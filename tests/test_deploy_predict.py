@@ -57,6 +57,7 @@ def test_unreadable_files_are_reported_and_skipped(capsys, runs: DeployRuns,
     assert [r["path"] for r in json.loads(out)] == [str(good)]
     assert "notes.png" in err and "missing.jpg" in err
     assert "Traceback" not in err
+    assert "\r" not in err and "img/s" not in err  # no progress bar off a terminal
 
 
 def test_nothing_readable_exits_2_with_one_line(capsys, runs: DeployRuns, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """`workbench predict` and `workbench export`: use a finished run from the command line.
 
-`predict` prints one line per image (or `--json`, or a CSV with `--csv OUT`), a progress bar and
-the skipped files on stderr; exit 0 when at least one image was classified, 2 when none was.
+`predict` prints one line per image (or `--json`, or a CSV with `--csv OUT`), a progress bar (on
+a terminal only) and the skipped files on stderr; exit 0 when at least one image was classified,
+2 when none was.
 `export` prints the written file's path on the last line of stdout (`--json`: one object with
 the path, format, card, input size, classes and preprocessing). Torch is imported only in the
 handlers, so `--help` stays instant.
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workbench.cli import output
 from workbench.errors import UserError
 
 FORMATS = ("onnx", "torchscript", "torchvision")  # deploy.export.EXPORT_FORMATS, without torch
@@ -95,8 +97,6 @@ def predict_device(name: str) -> str:
 
 
 def _run_predict(trained: Any, args: argparse.Namespace) -> tuple[list, list]:
-    from tqdm import tqdm
-
     from workbench.deploy.predict import iter_predict
 
     predictions, skipped, bar = [], [], None
@@ -104,11 +104,10 @@ def _run_predict(trained: Any, args: argparse.Namespace) -> tuple[list, list]:
         for batch in iter_predict(trained, args.paths, top_k=args.top_k,
                                   batch_size=max(1, args.batch_size)):
             if bar is None:  # the first event knows how many images there are
-                bar = tqdm(total=batch.total, desc="predict", unit="img", file=sys.stderr,
-                           leave=False, dynamic_ncols=True)
+                bar = output.bar(total=batch.total, desc="predict", unit="img", leave=False)
             bar.update(batch.done - bar.n)
             predictions.extend(batch.predictions)
-            for item in batch.skipped:
+            for item in batch.skipped:  # even under -q: the user should know what was left out
                 bar.write(f"workbench: skipped {item.path}: {item.reason}", file=sys.stderr)
             skipped.extend(batch.skipped)
     finally:
@@ -149,12 +148,12 @@ def _export(args: argparse.Namespace) -> int:
     from workbench.train.trained import load_trained
 
     trained = load_trained(args.run_dir, args.checkpoint)
-    print(f"exporting {trained.plan.backbone} ({len(trained.class_names)} classes) as "
-          f"{args.format}...", file=sys.stderr)
+    output.say(f"exporting {trained.plan.backbone} ({len(trained.class_names)} classes) as "
+               f"{args.format}...")
     path = export_model(trained, args.format, args.out)
     if args.json:
         print(json.dumps(export_record(trained, args.format, path), indent=2))
         return 0
-    print(f"model card: {card_path(path)}", file=sys.stderr)
+    output.say(f"model card: {card_path(path)}")
     print(path)
     return 0
