@@ -36,6 +36,14 @@ def eta_seconds(elapsed: float, steps_done: int, steps_left: int) -> float | Non
     return elapsed / steps_done * steps_left
 
 
+def finished_text(best_metric: float) -> str:
+    """The line for a finished run; no number when none was measured (the engine's -1 means
+    no validation accuracy: no val images, or no epoch evaluated)."""
+    if not 0.0 <= best_metric <= 1.0:  # also NaN
+        return "Finished (no validation accuracy was measured)"
+    return f"Finished: best balanced accuracy {100 * best_metric:.1f}%"
+
+
 class ProgressView(QWidget):
     """The progress bar and a line saying what the run is doing."""
 
@@ -112,7 +120,7 @@ class ProgressView(QWidget):
         elif isinstance(event, Finished):
             self._end_busy()
             self.bar.setValue(self.bar.maximum())
-            self.status.setText(f"Finished: best balanced accuracy {100 * event.best_metric:.1f}%")
+            self.status.setText(finished_text(event.best_metric))
         elif isinstance(event, Stopped):
             self._end_busy()
             self.status.setText(self.stopped_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.train.events import BatchDone, EvalDone, RunStarted, Stopped
+from workbench.train.events import BatchDone, EvalDone, Finished, RunStarted, Stopped
 from workbench.train.metrics import compute_metrics
 from workbench_ui.train_progress import ProgressView
 
@@ -127,3 +127,16 @@ def test_manage_runs_sorts_as_its_arrow_says_and_a_double_click_opens_the_run(qt
     assert not dialog.isVisible()
     assert "stopped after 2 of 3 epochs" in results.notice.text()
     window.close()
+
+
+# -- issue 16 item 7: no "-100.0%" placeholder -------------------------------------------------
+def test_a_run_without_a_measured_accuracy_shows_no_placeholder_number(qtbot):
+    view = ProgressView()
+    qtbot.addWidget(view)
+    view.show_event(RunStarted("/tmp/run", "cpu", 9, 0, epochs=1, steps_per_epoch=3))
+    view.show_event(Finished("/tmp/run", -1.0))  # the engine's "not measured"
+    assert view.status.text() == "Finished (no validation accuracy was measured)"
+    view.show_event(Finished("/tmp/run", float("nan")))
+    assert "%" not in view.status.text()
+    view.show_event(Finished("/tmp/run", 0.47))
+    assert view.status.text() == "Finished: best balanced accuracy 47.0%"
