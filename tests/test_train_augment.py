@@ -138,8 +138,8 @@ def test_batch_preview_shows_augmented_images_with_mixed_labels(demo_root, index
     assert preview.images.shape == (6, 32, 32, 3) and preview.images.dtype == np.uint8
     assert len(preview.captions) == 6 and preview.recipe == "strong, MixUp 0.4"
     names = set(index.class_names)
-    for caption in preview.captions:  # "3 60% / 7 40%" or one class name
-        assert {part.split(" ")[0] for part in caption.split(" / ")} <= names
+    for caption in preview.captions:  # "3 (60%) · 7 (40%)" or one class name
+        assert {part.split(" (")[0] for part in caption.split(" · ")} <= names
     state = torch.random.get_rng_state()
     again = next(iter_batch_preview(plan, index, count=6, seed=1))
     assert torch.equal(state, torch.random.get_rng_state())  # the run's stream is untouched

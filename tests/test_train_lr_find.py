@@ -50,11 +50,15 @@ def test_smoothing_is_fastais_bias_corrected_moving_average():
 def test_suggestion_is_the_minimums_lr_over_ten_and_steepest_is_reported():
     lrs = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     losses = [2.0, 1.2, 1.0, 0.9, 3.0]
-    suggested, minimum, steepest = suggest(lrs, losses)
+    suggested, minimum, steepest = suggest(lrs, losses, skip_start=0)
     assert minimum == 1e-1 and suggested == pytest.approx(1e-2)
     # slopes per decade up to the minimum (np.gradient): -0.8, -0.5, -0.15, -0.1
     assert steepest == 1e-4
-    # a minimum in the first two points: no steepest descent, the suggestion clipped to LIMITS
+    # skipping the first reading (the moving average settling): slopes -0.2, -0.15, -0.1
+    assert suggest(lrs, losses, skip_start=1)[2] == 1e-3
+    # too few readings past the skipped ones: no steepest descent; the suggestion is clipped
+    # to train.lr's limits (1e-6 at least)
+    assert suggest(lrs, losses)[2] is None
     assert suggest([1e-7, 1e-6, 1e-5], [1.0, 2.0, 9.0]) == (1e-6, 1e-7, None)
 
 

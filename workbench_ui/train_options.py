@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -13,10 +12,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.devices import device_available, gpu_names
 from workbench_ui.config_binder import ConfigBinder, choice_combo
 from workbench_ui.state import AppState
-from workbench_ui.vocabulary import DEVICE_LABELS, OPTIMIZER_LABELS
-from workbench.devices import device_available, gpu_names
+from workbench_ui.vocabulary import AUGMENT_LABELS, DEVICE_LABELS, OPTIMIZER_LABELS
 
 ALL_GPUS = "all-gpus"  # the device menu's "All N GPUs": train.device "cuda", train.gpus N
 
@@ -38,7 +37,8 @@ def _float_spin(step: float, decimals: int) -> QDoubleSpinBox:
 
 
 class TrainOptionsView(QGroupBox):
-    """Epochs, batch size, optimizer, learning rate, warm-up, device, augmentation and seed."""
+    """Epochs, batch size, optimizer, learning rate, warm-up, device, augmentation (preset,
+    MixUp, CutMix, label smoothing) and seed."""
 
     def __init__(self, state: AppState, binder: ConfigBinder,
                  parent: QWidget | None = None) -> None:
@@ -50,16 +50,29 @@ class TrainOptionsView(QGroupBox):
         self.lr = binder.bind("train", "lr", _float_spin(0.001, 6))
         self.warmup = binder.bind("train", "warmup_epochs", _float_spin(0.5, 1))
         self.device = self._device_menu(state, binder, gpu_names())
-        self.augment = binder.bind("data", "augment", QCheckBox("flips and crops"))
+        self.augment = binder.bind("data", "augment", choice_combo(AUGMENT_LABELS))
+        self.mixup = binder.bind("data", "mixup", _float_spin(0.1, 2))
+        self.cutmix = binder.bind("data", "cutmix", _float_spin(0.1, 2))
+        self.label_smoothing = binder.bind("train", "label_smoothing", _float_spin(0.05, 2))
         self.seed = binder.bind("train", "seed", _spin(special="not seeded"))
         self.epochs.setToolTip("Passes over the training split")
         self.lr.setToolTip("The head's learning rate; lower stages get less (Model tab)")
         self.warmup.setToolTip("Epochs of linear warm-up before the cosine schedule")
-        self.augment.setToolTip("Light augmentation; it turns off the frozen-feature cache")
+        self.augment.setToolTip("Random crops and flips of the training images (strong adds "
+                                "TrivialAugment and erasing); any augmentation turns off the "
+                                "frozen-feature cache")
+        self.mixup.setToolTip("MixUp's alpha: blend pairs of training images and their labels "
+                              "(0: off; 0.2 is usual)")
+        self.cutmix.setToolTip("CutMix's alpha: paste a patch of another image, labels shared "
+                               "by area (0: off; 1.0 is usual); with MixUp, one per batch")
+        self.label_smoothing.setToolTip("Share of the target spread over all classes (0: off; "
+                                        "0.1 is usual)")
         for label, widget in (("Epochs", self.epochs), ("Batch size", self.batch_size),
                               ("Optimizer", self.optimizer), ("Learning rate", self.lr),
                               ("Warm-up epochs", self.warmup), ("Device", self.device),
-                              ("Augmentation", self.augment), ("Seed", self.seed)):
+                              ("Augmentation", self.augment), ("MixUp", self.mixup),
+                              ("CutMix", self.cutmix), ("Label smoothing", self.label_smoothing),
+                              ("Seed", self.seed)):
             form.addRow(label, widget)
 
     @classmethod

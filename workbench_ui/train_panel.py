@@ -21,20 +21,11 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench_ui.config_binder import ConfigBinder
-from workbench_ui.plan_view import PlanView
-from workbench_ui.runs_dialog import PathDialog, RunsDialog
-from workbench_ui.state import AppState
-from workbench_ui.train_charts import TrainChartsView
-from workbench_ui.train_imbalance import ImbalanceView
-from workbench_ui.train_notice import NoticeBanner, explain_failure
-from workbench_ui.train_options import TrainOptionsView
-from workbench_ui.train_progress import ProgressView
-from workbench_ui.train_run import TrainerFactory, TrainingRun
 from workbench import paths
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
@@ -50,6 +41,18 @@ from workbench.train.events import (
     Stopped,
 )
 from workbench.train.rundir import RunSummary, inspect_run
+from workbench_ui.batch_preview_view import BatchPreviewView
+from workbench_ui.config_binder import ConfigBinder
+from workbench_ui.lr_finder_view import LrFinderView
+from workbench_ui.plan_view import PlanView
+from workbench_ui.runs_dialog import PathDialog, RunsDialog
+from workbench_ui.state import AppState
+from workbench_ui.train_charts import TrainChartsView
+from workbench_ui.train_imbalance import ImbalanceView
+from workbench_ui.train_notice import NoticeBanner, explain_failure
+from workbench_ui.train_options import TrainOptionsView
+from workbench_ui.train_progress import ProgressView
+from workbench_ui.train_run import TrainerFactory, TrainingRun
 
 SKLEARN_HEADS = {"svm": "a linear SVM", "logreg": "logistic regression"}
 
@@ -95,6 +98,8 @@ class TrainPanel(QWidget):
         self.charts = TrainChartsView()
         self.notice = NoticeBanner()
         self.plan_view = PlanView(state)
+        self.batch_preview = BatchPreviewView(state)
+        self.lr_finder = LrFinderView(state)
         self._binder.rejected.connect(self.notice.show_error)
         state.dataset_changed.connect(self._on_dataset_changed)
         self._build_buttons()
@@ -150,9 +155,16 @@ class TrainPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(side.sizeHint().width() + 20)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        recipes = QSplitter()  # what the options do to the images, and what LR suits them
+        recipes.addWidget(self.batch_preview)
+        recipes.addWidget(self.lr_finder)
+        recipes.setStretchFactor(1, 1)
+        self.views = QTabWidget()
+        self.views.addTab(self.charts, "Live charts")
+        self.views.addTab(recipes, "Batch preview && LR finder")
         split = QSplitter()
         split.addWidget(scroll)
-        split.addWidget(self.charts)
+        split.addWidget(self.views)
         split.setStretchFactor(1, 1)
         split.setSizes([320, 960])
         layout = QVBoxLayout(self)
@@ -303,13 +315,15 @@ class TrainPanel(QWidget):
         return self.run is not None and self.run.is_running()
 
     def shutdown(self, timeout: float = 2.0) -> bool:
-        """Stop a run and join its thread; True when no thread is left running."""
+        """Stop a run (and a batch preview or LR test) and join their threads; True when no
+        thread is left running."""
+        views = [view.shutdown(timeout) for view in (self.batch_preview, self.lr_finder)]
         if self.run is None:
-            return True
+            return all(views)
         ended = self.run.shutdown(timeout)
         if ended:
             self._set_run_state(RunState.IDLE)
-        return ended
+        return ended and all(views)
 
     def _on_dataset_changed(self, _index: Any) -> None:
         # the charts describe the last run's classes; a run in progress keeps its own

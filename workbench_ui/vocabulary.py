@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from workbench.config import Device, Head, Loss, LossWeighting, NormPolicy, Optimizer, Sampling
+from workbench.config import (
+    Augment,
+    Device,
+    Head,
+    Loss,
+    LossWeighting,
+    NormPolicy,
+    Optimizer,
+    Sampling,
+)
 
 HEAD_LABELS: dict[Head, str] = {
     Head.LINEAR: "linear layer",
@@ -48,6 +57,12 @@ DEVICE_LABELS: dict[Device, str] = {
     Device.MPS: "Apple GPU (MPS)",
     Device.CPU: "CPU",
 }
+AUGMENT_LABELS: dict[Augment, str] = {
+    Augment.NONE: "None",
+    Augment.LIGHT: "Light (crops, flips)",
+    Augment.STANDARD: "Standard (wide crops, flips)",
+    Augment.STRONG: "Strong (+ TrivialAugment, erasing)",
+}
 # Each vocabulary of the core with the GUI's labels for it (what the test walks).
 VOCABULARIES: dict[type[StrEnum], dict] = {
     Head: HEAD_LABELS,
@@ -57,4 +72,5 @@ VOCABULARIES: dict[type[StrEnum], dict] = {
     Loss: LOSS_LABELS,
     Optimizer: OPTIMIZER_LABELS,
     Device: DEVICE_LABELS,
+    Augment: AUGMENT_LABELS,
 }

@@ -208,9 +208,9 @@ def test_options_edit_the_config(qtbot, tmp_path):
     state = panel._state
     panel.options.epochs.setValue(7)
     panel.options.optimizer.setCurrentIndex(panel.options.optimizer.findData("adamw"))
-    panel.options.augment.setChecked(True)
+    panel.options.augment.setCurrentIndex(panel.options.augment.findData("strong"))
     assert state.config.train.epochs == 7 and state.config.train.optimizer == "adamw"
-    assert state.config.data.augment is True
+    assert state.config.data.augment == "strong"
     state.update_config(train={"batch_size": 12})  # edited elsewhere: the form follows
     assert panel.options.batch_size.value() == 12
 

@@ -80,8 +80,8 @@ def describe(config: RunConfig) -> str:
 class BatchPreview:
     """Augmented training images as the model sees them, de-normalized for display.
 
-    `images`: uint8, N x H x W x 3; `captions`: per image its label, or the mixed labels with
-    their weights ("3 60% / 7 40%"); `recipe`: `describe(config)`.
+    `images`: uint8, N x H x W x 3; `captions`: per image its label, or the two largest shares
+    of a mixed label ("3 (60%) · 7 (40%)"); `recipe`: `describe(config)`.
     """
 
     images: np.ndarray
@@ -128,5 +128,5 @@ def _caption(label: torch.Tensor, class_names: Sequence[str]) -> str:
     shares, classes = label.topk(min(2, label.numel()))
     if shares[1] < 0.005:
         return str(class_names[int(classes[0])])
-    return " / ".join(f"{class_names[int(c)]} {float(w):.0%}"
+    return " · ".join(f"{class_names[int(c)]} ({float(w):.0%})"
                       for w, c in zip(shares, classes, strict=True))

@@ -38,6 +38,9 @@ STEPS = 100
 SMOOTHING = 0.98  # fastai's beta for the loss's moving average
 DIVERGED = 4.0  # stop once the smoothed loss is this many times its minimum
 SUGGESTION_DIVISOR = 10.0
+# the first readings' slope is the moving average settling, not the network learning (fastai's
+# plot skips them too)
+SKIP_START = 5
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,13 @@ def smooth(losses: Sequence[float], beta: float = SMOOTHING) -> list[float]:
     return out
 
 
-def suggest(lrs: Sequence[float], losses: Sequence[float]) -> tuple[float, float, float | None]:
+def suggest(lrs: Sequence[float], losses: Sequence[float], skip_start: int = SKIP_START
+            ) -> tuple[float, float, float | None]:
     """(suggested LR, the minimum's LR, the steepest descent's LR) of a smoothed curve.
 
     suggested = the minimum's LR / 10, clipped to `train.lr`'s limits; steepest: where the
-    finite-difference slope of loss against log10 LR is lowest, up to the minimum (None with
-    fewer than 3 points there).
+    finite-difference slope of loss against log10 LR is lowest, between the first
+    `skip_start` readings and the minimum (None with fewer than 3 points there).
     """
     if not lrs:
         raise UserError("the LR range test recorded no loss")
@@ -118,9 +122,10 @@ def suggest(lrs: Sequence[float], losses: Sequence[float]) -> tuple[float, float
     low, high = LIMITS["train.lr"]
     suggested = float(min(max(lrs[at_min] / SUGGESTION_DIVISOR, low), high))
     steepest = None
-    if at_min >= 2:
-        slope = np.gradient(y[:at_min + 1], np.log10(np.asarray(lrs[:at_min + 1])))
-        steepest = float(lrs[int(np.argmin(slope))])
+    if at_min - skip_start >= 2:
+        x = np.log10(np.asarray(lrs[skip_start:at_min + 1]))
+        slope = np.gradient(y[skip_start:at_min + 1], x)
+        steepest = float(lrs[skip_start + int(np.argmin(slope))])
     return suggested, float(lrs[at_min]), steepest
 
 
