@@ -11,7 +11,8 @@ from tests.builders import make_tiny_dataset, tiny_config
 from workbench.errors import UserError
 from workbench.train.engine import Trainer
 from workbench.train.events import Finished
-from workbench.train.rundir import RunDir, delete_run, is_run_dir, list_runs
+from workbench.train.rundir import RunDir
+from workbench.train.runs import delete_run, is_run_dir, list_runs
 
 
 @pytest.fixture(scope="module")

@@ -141,8 +141,8 @@ class PredictPanel(QWidget):
     def refresh_runs(self, only_if_changed: bool = False) -> None:
         """List the finished runs of the runs folders (the default and the config's); with
         `only_if_changed`, only when a best checkpoint appeared or changed since."""
-        from workbench.train.rundir import list_runs
         from workbench.train.runpaths import RunPaths
+        from workbench.train.runs import list_runs
 
         folders = self._runs_folders()
         best_pattern = str(RunPaths(Path("*")).best)  # */checkpoints/best.pt

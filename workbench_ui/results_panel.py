@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 from workbench import paths
 from workbench.results.evaluate import EvalProgress, Evaluation, iter_evaluation_events
 from workbench.train.predictions import predictions_file
-from workbench.train.rundir import run_info
 from workbench.train.runpaths import RunPaths
+from workbench.train.runs import run_info
 from workbench_ui.compare_view import CompareView
 from workbench_ui.confusion_cells_view import ConfusionCellsView
 from workbench_ui.gallery_view import GalleryView

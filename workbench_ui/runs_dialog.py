@@ -1,6 +1,6 @@
 """Dialogs about run folders: manage (list and delete) old runs, and show a folder's path.
 
-The list and the deletion are the core's (`workbench.train.rundir.list_runs`, `delete_run`,
+The list and the deletion are the core's (`workbench.train.runs.list_runs`, `delete_run`,
 which refuses a folder that is not a run); these dialogs only show them and ask before deleting.
 """
 
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import UserError
-from workbench.train.rundir import RunInfo, delete_run, list_runs
+from workbench.train.runs import RunInfo, delete_run, list_runs
 
 COLUMNS = ("Run folder", "Started", "Backbone", "Epochs", "Best bal. acc", "Ended", "Size")
 
