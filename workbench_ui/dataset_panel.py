@@ -115,7 +115,7 @@ class DatasetPanel(QWidget):
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(_boxed("Images", self.thumbnails))
         bottom.addWidget(_boxed("Problems", self.problems))
-        bottom.setSizes([480, 640])
+        bottom.setSizes([420, 700])  # the problems' table and preview need the room
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(self.histogram)
         main.addWidget(bottom)
@@ -294,7 +294,7 @@ class DatasetPanel(QWidget):
         ordered = {s: stats.class_counts[s] for s in _splits_training_first(stats)}
         self.histogram.set_data(ordered, stats.bands)
         self.split_options.set_split_given("val" in index.splits and not index.val_generated)
-        self.problems.set_problems(index.problems, index.unlisted_problems)
+        self.problems.set_problems(index.problems, index.unlisted_problems, str(index.root))
         self._update_summary()
         shown = self.histogram.class_order()
         if shown:  # an empty thumbnail grid teaches nothing: open on the first bar's class

@@ -7,6 +7,8 @@ its folder in the system file manager.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,19 +32,30 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench_ui.thumbnails_view import pil_to_qimage
-from workbench_ui.workers import GeneratorWorker
 from workbench.data.index import Problem, count_problems
 from workbench.errors import UserError
+from workbench_ui.thumbnails_view import pil_to_qimage
+from workbench_ui.workers import GeneratorWorker
 
 PREVIEW_SIZE = 220
 COLUMNS = ("Kind", "Path", "Detail")
 _ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class _ElideEnd(QStyledItemDelegate):
+    """Cut a sentence at its end ("not a recognized image…"), not in its middle."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802
+        """Qt's options, eliding on the right."""
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight
 
 
 class ProblemsModel(QAbstractTableModel):
@@ -51,6 +64,16 @@ class ProblemsModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.problems: list[Problem] = []
+        self.root = ""  # the dataset's folder: paths under it are shown relative to it
+
+    def shown_path(self, path: str) -> str:
+        """`path` relative to `root` when it lies under it (the detail column gets the room)."""
+        if self.root:
+            with contextlib.suppress(ValueError):
+                relative = os.path.relpath(path, self.root)
+                if not relative.startswith(".."):
+                    return relative
+        return path
 
     def add(self, problems: Sequence[Problem]) -> None:
         """Append problems at the end."""
@@ -80,11 +103,11 @@ class ProblemsModel(QAbstractTableModel):
         if not index.isValid():
             return None
         problem = self.problems[index.row()]
-        values = (problem.kind.replace("_", " "), problem.path, problem.detail)
+        values = (problem.kind.replace("_", " "), self.shown_path(problem.path), problem.detail)
         if role == Qt.ItemDataRole.DisplayRole:
             return values[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return problem.detail or problem.path
+            return problem.path if index.column() == 1 else (problem.detail or problem.path)
         return None
 
     def headerData(  # noqa: N802 - Qt override
@@ -150,7 +173,8 @@ class ProblemsView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        self.table.setColumnWidth(1, 260)
+        self.table.setItemDelegateForColumn(2, _ElideEnd(self.table))  # the detail column
+        self.table.setColumnWidth(1, 200)  # paths are relative to the dataset: room for why
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
         self.preview = QLabel("Select a problem to see the file.")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -180,10 +204,12 @@ class ProblemsView(QWidget):
 
     # -- public API --------------------------------------------------------------------------
     def set_problems(self, problems: Sequence[Problem],
-                     unlisted: Mapping[str, int] | None = None) -> None:
-        """Show exactly these problems; `unlisted` counts, per kind, those left off the list."""
+                     unlisted: Mapping[str, int] | None = None, root: str = "") -> None:
+        """Show exactly these problems; `unlisted` counts, per kind, those left off the list;
+        paths under `root` (the dataset's folder) are shown relative to it."""
         self._unlisted = dict(unlisted or {})
         self.model.clear()
+        self.model.root = root
         self.kind_filter.setCurrentIndex(0)
         while self.kind_filter.count() > 1:
             self.kind_filter.removeItem(1)

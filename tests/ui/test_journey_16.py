@@ -140,3 +140,29 @@ def test_a_run_without_a_measured_accuracy_shows_no_placeholder_number(qtbot):
     assert "%" not in view.status.text()
     view.show_event(Finished("/tmp/run", 0.47))
     assert view.status.text() == "Finished: best balanced accuracy 47.0%"
+
+
+# -- the Problems table at 1280x800 ----------------------------------------------------------------
+def test_problem_paths_are_relative_to_the_dataset_so_the_detail_has_room(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from workbench.data.index import Problem
+    from workbench_ui.problems_view import ProblemsView
+
+    view = ProblemsView()
+    qtbot.addWidget(view)
+    view.resize(700, 300)
+    inside = str(tmp_path / "train" / "cat" / "broken.png")
+    outside = "/elsewhere/dog.png"
+    view.set_problems([Problem("corrupt", inside, "not a recognised image format"),
+                       Problem("missing_file", outside, "listed in the CSV, not on disk")],
+                      root=str(tmp_path))
+    model = view.model
+    shown = [model.index(r, 1).data() for r in range(2)]
+    assert shown == ["train/cat/broken.png", outside]  # a path outside stays whole
+    assert model.index(0, 1).data(Qt.ItemDataRole.ToolTipRole) == inside
+    assert model.index(0, 2).data(Qt.ItemDataRole.ToolTipRole) == "not a recognised image format"
+    option = QStyleOptionViewItem()
+    view.table.itemDelegateForColumn(2).initStyleOption(option, view.proxy.index(0, 2))
+    assert option.textElideMode == Qt.TextElideMode.ElideRight  # a sentence loses its end
