@@ -205,12 +205,12 @@ def test_an_interrupted_export_leaves_nothing_half_written(capsys, runs: DeployR
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     (tmp_path / f".model.torchscript.pt.{dead}-0a1b2c3d.tmp").write_bytes(b"half a model")
-    (tmp_path / f".MODEL_CARD-model.onnx.md.{dead}.tmp").write_bytes(b"half a card")
-    (tmp_path / ".notes.12.tmp.txt").write_bytes(b"not ours")  # another naming: kept
+    (tmp_path / f".MODEL_CARD-model.onnx.md.{dead}-99aabbcc.tmp").write_bytes(b"half a card")
+    (tmp_path / f".notes.{dead}.tmp").write_bytes(b"another program's")  # not our naming: kept
     code, out, _ = export(capsys, runs.linear, "torchscript", tmp_path)
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        ".notes.12.tmp.txt", "MODEL_CARD-model.torchscript.pt.md", "model.torchscript.pt"]
+        f".notes.{dead}.tmp", "MODEL_CARD-model.torchscript.pt.md", "model.torchscript.pt"]
 
 
 def test_json_names_the_file_its_card_and_the_preprocessing(capsys, runs: DeployRuns,

@@ -126,21 +126,20 @@ def _check_writable(path: Path) -> None:
 
 
 def _write_csv(path: Path, predictions: list) -> None:
+    from workbench.deploy.files import atomic_write
+
     k = max(len(p.top) for p in predictions)
     header = ["path"] + [f"{c}{i}" for i in range(1, k + 1) for c in ("label", "prob")]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             for p in predictions:
                 writer.writerow([p.path] + [v for label, prob in p.top
                                             for v in (label, f"{prob:.6f}")])
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
 
 
 def _export(args: argparse.Namespace) -> int:

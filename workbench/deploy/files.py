@@ -19,7 +19,7 @@ from typing import Any
 from workbench.errors import UserError
 
 STALE_AFTER_S = 24 * 3600  # a temporary file this old is stale even if its PID was reused
-_TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)(?:-[0-9a-f]{8})?\.tmp$")
+_TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp$")  # temporary_name's
 
 
 def temporary_name(target: Path) -> Path:
