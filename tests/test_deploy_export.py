@@ -181,6 +181,17 @@ def test_torchvision_refuses_a_head_on_an_inner_stage(capsys, runs: DeployRuns,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_weights_too_large_for_one_onnx_file_are_refused(capsys, runs: DeployRuns,
+                                                          tmp_path: Path, monkeypatch) -> None:
+    from workbench.deploy import export as export_module
+
+    monkeypatch.setattr(export_module, "ONNX_MAX_BYTES", 1000)  # as a 2.5 GiB vit_h_14 would
+    code, out, err = export(capsys, runs.linear, "onnx", tmp_path)
+    assert code == 2 and out == ""
+    assert "do not fit in one ONNX file" in err and "use --format torchscript" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unwritable_target_is_a_readable_error(capsys, runs: DeployRuns,
                                                   tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"

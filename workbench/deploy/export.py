@@ -38,6 +38,7 @@ __all__ = ["EXPORT_FORMATS", "ExportFormat", "NormalizedClassifier", "card_path"
 
 CHECK_ATOL = 1e-3  # the self-check's tolerance on logits (exports agree to ~1e-5 in practice)
 CHECK_BATCH = 2
+ONNX_MAX_BYTES = 2**31 - 2**24  # protobuf's 2 GiB limit, less room for the graph and metadata
 
 
 class ExportFormat(StrEnum):
@@ -176,6 +177,7 @@ def _write_onnx(trained: Any, info: dict[str, Any], tmp: Path) -> None:
     """torch.onnx's exporter (torch.export based, needs onnxscript; works offline); dynamic batch,
     metadata as JSON strings, checked with onnx's checker and onnxruntime before the rename."""
     model, example = _wrapped(trained, info), _example(info)
+    _check_onnx_size(model)
     batch = torch.export.Dim("batch", min=1)
     with torch.no_grad():
         program = torch.onnx.export(model, (example,), None, dynamo=True, verbose=False,
@@ -192,6 +194,15 @@ def _write_onnx(trained: Any, info: dict[str, Any], tmp: Path) -> None:
     with torch.no_grad():
         expected = model(example)
     _check_close("ONNX", session.run(None, {"image": example.numpy()})[0], expected)
+
+
+def _check_onnx_size(model: nn.Module) -> None:
+    """Refuse a model whose weights do not fit one ONNX file: past protobuf's 2 GB the exporter
+    writes them to a `.data` file named after the temporary file, which the rename would break."""
+    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    if size > ONNX_MAX_BYTES:
+        raise UserError(f"this model's weights ({size / 2**30:.1f} GiB) do not fit in one ONNX "
+                        f"file (at most 2 GiB); use --format torchscript or torchvision")
 
 
 # -- TorchScript --------------------------------------------------------------------------------
