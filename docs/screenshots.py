@@ -1,6 +1,7 @@
 """Regenerate the README's screenshots from the real GUI on the demo dataset.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots.py [dataset model advice training]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshots.py [dataset model advice training
+        recipes]
 
 Each shot drives the window the way a user would (open the demo, measure similarity, train a
 few epochs at 64 px with everything fine-tuned and class-balanced
@@ -91,8 +92,26 @@ def main(shots: list[str]) -> int:
         train_panel.start()
         wait_until(app, lambda: not train_panel.busy(), timeout=900)
         grab(window, "training")
+    if "recipes" in shots:
+        shoot_recipes(app, window, train_panel)
     window.close()
     return 0
+
+
+def shoot_recipes(app: QApplication, window, train_panel) -> None:
+    """The Train tab's batch preview (strong preset + MixUp) and a finished LR range test
+    (40 steps instead of 100, to keep the shot short on 2 CPU cores)."""
+    window.state.update_config(data={"input_size": 64, "augment": "strong", "mixup": 0.2},
+                               model={"freeze_stages": 0, "head": "linear"},
+                               train={"batch_size": 16})
+    window.tabs.setCurrentWidget(train_panel)
+    train_panel.views.setCurrentIndex(1)
+    train_panel.batch_preview.show_batch()
+    wait_until(app, lambda: train_panel.batch_preview.show_button.isEnabled())
+    train_panel.lr_finder.steps = 40
+    train_panel.lr_finder.find()
+    wait_until(app, lambda: not train_panel.lr_finder.busy(), timeout=1800)
+    grab(window, "recipes")
 
 
 def _panel(window, class_name: str):
