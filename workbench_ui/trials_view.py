@@ -9,6 +9,7 @@ the next measurement may spend (quick: probes; thorough: short fine-tuning runs 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
 from workbench.advice.trials import Budget
 
 COLUMNS = ("Candidate (★ chosen)", "Score %", "s")
+MAX_RANK_LABELS = 8  # row numbers on the chart's short axis: more would overlap
 BUDGET_WORDS = {Budget.QUICK: "Quick trials", Budget.THOROUGH: "Thorough trials"}
 BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images (about a minute).",
                Budget.THOROUGH: "Probes and short fine-tuning trials (minutes on a CPU)."}
@@ -66,7 +68,12 @@ class TrialsView(QWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.cellClicked.connect(self._on_clicked)
         self.chart = pg.PlotWidget(background="w")
-        self.chart.setLabel("bottom", "held-out score (%)")
+        # a narrow chart (2/7 of the row): a short title and three ticks that never collide
+        self.chart.setLabel("bottom", "score (%)")
+        self.chart.getAxis("bottom").setTicks([[(v, str(v)) for v in (25, 50, 75)],
+                                               [(v, "") for v in (0, 100)]])
+        self.chart.setToolTip("Held-out score of each candidate (%), ± its spread over folds; "
+                              "rows numbered as in the table")
         self.chart.setMouseEnabled(x=False, y=False)
         self.chart.getAxis("left").setWidth(30)
         for widget in (self.table, self.chart):  # never widen the window: they share the row
@@ -138,7 +145,9 @@ class TrialsView(QWidget):
         self.chart.addItem(pg.ErrorBarItem(x=np.array(widths), y=np.array(ys),
                                            left=np.array(spread), right=np.array(spread),
                                            beam=0.2, pen=pg.mkPen("#212529")))
-        self.chart.getAxis("left").setTicks([[(y, str(i + 1)) for i, y in enumerate(ys)]])
+        every = math.ceil(len(ys) / MAX_RANK_LABELS)  # numbers that would overlap are skipped
+        self.chart.getAxis("left").setTicks([[(y, str(i + 1)) for i, y in enumerate(ys)
+                                              if i % every == 0]])
         self.chart.setXRange(0, 100, padding=0.02)
 
     def _on_clicked(self, row: int, _col: int) -> None:

@@ -166,3 +166,25 @@ def test_problem_paths_are_relative_to_the_dataset_so_the_detail_has_room(qtbot,
     option = QStyleOptionViewItem()
     view.table.itemDelegateForColumn(2).initStyleOption(option, view.proxy.index(0, 2))
     assert option.textElideMode == Qt.TextElideMode.ElideRight  # a sentence loses its end
+
+
+# -- the trials chart in its narrow column --------------------------------------------------------
+def test_the_trials_chart_labels_fit_its_narrow_column(qtbot):
+    from types import SimpleNamespace as NS
+
+    from workbench_ui.trials_view import MAX_RANK_LABELS, TrialsView
+
+    view = TrialsView()
+    qtbot.addWidget(view)
+    view.resize(470, 200)  # the evidence tab at 1280x800
+    trials = [NS(name=f"candidate {i}", score=0.3 + 0.05 * i, spread=0.02, seconds=3.0,
+                 pickable=True, note="", pooling="gap") for i in range(12)]
+    report = NS(verdict="", trials=NS(trials=trials, pick=trials[5], budget="quick",
+                                      images=512, folds=2, input_size=64, cached=False,
+                                      message=""))
+    view.show_report(report)
+    left, bottom = view.chart.getAxis("left"), view.chart.getAxis("bottom")
+    ranks = [label for _, label in left._tickLevels[0]]
+    assert ranks[0] == "1" and len(ranks) <= MAX_RANK_LABELS  # 12 rows, no crowding
+    assert [label for _, label in bottom._tickLevels[0]] == ["25", "50", "75"]
+    assert bottom.labelText == "score (%)"  # "held-out score (%)" was cut in 130 px
