@@ -127,7 +127,7 @@ class ModelPanel(QWidget):
                                _group("Weights", self.weights)))
         left.addWidget(_group("Stages", stage_scroll))
         left.setChildrenCollapsible(False)
-        left.setSizes([400, 300])
+        left.setSizes([330, 370])  # every stage of a typical backbone at full height
         middle = _column(_group("Transfer", self.settings), _group("Next run", self.plan_view))
         middle.layout().addStretch(1)
         splitter = QSplitter(self)

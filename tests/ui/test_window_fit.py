@@ -90,3 +90,17 @@ def test_the_model_tab_columns_do_not_overlap_at_1024(qtbot, window):
     for a, b in combinations(columns, 2):
         assert not a.intersects(b)
     assert all(c.right() <= panel.width() for c in columns)
+
+
+def test_at_1280x800_the_stage_list_shows_every_stage_whole(qtbot, window):
+    """Issue 16: under a long "Next run" note the Stages box showed a row and a half."""
+    window.resize(1280, 800)
+    window.tabs.setCurrentIndex(1)
+    panel = window.tabs.currentWidget()
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=30_000)
+    qtbot.wait(300)
+    stages = panel.stages
+    viewport = stages.parentWidget()
+    assert len(stages.rows()) == panel.model.num_stages + 1  # the head too
+    assert viewport.height() >= stages.sizeHint().height(), (viewport.height(),
+                                                            stages.sizeHint().height())
