@@ -36,12 +36,14 @@ def eta_seconds(elapsed: float, steps_done: int, steps_left: int) -> float | Non
     return elapsed / steps_done * steps_left
 
 
-def finished_text(best_metric: float) -> str:
-    """The line for a finished run; no number when none was measured (the engine's -1 means
-    no validation accuracy: no val images, or no epoch evaluated)."""
+def finished_text(best_metric: float, early: bool = False) -> str:
+    """The line for a finished run (`early`: early stopping ended it); no number when none was
+    measured (the engine's -1 means no validation accuracy: no val images, or no epoch
+    evaluated)."""
+    finished = "Finished early" if early else "Finished"
     if not 0.0 <= best_metric <= 1.0:  # also NaN
-        return "Finished (no validation accuracy was measured)"
-    return f"Finished: best balanced accuracy {100 * best_metric:.1f}%"
+        return f"{finished} (no validation accuracy was measured)"
+    return f"{finished}: best balanced accuracy {100 * best_metric:.1f}%"
 
 
 class ProgressView(QWidget):
@@ -120,7 +122,8 @@ class ProgressView(QWidget):
         elif isinstance(event, Finished):
             self._end_busy()
             self.bar.setValue(self.bar.maximum())
-            self.status.setText(finished_text(event.best_metric))
+            self.status.setText(finished_text(event.best_metric, early=bool(event.note)))
+            self.status.setToolTip(event.note)  # why early stopping ended the run
         elif isinstance(event, Stopped):
             self._end_busy()
             self.status.setText(self.stopped_text())
