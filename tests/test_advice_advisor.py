@@ -49,8 +49,10 @@ def test_demo_lands_in_a_dissimilar_cell_with_its_numbers(demo_root, demo_report
 def test_progress_covers_the_feature_pass_and_the_probe(demo_report):
     _, events = demo_report
     progress = [e for e in events if isinstance(e, AdviceProgress)]
-    # the similarity pass and its probe, then the trials' own pass and probes
-    assert {e.stage for e in progress} == {"features", "probe", "trial features", "probes"}
+    # the similarity pass and its probe, then the trials' own pass and probes, then the quick
+    # fine-tuning trial (at the trials' own size here: the images alone are loaded again)
+    assert {e.stage for e in progress} == {"features", "probe", "trial features", "probes",
+                                           "trial images", "trial: fine-tune all, one LR"}
     features = [e for e in progress if e.stage == "features"]
     assert features[-1].done == features[-1].total == 2  # 64 images in batches of 32
 

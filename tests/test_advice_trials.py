@@ -176,6 +176,13 @@ def test_asking_again_is_instant_from_the_cache(small_set, quick_report):
                                                              quick_report.trials], abs=1e-4)
 
 
+def test_quick_budget_predicts_fine_tuning_from_a_low_fidelity_trial(quick_report):
+    (ft,) = [t for t in quick_report.trials if t.kind != "probe"]
+    assert ft.name == "fine-tune all, one LR" and ft.kind == "finetune" and ft.lr_decay == 1.0
+    assert ft.input_size == 32 and ft.pickable and ft.norm_policy == "train_bn"
+    assert ft.note.startswith("predicted:") and 0 <= ft.score <= 1 and ft.spread >= 0
+
+
 def _stages(events):
     return {e.stage for e in events if not isinstance(e, TrialsReport)}
 
@@ -189,8 +196,9 @@ def test_features_do_not_depend_on_the_lr_or_the_loss_weighting(small_set, quick
     report = _report(events)
     assert not report.cached and report.pick.lr == 0.05
     assert "trial features" not in _stages(events) and "probes" in _stages(events)
-    assert [t.score for t in report.trials] == pytest.approx(
-        [t.score for t in quick_report.trials], abs=1e-4)
+    probes = [t.score for t in report.trials if t.kind == "probe"]
+    assert probes == pytest.approx([t.score for t in quick_report.trials if t.kind == "probe"],
+                                   abs=1e-4)
 
 
 def test_feature_key_is_files_backbone_weights_size_and_version_only(small_set):
@@ -216,10 +224,12 @@ def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
     assert "trial images" in _stages(events)  # features cached by the quick ask: images only
     kinds = {t.kind: t for t in report.trials}
     assert {"probe", "finetune", "partial", "lpft"} <= set(kinds)
+    tuned = [t for t in report.trials if t.kind != "probe"]
+    assert all(t.note.startswith("predicted:") and t.input_size == 32 for t in tuned)
     assert "scratch" not in kinds  # 24 images: from scratch has no chance
     assert kinds["finetune"].freeze_stages == 0 and kinds["partial"].freeze_stages == 2
     assert all(kinds[k].norm_policy == "train_bn" for k in ("finetune", "partial", "lpft"))
-    assert not kinds["lpft"].pickable
+    assert kinds["lpft"].pickable and kinds["lpft"].unfreeze_after_epochs == 1
     assert report.size_hint and any(t.input_size == 64 for t in report.trials)
 
 

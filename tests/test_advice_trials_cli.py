@@ -31,7 +31,7 @@ def test_json_keeps_every_key_and_adds_trials_and_the_recommendation(capsys, str
     for key in ("images_per_class", "similarity", "cell", "strategy", "strategy_detail",
                 "freeze_stages", "num_stages", "trials", "recommended"):
         assert key in data
-    assert len(data["trials"]) == 10  # 5 stages x (average, 2x2)
+    assert len(data["trials"]) == 11  # 5 stages x (average, 2x2), fine-tuning at low fidelity
     for trial in data["trials"]:
         assert set(CONTRACT) <= set(trial) and trial["input_size"] == 32
     rec, detail = data["recommended"], data["strategy_detail"]

@@ -70,9 +70,78 @@ def test_equal_best_scores_go_to_the_cheaper_kind_then_the_earlier_stage():
                    _t("b3", "probe", 0.75, stage=3)]).name == "b2"
 
 
-def test_lp_ft_and_unscored_trials_are_never_picked():
-    lpft = Trial("lpft", "lpft", 0, 4, "linear", 32, 0.99, 0.0, 1.0, pickable=False)
+def test_lp_ft_applies_as_a_head_first_run_and_other_trials_reset_it():
+    from workbench.advice.trials import apply_settings
+    from workbench.config import RunConfig
+
+    lpft = Trial("LP-FT", "lpft", 0, 4, "linear", 64, 0.9, 0.01, 1.0, unfreeze_after_epochs=1)
+    config = apply_settings(lpft.settings(), RunConfig())
+    assert config.train.unfreeze_after_epochs == 1 and config.model.freeze_stages == 0
+    probe = _t("probe", "probe", 0.8)
+    assert apply_settings(probe.settings(), config).train.unfreeze_after_epochs == 0
+
+
+def test_evidence_only_and_unscored_trials_are_never_picked():
+    lpft = Trial("grid", "probe", 5, 4, "logreg", 32, 0.99, 0.0, 1.0, pickable=False)
     nan = _t("nan", "probe", float("nan"))
     none = _t("none", "probe", None)
     assert choose([lpft, nan, none, _t("probe", "probe", 0.5)]).name == "probe"
     assert choose([lpft, nan, none]) is None
+
+
+# -- multi-fidelity fine-tuning evidence ----------------------------------------------------------
+
+def _low(measured_probe, spread, input_size=64):
+    from types import SimpleNamespace
+
+    from workbench.advice.holdout import Folds
+    from workbench.advice.trials.fidelity import LowFidelity
+
+    folds = Folds(np.array([0, 0, -1, -1]), 1)
+    return LowFidelity(SimpleNamespace(input_size=input_size), None, folds,
+                       (measured_probe, spread), 3)
+
+
+def test_the_prediction_is_the_full_size_probe_plus_the_low_size_gain():
+    from types import SimpleNamespace
+
+    from workbench.advice.trials.fidelity import _prediction
+
+    base = _t("probe block3 (average)", "probe", 0.5, 0.01, stage=3)
+    measured = Trial("fine-tune all, one LR", "finetune", 0, 4, "linear", 64, 0.75, 0.09, 9.0,
+                     lr_decay=1.0)
+    trial = _prediction(SimpleNamespace(input_size=160), _low(0.625, 0.12), base, measured, 12.0)
+    assert trial.score == 0.625  # 0.5 + (0.75 - 0.625)
+    assert trial.spread == pytest.approx(0.15)  # the gain's: hypot(0.09, 0.12)
+    assert trial.input_size == 160 and trial.seconds == 12.0 and trial.pickable
+    assert trial.lr_decay == 1.0 and trial.kind == "finetune"
+    assert "at 64 px" in trial.note and "+12 points" in trial.note
+    # a gain inside its spread (0.625 - 0.15 <= 0.5) leaves the probe picked; past it
+    # (0.75 - 0.15 > 0.5), fine-tuning
+    assert choose([base, trial]).name == base.name
+    bigger = _prediction(SimpleNamespace(input_size=160), _low(0.5, 0.12), base, measured, 1.0)
+    assert bigger.score == 0.75 and choose([base, bigger]).name == "fine-tune all, one LR"
+
+
+def test_a_prediction_stays_a_score():
+    from types import SimpleNamespace
+
+    from workbench.advice.trials.fidelity import _prediction
+
+    base = _t("probe", "probe", 0.875)
+    measured = _t("ft", "finetune", 1.0)
+    trial = _prediction(SimpleNamespace(input_size=160), _low(0.5, 0.0), base, measured, 1.0)
+    assert trial.score == 1.0  # 0.875 + 0.5, clipped
+    failed = _prediction(SimpleNamespace(input_size=160), _low(0.5, 0.0), base,
+                         _t("ft", "finetune", None), 1.0)
+    assert failed.score is None and choose([failed]) is None
+
+
+def test_the_low_fidelity_size_is_64_px_or_the_users_when_smaller(stripes):
+    from workbench.advice.trials.fidelity import low_plan
+
+    index, config = stripes
+    plan = trial_plan(index, config)  # 32 px
+    assert low_plan(plan, index) is plan
+    config.data.input_size = 160
+    assert low_plan(trial_plan(index, config), index).input_size == 64

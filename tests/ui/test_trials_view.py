@@ -74,7 +74,7 @@ def test_measuring_the_demo_fills_the_trials_and_a_click_applies_one(model_panel
     report = panel.advice.report
     assert report is not None, panel.advice.numbers.text()
     trials = panel.advice.trials
-    assert trials.table.rowCount() == len(report.trials.trials) == 10  # 5 stages x 2 poolings
+    assert trials.table.rowCount() == len(report.trials.trials) == 11  # 5 stages x 2 poolings + FT
     assert panel.advice.evidence.currentWidget() is trials
     assert report.recommended["name"] in panel.advice.explanation.text()
     row = next(r for r, t in enumerate(trials.trials) if t.pooling == "gap" and t.feature_stage

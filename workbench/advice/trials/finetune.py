@@ -26,6 +26,8 @@ from workbench.plan import RunPlan, plan_run
 
 BATCH = 32
 SCRATCH_MIN_IMAGES, SCRATCH_MIN_PER_CLASS = 2000, 200
+LPFT_HEAD_EPOCHS = 1  # a run following LP-FT trains the head alone this long, then everything
+QUICK_CANDIDATE = "fine-tune all, one LR"  # the one the quick budget tries (at low fidelity)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def finetune_candidates(plan: RunPlan, train_images: int, median_per_class: floa
     n = plan.num_stages
     partial = max(1, n // 2)
     found = [Candidate("fine-tune all", "finetune", 0, DEFAULT_LR_DECAY),
-             Candidate("fine-tune all, one LR", "finetune", 0, 1.0),
+             Candidate(QUICK_CANDIDATE, "finetune", 0, 1.0),
              Candidate(f"fine-tune above {plan.stage_names[partial - 1]}", "partial", partial,
                        DEFAULT_LR_DECAY),
              Candidate("LP-FT (probe, then fine-tune all)", "lpft", 0,
@@ -177,8 +179,11 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
         feature_stage=plan.num_stages - 1, head=str(Head.LINEAR), input_size=plan.input_size,
         score=value, spread=spread, seconds=time.perf_counter() - started,
         norm_policy=str(NormPolicy.TRAIN_BN), lr=lr, lr_decay=cand.lr_decay,
-        weights=cand.weights, pickable=cand.kind != "lpft",
-        note=("evidence only: a run starts fine-tuning from a new head" if cand.kind == "lpft"
-              else f"{steps} steps at most, one fold"))
+        weights=cand.weights,
+        unfreeze_after_epochs=LPFT_HEAD_EPOCHS if cand.kind == "lpft" else 0,
+        note=(f"{steps} steps at most, one fold" + (
+            f"; the trial's head starts as a fitted probe, a run trains it alone for "
+            f"{LPFT_HEAD_EPOCHS} epoch (train.unfreeze_after_epochs)" if cand.kind == "lpft"
+            else "")))
 
 

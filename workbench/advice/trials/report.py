@@ -41,8 +41,9 @@ class Trial:
     lr: float = 0.01
     lr_decay: float = DEFAULT_LR_DECAY
     weights: str = "pretrained"
-    pickable: bool = True  # a run can follow it (2x2 pooling and LP-FT are evidence only)
+    pickable: bool = True  # a run can follow it (2x2 pooling is evidence only)
     note: str = ""
+    unfreeze_after_epochs: int = 0  # LP-FT: the head trains alone that long, then the stages
 
     @property
     def cost(self) -> float:
@@ -58,7 +59,8 @@ class Trial:
                 "spread": round(self.spread, 4), "seconds": round(self.seconds, 2),
                 "kind": self.kind, "pooling": self.pooling, "pickable": self.pickable,
                 "norm_policy": self.norm_policy, "lr": self.lr, "lr_decay": self.lr_decay,
-                "weights": self.weights, "note": self.note}
+                "weights": self.weights, "note": self.note,
+                "unfreeze_after_epochs": self.unfreeze_after_epochs}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Trial:
@@ -71,7 +73,7 @@ class Trial:
         return {"freeze_stages": self.freeze_stages, "feature_stage": self.feature_stage,
                 "head": self.head, "norm_policy": self.norm_policy, "lr": self.lr,
                 "lr_decay": self.lr_decay, "input_size": self.input_size,
-                "weights": self.weights}
+                "weights": self.weights, "unfreeze_after_epochs": self.unfreeze_after_epochs}
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ def choose(trials: tuple[Trial, ...] | list[Trial]) -> Trial | None:
 
 
 def apply_settings(settings: dict[str, Any], config: RunConfig) -> RunConfig:
-    """A copy of `config` with the recommended settings applied (model, LR, input size)."""
+    """A copy of `config` with the recommended settings applied (model, LR, input size, and
+    the head-first epochs of LP-FT: 0 for every other trial)."""
     config = copy.deepcopy(config)
     m = config.model
     m.freeze_stages, m.feature_stage = settings["freeze_stages"], settings["feature_stage"]
@@ -128,6 +131,7 @@ def apply_settings(settings: dict[str, Any], config: RunConfig) -> RunConfig:
     if settings.get("weights") == "random":
         m.weights = "random"
     config.train.lr = settings["lr"]
+    config.train.unfreeze_after_epochs = int(settings.get("unfreeze_after_epochs", 0))
     config.data.input_size = settings["input_size"]
     return config.validate()
 

@@ -14,9 +14,9 @@ import torch
 from workbench.advice.events import AdviceProgress
 from workbench.advice.holdout import Folds, make_folds
 from workbench.advice.sampling import relay, stratified_sample
-from workbench.advice.trials import cache
+from workbench.advice.trials import cache, fidelity
 from workbench.advice.trials.cache import Sample
-from workbench.advice.trials.finetune import candidate_plan, finetune_candidates, finetune_trial
+from workbench.advice.trials.finetune import QUICK_CANDIDATE, finetune_candidates
 from workbench.advice.trials.probes import (
     larger_size_trial,
     probe_trials,
@@ -97,8 +97,7 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
              stop: threading.Event | None, median_per_class: float
              ) -> Iterator[AdviceProgress | TrialsReport]:
 
-    keep = budget == Budget.THOROUGH
-    sample = yield from relay(sample_features(index, plan, positions, keep, stop), Sample)
+    sample = yield from relay(sample_features(index, plan, positions, False, stop), Sample)
     try:
         folds = make_folds(sample.labels, max_folds=5 if len(sample.labels) <= 500 else 3)
     except UserError as exc:
@@ -106,12 +105,10 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
     trials: list[Trial] = []
     for event in probe_trials(sample, folds, plan, stop):
         yield from _collect(event, trials)
-    if budget == Budget.THOROUGH:
-        train_images = len(index.indices(index.training_split()))
-        for cand in finetune_candidates(plan, train_images, median_per_class):
-            for event in finetune_trial(candidate_plan(plan, index, cand), sample, folds, cand,
-                                        stop):
-                yield from _collect(event, trials)
+    base = choose([t for t in trials if t.kind == "probe"])
+    if base is not None:
+        for event in _fine_tuning(index, plan, positions, base, budget, stop, median_per_class):
+            yield from _collect(event, trials)
     pick, hint = choose(trials), ""
     if budget == Budget.THOROUGH and pick is not None:
         larger = yield from larger_size_trial(index, plan, positions, folds, pick, stop)
@@ -123,6 +120,25 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
     return TrialsReport(str(budget), tuple(trials), pick, folds.k, len(sample.labels),
                         plan.input_size, _left_out(folds, sample, plan), hint)
 
+
+
+def _fine_tuning(index: DatasetIndex, plan: RunPlan, positions: list[int], base: Trial,
+                 budget: Budget, stop: threading.Event | None, median_per_class: float
+                 ) -> Iterator[AdviceProgress | Trial]:
+    """Fine-tuning evidence at low fidelity (`fidelity`): quick, the whole network with one LR
+    on a subset; thorough, every candidate on the whole sample."""
+    train_images = len(index.indices(index.training_split()))
+    cands = finetune_candidates(plan, train_images, median_per_class)
+    if budget == Budget.QUICK:
+        cands = [c for c in cands if c.name == QUICK_CANDIDATE]
+        labels = [index.labels[p] for p in positions]
+        positions = fidelity.subset(positions, labels, fidelity.QUICK_IMAGES)
+    low = yield from relay(fidelity.prepare(index, plan, positions, base.feature_stage, stop),
+                           fidelity.LowFidelity)
+    if low is None:
+        return
+    for cand in cands:
+        yield from fidelity.predicted_trial(index, plan, low, base, cand, stop)
 
 
 def _collect(event: AdviceProgress | Trial, trials: list[Trial]) -> Iterator[AdviceProgress]:
