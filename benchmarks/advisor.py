@@ -1,20 +1,26 @@
 """Benchmark: regret of the advice on the validation suite (docs/advice-validation.md).
 
-The ground truth (benchmarks/suite/advisor_ground_truth.json) holds, for each dataset of the
-suite, the best validation balanced accuracy of full training runs of every strategy at 64 px.
+The ground truth (benchmarks/suite/advisor_ground_truth*.json) holds, for each dataset of the
+suite, the best validation balanced accuracy of full training runs of each strategy at 64 px
+(every strategy, every set) and at 160 / 224 px (the sets and strategies that fitted the compute).
 This script rebuilds the datasets if needed, asks the advisor (quick, and thorough unless
-`--quick`) on each set's training split, maps its recommendation onto a strategy of the table,
-and prints the regret (points below the best strategy) of the textbook cell, of each constant
-strategy and of the advisor at each budget: mean and worst over the sets.
-Ends with one line: RESULT advisor_quick_mean=... advisor_quick_worst=... [advisor_thorough_...]
-textbook_mean=... textbook_worst=... best_constant=NAME best_constant_mean=...
+`--quick`) on each set's training split at each `--size` that has a ground truth, maps its
+recommendation onto a strategy of the table, and prints the regret (points below the best
+strategy) of the textbook cell, of each constant strategy and of the advisor at each budget:
+mean and worst over the sets, and the advisor's seconds per set.
+Ends with one line per size: RESULT size=... advisor_quick_mean=... advisor_quick_worst=...
+advisor_quick_max_s=... [advisor_thorough_...] textbook_mean=... textbook_worst=...
+best_constant=NAME best_constant_mean=... sets=...
+`--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "suite"))
 
-from advisor_suite import BACKBONE, INPUT_SIZE, TRUTH, WEIGHTS, build  # noqa: E402
+from advisor_suite import BACKBONE, SIZES, WEIGHTS, build, truth_file  # noqa: E402
 
 
 def strategy_key(settings: dict, num_stages: int) -> str:
@@ -30,6 +36,8 @@ def strategy_key(settings: dict, num_stages: int) -> str:
     freeze, head = int(settings["freeze_stages"]), str(settings["head"])
     if settings.get("weights") == "random":
         return "scratch"
+    if settings.get("unfreeze_after_epochs"):
+        return "lpft"  # no ground truth: a set where it is picked is left out and said so
     if freeze >= num_stages:
         if head == "linear":
             return "linear-frozen"
@@ -39,7 +47,7 @@ def strategy_key(settings: dict, num_stages: int) -> str:
     return "partial"
 
 
-def advise(path: Path, budgets: list[str]) -> dict[str, dict]:
+def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
     """The advisor's textbook strategy and recommendation per budget on one set (the similarity
     pass is shared; the thorough trials are asked for after the quick report)."""
     import torch
@@ -50,9 +58,9 @@ def advise(path: Path, budgets: list[str]) -> dict[str, dict]:
     from workbench.config import RunConfig
     from workbench.data.scan import open_dataset
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS)
     config = RunConfig()
-    config.data.path, config.data.input_size = str(path), INPUT_SIZE
+    config.data.path, config.data.input_size = str(path), size
     config.model.backbone, config.model.weights = BACKBONE, WEIGHTS
     config.train.device = "cpu"
     index = open_dataset(str(path), min_class_count=0)
@@ -86,32 +94,49 @@ def regrets(truth: dict, picks: dict[str, dict], num_stages: int) -> dict[str, d
             key = strategy_key(settings, num_stages)
             if key in scores:
                 table.setdefault(policy, {})[name] = best - scores[key]
+            else:
+                print(f"  {name}: {policy} -> {key}, not in this size's ground truth (left out)")
     return table
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the per-set picks, the regret table and the RESULT line."""
+# the rows a set's ground truth needs before its regret means anything (best probes and the
+# fine-tuning that wins where they fall short)
+COMPLETE = {"probe-2", "probe-3", "probe-4", "finetune-uniform"}
+THREADS = 1  # the suite's protocol; --timing uses the two cores the goal is stated for
+
+
+def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
+    """Picks, regret table and RESULT line at one input size (the sets with ground truth)."""
     from workbench.plan import backbone_stages
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the quick budget only")
-    parser.add_argument("--only", nargs="*", default=None, help="dataset names")
-    args = parser.parse_args(argv)
-    truth = json.loads(TRUTH.read_text())
+    truth = json.loads(truth_file(size).read_text())
     num_stages = len(backbone_stages(BACKBONE))
-    budgets = ["quick"] if args.quick else ["quick", "thorough"]
-    picks = {}
-    for name in args.only or list(truth["sets"]):
-        advice = advise(build(name), budgets)
+    picks, seconds = {}, {b: [] for b in budgets}
+    print(f"\n== {size} px ==")
+    for name in [n for n in (only or list(truth["sets"])) if n in truth["sets"]]:
+        lacks = sorted(COMPLETE - set(truth["sets"][name]))
+        if lacks:
+            print(f"{name:20s} left out: its ground truth lacks {', '.join(lacks)}")
+            continue
+        advice = advise(build(name), budgets, size)
         picks[name] = {"textbook": advice["textbook"],
                        **{f"advisor {b}": advice[b] for b in budgets}}
+        for b in budgets:
+            seconds[b].append(advice[b]["seconds"])
         row = truth["sets"][name]
         best = max((v["score"], k) for k, v in row.items() if v.get("score") is not None)
         said = ", ".join(f"{b}: {strategy_key(advice[b], num_stages)} "
                          f"({advice[b]['seconds']:.0f} s)" for b in budgets)
         print(f"{name:20s} best {best[1]} {best[0]:.1f}; textbook {advice['textbook']['cell']} "
               f"-> {strategy_key(advice['textbook'], num_stages)}; {said}", flush=True)
-    table = regrets(truth, picks, num_stages)
+    if not picks:
+        return f"RESULT size={size} sets=0 (no set with a complete ground truth at this size)"
+    return result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks))
+
+
+def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str],
+                seconds: dict[str, list[float]], sets: int) -> str:
+    """Print the regret table; the RESULT line of one size."""
     print(f"\n{'policy':28s} {'mean':>6s} {'worst':>6s}  sets")
     summary = {}
     for policy, per_set in sorted(table.items(), key=lambda kv: sum(kv[1].values())
@@ -122,12 +147,59 @@ def main(argv: list[str] | None = None) -> int:
     constants = {k: v for k, v in summary.items() if k.startswith("always ")}
     best_const = min(constants, key=lambda k: constants[k][0])
     parts = [f"advisor_{b}_mean={summary[f'advisor {b}'][0]:.2f} "
-             f"advisor_{b}_worst={summary[f'advisor {b}'][1]:.2f}" for b in budgets]
-    print("RESULT " + " ".join(parts)
-          + f" textbook_mean={summary['textbook'][0]:.2f} "
-          f"textbook_worst={summary['textbook'][1]:.2f} "
-          f"best_constant={best_const.removeprefix('always ')} "
-          f"best_constant_mean={constants[best_const][0]:.2f} sets={len(picks)}")
+             f"advisor_{b}_worst={summary[f'advisor {b}'][1]:.2f} "
+             f"advisor_{b}_mean_s={sum(seconds[b]) / len(seconds[b]):.0f} "
+             f"advisor_{b}_max_s={max(seconds[b]):.0f}" for b in budgets]
+    return (f"RESULT size={size} " + " ".join(parts)
+            + f" textbook_mean={summary['textbook'][0]:.2f} "
+            f"textbook_worst={summary['textbook'][1]:.2f} "
+            f"best_constant={best_const.removeprefix('always ')} "
+            f"best_constant_mean={constants[best_const][0]:.2f} sets={sets}")
+
+
+def timing(sizes: list[int], budgets: list[str]) -> None:
+    """A cold ask (empty cache) on the demo's training images, per size and budget: wall and
+    CPU seconds, two threads."""
+    from workbench.advice.advisor import run_advice
+    from workbench.config import RunConfig
+    from workbench.data.demo import build_demo
+    from workbench.data.scan import open_dataset
+
+    os.environ["WORKBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="advice-timing-")
+    import torch
+
+    torch.set_num_threads(2)
+    root = build_demo()
+    index = open_dataset(str(root), min_class_count=0)
+    for size in sizes:
+        for budget in budgets:
+            config = RunConfig()
+            config.data.path, config.data.input_size = str(root), size
+            config.train.device = "cpu"
+            wall, cpu = time.perf_counter(), time.process_time()
+            report = run_advice(index, config, budget=budget)
+            print(f"RESULT timing size={size} budget={budget} "
+                  f"wall_s={time.perf_counter() - wall:.0f} cpu_s={time.process_time() - cpu:.0f} "
+                  f"images={report.trials.images} pick={report.trials.pick.name!r}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Per size: the per-set picks, the regret table and the RESULT line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the quick budget only")
+    parser.add_argument("--only", nargs="*", default=None, help="dataset names")
+    parser.add_argument("--size", nargs="*", type=int, default=None, choices=SIZES,
+                        help="input sizes (default: every size with a ground truth)")
+    parser.add_argument("--timing", action="store_true",
+                        help="time cold asks on the demo's 1000 images instead")
+    args = parser.parse_args(argv)
+    budgets = ["quick"] if args.quick else ["quick", "thorough"]
+    sizes = args.size or [s for s in SIZES if truth_file(s).is_file()]
+    if args.timing:
+        timing(args.size or [160, 224], budgets)
+        return 0
+    lines = [one_size(size, budgets, args.only) for size in sizes]
+    print("\n" + "\n".join(lines))
     return 0
 
 

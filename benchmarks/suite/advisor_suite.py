@@ -24,12 +24,18 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 HERE = Path(__file__).resolve().parent
-TRUTH = HERE / "advisor_ground_truth.json"
-SIDE = 64  # every image is written at 64 px; every run trains at INPUT_SIZE
+TRUTH = HERE / "advisor_ground_truth.json"  # at INPUT_SIZE; other sizes: truth_file(size)
+SIDE = 64  # every image is written at 64 px; every run trains at INPUT_SIZE (or --size)
 INPUT_SIZE = 64
+SIZES = (64, 160, 224)  # the sizes a ground truth may exist for
 BACKBONE, WEIGHTS = "mobilenet_v2", "IMAGENET1K_V1"
 
 Split = dict[str, list[tuple[Image.Image, str]]]
+
+
+def truth_file(size: int) -> Path:
+    """The ground-truth table of runs at `size` px."""
+    return TRUTH if size == INPUT_SIZE else HERE / f"advisor_ground_truth_{size}.json"
 
 
 def suite_root() -> Path:
@@ -271,12 +277,12 @@ def finetune_epochs(train_images: int) -> int:
     return int(min(30, max(2, round(1600 / max(1, train_images)))))
 
 
-def config_for(path: Path, settings: dict, train_images: int):
-    """The run config of one strategy on one set."""
+def config_for(path: Path, settings: dict, train_images: int, size: int = INPUT_SIZE):
+    """The run config of one strategy on one set, at `size` px."""
     from workbench.config import RunConfig
 
     c = RunConfig()
-    c.data.path, c.data.input_size = str(path), INPUT_SIZE
+    c.data.path, c.data.input_size = str(path), size
     c.model.backbone, c.model.weights = BACKBONE, WEIGHTS
     for key in ("freeze_stages", "head", "feature_stage", "norm_policy", "lr_decay"):
         setattr(c.model, key, settings[key])
@@ -285,7 +291,7 @@ def config_for(path: Path, settings: dict, train_images: int):
     return c.validate()
 
 
-def run_strategy(path: Path, settings: dict) -> dict:
+def run_strategy(path: Path, settings: dict, size: int = INPUT_SIZE) -> dict:
     """Train one strategy with the engine; its best validation balanced accuracy and time."""
     from workbench.data.scan import open_dataset
     from workbench.train.engine import Trainer
@@ -293,7 +299,7 @@ def run_strategy(path: Path, settings: dict) -> dict:
 
     index = open_dataset(str(path), min_class_count=0)
     train_images = len(index.indices("train"))
-    config = config_for(path, settings, train_images)
+    config = config_for(path, settings, train_images, size)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for event in Trainer(config, index, run_dir=Path(tmp) / "run").run():
@@ -306,26 +312,29 @@ def run_strategy(path: Path, settings: dict) -> dict:
     return {"score": None, "error": "no result", "seconds": 0}
 
 
-def truth(only: list[str] | None = None, out: Path = TRUTH) -> dict:
-    """Ground truth of every set and strategy into `out` (kept rows are reused: a table builds
-    in parts, several processes can each write a part and `merge` joins them)."""
+def truth(only: list[str] | None = None, out: Path | None = None, size: int = INPUT_SIZE,
+          keys: list[str] | None = None) -> dict:
+    """Ground truth of every set and strategy (or `keys` only) at `size` px into `out` (default:
+    `truth_file(size)`; kept rows are reused: a table builds in parts, several processes can each
+    write a part and `merge` joins them)."""
     import torch
 
     from workbench.plan import backbone_stages
 
     torch.set_num_threads(1)
+    out = out or truth_file(size)
     table = json.loads(out.read_text()) if out.is_file() else {}
     table.setdefault("protocol", {"backbone": BACKBONE, "weights": WEIGHTS,
-                                  "input_size": INPUT_SIZE, "metric": "val balanced accuracy, %",
+                                  "input_size": size, "metric": "val balanced accuracy, %",
                                   "device": "cpu, one thread"})
     sets = table.setdefault("sets", {})
     for name in only or list(SETS):
         path = build(name)
         row = sets.setdefault(name, {})
         for key, settings in strategies(len(backbone_stages(BACKBONE))).items():
-            if key in row and row[key].get("score") is not None:
+            if (keys and key not in keys) or key in row and row[key].get("score") is not None:
                 continue
-            row[key] = run_strategy(path, settings)
+            row[key] = run_strategy(path, settings, size)
             print(name, key, row[key], flush=True)
             out.write_text(json.dumps(table, indent=1) + "\n")
     return table
@@ -346,14 +355,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("build", "truth", "merge"))
     parser.add_argument("--only", nargs="*", default=None, help="dataset names")
-    parser.add_argument("--out", type=Path, default=TRUTH, help="truth: the table to write")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="truth: the table to write (default: the size's own)")
+    parser.add_argument("--size", type=int, default=INPUT_SIZE, choices=SIZES,
+                        help="truth: the input size of every run")
+    parser.add_argument("--strategies", nargs="*", default=None,
+                        help="truth: only these strategies (e.g. probe-3 finetune-uniform)")
     parser.add_argument("parts", nargs="*", type=Path, help="merge: the parts to join")
     args = parser.parse_args(argv)
     if args.what == "build":
         for name in args.only or list(SETS):
             print(build(name))
     elif args.what == "truth":
-        truth(args.only, args.out)
+        truth(args.only, args.out, args.size, args.strategies)
     else:
         merge(args.parts)
     return 0
