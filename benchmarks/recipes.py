@@ -10,9 +10,10 @@ measured CPU seconds are printed beside). Augmentation costs a little CPU per im
 epochs of freeze-then-unfreeze save the backbone's backward pass.
 
 Per run: `set option bal_acc best seconds`; per option: the mean over the sets and the
-difference to the default. Lines for scripts:
-`RESULT recipes option=NAME mean_bal_acc=... delta=... cpu_seconds=...`, then one
-`RESULT recipes_summary sets=... size=... best_option=... best_delta=...`.
+difference to the default, and on how many sets it did better / worse / the same. Lines for
+scripts: `RESULT recipes option=NAME mean_bal_acc=... delta=... better=.. worse=.. same=..
+cpu_seconds=... runs=...`, then one `RESULT recipes_summary runs=... size=... best_option=...
+best_delta=...` (with `--from-logs`, a set trained with another seed counts as another run).
 `--budget-s` caps the total compute (CPU seconds of this process): runs left when it is spent
 are reported as skipped.
 On 2 shared CPU cores these are small runs: a difference of a few points is within the noise of
@@ -173,15 +174,19 @@ RUN_LINE = re.compile(r"^(\S+)\s+(\S+)\s+bal_acc ([\d.]+)\s+best ([\d.]+)\s+([\d
 
 
 def read_logs(logs: list[Path]) -> dict[str, dict[str, tuple[float, float, float]]]:
-    """The per-run lines of earlier outputs: option -> set -> (final, best, CPU seconds)."""
+    """The per-run lines of earlier outputs: option -> set -> (final, best, CPU seconds); a
+    log of another seed than 0 (its header says) names its sets "NAME/seedN"."""
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     for log in logs:
-        for line in log.read_text(encoding="utf-8").splitlines():
+        text = log.read_text(encoding="utf-8")
+        seed = re.search(r", seed (\d+),", text.partition("\n")[0])
+        suffix = f"/seed{seed.group(1)}" if seed and seed.group(1) != "0" else ""
+        for line in text.splitlines():
             found = RUN_LINE.match(line)
             if found:
                 name, option, *numbers = found.groups()
                 final, best, seconds = (float(n) for n in numbers)
-                results.setdefault(option, {})[name] = (final, best, seconds)
+                results.setdefault(option, {})[name + suffix] = (final, best, seconds)
     if "default" not in results:
         raise SystemExit("no default runs in the logs")
     return results
@@ -201,10 +206,13 @@ def report(results: dict[str, dict[str, tuple[float, float, float]]],
         delta = mean - sum(base[s][0] for s in shared) / len(shared)
         seconds = sum(per_set[s][2] for s in shared) / len(shared)
         deltas[option] = delta
+        diffs = [per_set[s][0] - base[s][0] for s in shared]
+        tally = (f"better={sum(d > 1e-9 for d in diffs)} worse={sum(d < -1e-9 for d in diffs)} "
+                 f"same={sum(abs(d) <= 1e-9 for d in diffs)}")
         print(f"RESULT recipes option={option} mean_bal_acc={mean:.3f} delta={delta:+.3f} "
-              f"cpu_seconds={seconds:.0f} sets={len(shared)}")
+              f"{tally} cpu_seconds={seconds:.0f} runs={len(shared)}")
     best = max((o for o in deltas if o != "default"), key=deltas.get, default="default")
-    print(f"RESULT recipes_summary sets={len(args.sets)} size={args.size} best_option={best} "
+    print(f"RESULT recipes_summary runs={len(args.sets)} size={args.size} best_option={best} "
           f"best_delta={deltas.get(best, 0.0):+.3f}")
 
 

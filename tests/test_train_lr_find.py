@@ -54,8 +54,11 @@ def test_suggestion_is_the_minimums_lr_over_ten_and_steepest_is_reported():
     assert minimum == 1e-1 and suggested == pytest.approx(1e-2)
     # slopes per decade up to the minimum (np.gradient): -0.8, -0.5, -0.15, -0.1
     assert steepest == 1e-4
-    # skipping the first reading (the moving average settling): slopes -0.2, -0.15, -0.1
+    # skipping the first reading (the moving average settling): slopes -0.2, -0.15 before the
+    # minimum (central differences, the minimum's neighbour included)
     assert suggest(lrs, losses, skip_start=1)[2] == 1e-3
+    # the steepest fall into the minimum counts at the reading before it, not at the minimum
+    assert suggest(lrs, [2.0, 1.9, 1.8, 0.5, 3.0], skip_start=0)[2] == 1e-2
     # too few readings past the skipped ones: no steepest descent; the suggestion is clipped
     # to train.lr's limits (1e-6 at least)
     assert suggest(lrs, losses)[2] is None
@@ -113,6 +116,9 @@ def test_range_test_restores_the_model_bit_for_bit_and_the_random_state(demo_roo
     assert all(torch.equal(before[k], after[k]) for k in before)  # BN statistics included
     assert not model.training
     assert torch.equal(rng, torch.random.get_rng_state())
+    again = list(iter_lr_find(config, index, plan=plan, model=model, steps=6, start_lr=1e-4,
+                              end_lr=1.0))[-1]
+    assert again.raw_losses == result.raw_losses  # seeded: the same config, the same curve
 
 
 def test_a_stopped_range_test_yields_no_result_and_restores(demo_root, index):

@@ -69,7 +69,8 @@ class BatchPreviewView(QGroupBox):
             image.setAlignment(Qt.AlignmentFlag.AlignCenter)
             image.setStyleSheet("background: #eee;")
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            caption.setMaximumWidth(CELL_PX + 24)
+            caption.setWordWrap(True)  # a mixed label's two shares take two lines, not clipped
+            caption.setFixedWidth(CELL_PX + 16)
             row, column = divmod(i, COLUMNS)
             grid.addWidget(image, 2 * row, column, Qt.AlignmentFlag.AlignHCenter)
             grid.addWidget(caption, 2 * row + 1, column, Qt.AlignmentFlag.AlignHCenter)

@@ -112,8 +112,8 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], skip_start: int = SKI
     """(suggested LR, the minimum's LR, the steepest descent's LR) of a smoothed curve.
 
     suggested = the minimum's LR / 10, clipped to `train.lr`'s limits; steepest: where the
-    finite-difference slope of loss against log10 LR is lowest, between the first
-    `skip_start` readings and the minimum (None with fewer than 3 points there).
+    central-difference slope of loss against log10 LR is lowest, among the readings after the
+    first `skip_start` and before the minimum (None with fewer than 2 of them).
     """
     if not lrs:
         raise UserError("the LR range test recorded no loss")
@@ -123,9 +123,9 @@ def suggest(lrs: Sequence[float], losses: Sequence[float], skip_start: int = SKI
     suggested = float(min(max(lrs[at_min] / SUGGESTION_DIVISOR, low), high))
     steepest = None
     if at_min - skip_start >= 2:
-        x = np.log10(np.asarray(lrs[skip_start:at_min + 1]))
-        slope = np.gradient(y[skip_start:at_min + 1], x)
-        steepest = float(lrs[skip_start + int(np.argmin(slope))])
+        end = min(at_min + 2, len(y))  # one reading past the minimum: central differences
+        slope = np.gradient(y[skip_start:end], np.log10(np.asarray(lrs[skip_start:end])))
+        steepest = float(lrs[skip_start + int(np.argmin(slope[:at_min - skip_start]))])
     return suggested, float(lrs[at_min]), steepest
 
 
@@ -171,6 +171,8 @@ def iter_lr_find(config: RunConfig, index: DatasetIndex | None = None, *, plan: 
     was_training, home = model.training, next(model.parameters()).device
     try:
         with torch.random.fork_rng(devices=_cuda_devices(plan.device)):
+            if plan.config.train.seed >= 0:  # the same config suggests the same LR
+                torch.manual_seed(plan.config.train.seed)
             yield from _range_test(plan, index, model, schedule, stop)
     finally:
         model.load_state_dict(saved)
