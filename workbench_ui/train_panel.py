@@ -161,7 +161,11 @@ class TrainPanel(QWidget):
         recipes.setStretchFactor(1, 1)
         self.views = QTabWidget()
         self.views.addTab(self.charts, "Live charts")
-        self.views.addTab(recipes, "Batch preview && LR finder")
+        recipes_page = QScrollArea()  # scrolls rather than widening the window past 1024 px
+        recipes_page.setWidgetResizable(True)
+        recipes_page.setFrameShape(QScrollArea.Shape.NoFrame)
+        recipes_page.setWidget(recipes)
+        self.views.addTab(recipes_page, "Batch preview && LR finder")
         split = QSplitter()
         split.addWidget(scroll)
         split.addWidget(self.views)
