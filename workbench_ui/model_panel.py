@@ -184,13 +184,12 @@ class ModelPanel(QWidget):
         self.advice.show_strategy(strategy.title, strategy.explanation)
 
     def apply_trial(self, trial: Any) -> None:
-        """Apply a measured trial: slider, head, feature stage, LRs, norm policy, input size."""
-        s = trial.settings()
-        model = {k: s[k] for k in ("freeze_stages", "head", "feature_stage", "norm_policy",
-                                   "lr_decay")}
+        """Apply a measured trial by the advisor's one rule (`apply_settings`): slider, head,
+        feature stage, LRs, norm policy, input size, and LP-FT's head-first epochs."""
+        from workbench.advice.trials.report import apply_settings  # torch: not at first paint
+
         try:  # one change, one config_changed
-            self.state.update_config(model=model, train={"lr": s["lr"]},
-                                     data={"input_size": s["input_size"]})
+            self.state.set_config(apply_settings(trial.settings(), self.state.config))
         except UserError as exc:
             QMessageBox.warning(self, "Invalid setting", str(exc))
             return

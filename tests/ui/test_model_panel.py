@@ -173,3 +173,19 @@ def test_divergence_axis_shows_the_values_themselves(panel):
     axis.setRange(0.0, 0.9)
     assert axis.autoSIPrefixScale == 1.0
     assert "x0.001" not in axis.labelString()
+
+
+def test_applying_the_lp_ft_trial_sets_head_first_epochs_and_another_trial_clears_them(panel):
+    from workbench.advice.trials import Trial
+
+    lp_ft = Trial("LP-FT: linear probe, then fine-tune everything", "lpft", 0, 4, "linear", 64,
+                  0.9, 0.02, 30.0, lr=0.005, lr_decay=0.3846, unfreeze_after_epochs=1)
+    panel.apply_trial(lp_ft)
+    config = panel.state.config
+    assert config.train.unfreeze_after_epochs == 1  # the run it predicts: head first, then all
+    assert (config.model.freeze_stages, config.train.lr) == (0, 0.005)
+    probe = Trial("linear probe, block2 (average-pooled)", "probe", 5, 2, "logreg", 64, 0.81,
+                  0.02, 1.5, norm_policy="frozen_bn", lr=0.01)
+    panel.apply_trial(probe)
+    assert panel.state.config.train.unfreeze_after_epochs == 0
+    assert panel.state.config.model.head == "logreg"
