@@ -15,7 +15,12 @@ from PySide6.QtWidgets import (
 from workbench.devices import device_available, gpu_names
 from workbench_ui.config_binder import ConfigBinder, choice_combo
 from workbench_ui.state import AppState
-from workbench_ui.vocabulary import AUGMENT_LABELS, DEVICE_LABELS, OPTIMIZER_LABELS
+from workbench_ui.vocabulary import (
+    AUGMENT_LABELS,
+    DEVICE_LABELS,
+    OPTIMIZER_LABELS,
+    SCHEDULE_LABELS,
+)
 
 ALL_GPUS = "all-gpus"  # the device menu's "All N GPUs": train.device "cuda", train.gpus N
 
@@ -37,8 +42,9 @@ def _float_spin(step: float, decimals: int) -> QDoubleSpinBox:
 
 
 class TrainOptionsView(QGroupBox):
-    """Epochs, batch size, optimizer, learning rate, warm-up, device, augmentation (preset,
-    MixUp, CutMix, label smoothing) and seed."""
+    """Epochs, batch size, optimizer, learning rate, schedule (warm-up, one-cycle, head-first
+    epochs, early stopping), device, augmentation (preset, MixUp, CutMix, label smoothing) and
+    seed."""
 
     def __init__(self, state: AppState, binder: ConfigBinder,
                  parent: QWidget | None = None) -> None:
@@ -49,6 +55,10 @@ class TrainOptionsView(QGroupBox):
         self.optimizer = binder.bind("train", "optimizer", choice_combo(OPTIMIZER_LABELS))
         self.lr = binder.bind("train", "lr", _float_spin(0.001, 6))
         self.warmup = binder.bind("train", "warmup_epochs", _float_spin(0.5, 1))
+        self.schedule = binder.bind("train", "schedule", choice_combo(SCHEDULE_LABELS))
+        self.unfreeze_after = binder.bind("train", "unfreeze_after_epochs",
+                                          _spin(special="off"))
+        self.patience = binder.bind("train", "early_stopping_patience", _spin(special="off"))
         self.device = self._device_menu(state, binder, gpu_names())
         self.augment = binder.bind("data", "augment", choice_combo(AUGMENT_LABELS))
         self.mixup = binder.bind("data", "mixup", _float_spin(0.1, 2))
@@ -57,7 +67,15 @@ class TrainOptionsView(QGroupBox):
         self.seed = binder.bind("train", "seed", _spin(special="not seeded"))
         self.epochs.setToolTip("Passes over the training split")
         self.lr.setToolTip("The head's learning rate; lower stages get less (Model tab)")
-        self.warmup.setToolTip("Epochs of linear warm-up before the cosine schedule")
+        self.warmup.setToolTip("Epochs of linear warm-up before the cosine schedule (one-cycle: "
+                               "the epochs of its rise)")
+        self.schedule.setToolTip("How the learning rate moves over the run, every batch: a "
+                                 "linear warm-up then a cosine decay, or Smith's one-cycle")
+        self.unfreeze_after.setToolTip("Train only the new head for this many epochs, then the "
+                                       "stages the Model tab's slider leaves trainable join at "
+                                       "their own learning rates (fastai's fine_tune, LP-FT)")
+        self.patience.setToolTip("End the run when validation balanced accuracy has not "
+                                 "improved for this many epochs (best.pt keeps the best)")
         self.augment.setToolTip("Random crops and flips of the training images (strong adds "
                                 "TrivialAugment and erasing); any augmentation turns off the "
                                 "frozen-feature cache")
@@ -69,7 +87,9 @@ class TrainOptionsView(QGroupBox):
                                         "0.1 is usual)")
         for label, widget in (("Epochs", self.epochs), ("Batch size", self.batch_size),
                               ("Optimizer", self.optimizer), ("Learning rate", self.lr),
-                              ("Warm-up epochs", self.warmup), ("Device", self.device),
+                              ("Warm-up epochs", self.warmup), ("LR schedule", self.schedule),
+                              ("Head-only epochs", self.unfreeze_after),
+                              ("Early-stop patience", self.patience), ("Device", self.device),
                               ("Augmentation", self.augment), ("MixUp", self.mixup),
                               ("CutMix", self.cutmix), ("Label smoothing", self.label_smoothing),
                               ("Seed", self.seed)):

@@ -18,6 +18,7 @@ from workbench.config import (
     NormPolicy,
     Optimizer,
     Sampling,
+    Schedule,
 )
 
 HEAD_LABELS: dict[Head, str] = {
@@ -63,6 +64,10 @@ AUGMENT_LABELS: dict[Augment, str] = {
     Augment.STANDARD: "Standard (wide crops, flips)",
     Augment.STRONG: "Strong (+ TrivialAugment, erasing)",
 }
+SCHEDULE_LABELS: dict[Schedule, str] = {
+    Schedule.WARMUP_COSINE: "Warm-up, then cosine",
+    Schedule.ONE_CYCLE: "One-cycle",
+}
 # Each vocabulary of the core with the GUI's labels for it (what the test walks).
 VOCABULARIES: dict[type[StrEnum], dict] = {
     Head: HEAD_LABELS,
@@ -73,4 +78,5 @@ VOCABULARIES: dict[type[StrEnum], dict] = {
     Optimizer: OPTIMIZER_LABELS,
     Device: DEVICE_LABELS,
     Augment: AUGMENT_LABELS,
+    Schedule: SCHEDULE_LABELS,
 }

@@ -45,6 +45,22 @@ def test_augmentation_options_edit_the_config_and_follow_it(panel):
     assert options.augment.currentData() == "light"
 
 
+def test_schedule_options_edit_the_config_and_reach_the_plan(panel):
+    state, options = panel._state, panel.options
+    assert options.unfreeze_after.text() == "off" and options.patience.text() == "off"
+    options.schedule.setCurrentIndex(options.schedule.findData("one_cycle"))
+    options.unfreeze_after.setValue(2)
+    options.patience.setValue(3)
+    train = state.config.train
+    assert (train.schedule, train.unfreeze_after_epochs, train.early_stopping_patience) == (
+        "one_cycle", 2, 3)
+    assert options.patience.maximum() == 100_000  # the range is the config's own (LIMITS)
+    plan = state.plan
+    assert plan is not None and plan.unfreeze_after_epochs == 2  # what the run will do
+    state.update_config(train={"schedule": "warmup_cosine"})  # e.g. a loaded config
+    assert options.schedule.currentData() == "warmup_cosine"
+
+
 def test_show_a_batch_draws_augmented_images_with_labels_off_the_gui_thread(qtbot, panel):
     panel._state.update_config(data={"augment": "strong", "mixup": 0.4})
     preview = panel.batch_preview
