@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from workbench_ui.state import AppState  # noqa: E402
-from workbench_ui.train_panel import TrainPanel  # noqa: E402
 from workbench.config import RunConfig  # noqa: E402
 from workbench.data.scan import open_dataset  # noqa: E402
+from workbench_ui.state import AppState  # noqa: E402
+from workbench_ui.train_panel import TrainPanel  # noqa: E402
 
 HEARTBEAT_MS = 10
 

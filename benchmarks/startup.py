@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBE_ENV = "WORKBENCH_STARTUP_PROBE"  # workbench_ui.app.STARTUP_PROBE_ENV (not imported: no Qt here)
+# workbench_ui.app.STARTUP_PROBE_ENV (not imported: no Qt here)
+PROBE_ENV = "WORKBENCH_STARTUP_PROBE"
 
 
 def isolated_env(folder: Path) -> dict[str, str]:

@@ -13,12 +13,12 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from workbench_ui.main_window import MainWindow
-from workbench_ui.platform_check import display_problem
-from workbench_ui.state import AppState
 from workbench.config import RunConfig, load_config
 from workbench.errors import UserError
 from workbench.paths import resources_dir
+from workbench_ui.main_window import MainWindow
+from workbench_ui.platform_check import display_problem
+from workbench_ui.state import AppState
 
 APP_NAME = "Transfer Workbench"
 ORG_NAME = "transfer-workbench"

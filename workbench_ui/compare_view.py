@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench_ui.plots import _class_ticks
 from workbench.results.evaluate import Evaluation
+from workbench_ui.plots import _class_ticks
 
 UP, DOWN = "#2ca02c", "#d62728"
 

@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
-from workbench_ui.thumbnails_view import pil_to_qimage
 from workbench.errors import UserError
+from workbench_ui.thumbnails_view import pil_to_qimage
 
 LARGE = 384
 

@@ -12,8 +12,8 @@ import html
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from workbench_ui.state import AppState
 from workbench.errors import UserError
+from workbench_ui.state import AppState
 
 WARNING_COLOUR = "#a15c00"
 ERROR_COLOUR = "#b3261e"

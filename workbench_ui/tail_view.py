@@ -13,11 +13,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from workbench_ui.plots import BAND_COLORS
 from workbench.data.stats import SHOT_BANDS
 from workbench.results.logit_adjust import TAU_RANGE, adjusted_metrics, best_tau
 from workbench.train.metrics import EvalMetrics
 from workbench.train.predictions import Predictions
+from workbench_ui.plots import BAND_COLORS
 
 STEPS_PER_UNIT = 100  # the slider moves tau in steps of 0.01
 

@@ -25,8 +25,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QListView, QVBoxLayout, QWidget
 
-from workbench_ui.workers import GeneratorWorker
 from workbench.errors import UserError
+from workbench_ui.workers import GeneratorWorker
 
 THUMB_SIZE = 96
 CACHE_LIMIT = 800  # thumbnails kept (~30 MB at 96 px)

@@ -12,9 +12,9 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from workbench_ui.plots import BAND_COLORS, ClassAccuracyView, ConfusionView, CurvePlot
 from workbench.data.stats import SHOT_BANDS
 from workbench.train.events import BatchDone, EvalDone, RunStarted
+from workbench_ui.plots import BAND_COLORS, ClassAccuracyView, ConfusionView, CurvePlot
 
 
 def format_shot_accuracy(shot_acc: dict[str, float | None]) -> str:

@@ -6,10 +6,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QWidget
 
+from workbench.data.stats import SHOT_BANDS
 from workbench_ui.config_binder import ConfigBinder, choice_combo
 from workbench_ui.state import AppState
 from workbench_ui.vocabulary import LOSS_LABELS, LOSS_WEIGHTING_LABELS, SAMPLING_LABELS
-from workbench.data.stats import SHOT_BANDS
 
 
 def describe_imbalance(stats: Any) -> str:

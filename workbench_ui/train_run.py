@@ -13,10 +13,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
-from workbench_ui.workers import GeneratorWorker
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.train.events import BatchDone
+from workbench_ui.workers import GeneratorWorker
 
 # At most this often a BatchDone is forwarded to the GUI; faster batches are skipped for display
 # only (the run directory records every one), so a tiny model cannot flood the event loop.

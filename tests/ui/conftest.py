@@ -59,9 +59,9 @@ def _dangling_qthreads(monkeypatch: pytest.MonkeyPatch, qtbot) -> Iterator[None]
 def model_panel(qtbot):
     """A Model panel at 1280x800 on a default config (64 px input, a 16-image advice sample),
     with its skeleton model built; shut down after the test."""
+    from workbench.config import RunConfig
     from workbench_ui.model_panel import ModelPanel
     from workbench_ui.state import AppState
-    from workbench.config import RunConfig
 
     config = RunConfig()
     config.data.input_size = 64  # demo digits are 28 px: no need for 224

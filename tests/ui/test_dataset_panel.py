@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from workbench_ui.dataset_panel import DatasetPanel
-from workbench_ui.state import AppState
 from workbench.data.index import Problem
 from workbench.data.scan import open_dataset
+from workbench_ui.dataset_panel import DatasetPanel
+from workbench_ui.state import AppState
 
 
 @pytest.fixture

@@ -14,6 +14,13 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 
 from tests.test_train_engine import make_tiny_dataset, tiny_config
+from workbench.advice.advisor import AdviceReport
+from workbench.advice.matrix import strategy_for
+from workbench.advice.probe import ProbeResult
+from workbench.advice.similarity import BNDivergence
+from workbench.config import RunConfig
+from workbench.data.scan import open_dataset
+from workbench.train.events import BatchDone, RunStarted
 from workbench_ui.dataset_panel import DatasetPanel
 from workbench_ui.histogram_view import HistogramView
 from workbench_ui.model_advice_view import AdviceView
@@ -23,13 +30,6 @@ from workbench_ui.state import AppState
 from workbench_ui.thumbnails_view import ThumbnailsView
 from workbench_ui.train_charts import TrainChartsView
 from workbench_ui.train_panel import TrainPanel
-from workbench.advice.advisor import AdviceReport
-from workbench.advice.matrix import strategy_for
-from workbench.advice.probe import ProbeResult
-from workbench.advice.similarity import BNDivergence
-from workbench.config import RunConfig
-from workbench.data.scan import open_dataset
-from workbench.train.events import BatchDone, RunStarted
 
 
 @pytest.fixture

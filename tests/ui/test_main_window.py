@@ -9,11 +9,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from workbench.config import RunConfig, load_config
+from workbench.errors import UserError
 from workbench_ui import workers
 from workbench_ui.main_window import MAX_RECENT, RECENT_KEY, MainWindow
 from workbench_ui.state import AppState
-from workbench.config import RunConfig, load_config
-from workbench.errors import UserError
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from workbench_ui.model_panel import ModelPanel
 from workbench.config import RunConfig, load_config, save_config
+from workbench_ui.model_panel import ModelPanel
 
 
 @pytest.fixture

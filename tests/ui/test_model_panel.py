@@ -8,8 +8,8 @@ import torchvision
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from workbench_ui.backbone_view import CACHED_TEXT
 from workbench.advice.matrix import CELLS, strategy_for
+from workbench_ui.backbone_view import CACHED_TEXT
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 import workbench_ui.weights_view as weights_view
-from workbench_ui.weights_view import WeightsView
 from workbench.models.registry import backbone_info
 from workbench.models.weights import DownloadProgress, network_available, resolve_weights
+from workbench_ui.weights_view import WeightsView
 
 
 @pytest.fixture

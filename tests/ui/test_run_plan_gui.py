@@ -7,12 +7,12 @@ import threading
 
 from PySide6.QtWidgets import QMessageBox
 
-from workbench_ui.state import AppState
-from workbench_ui.train_panel import TrainPanel
-from workbench_ui.vocabulary import VOCABULARIES
 from workbench.config import LIMITS, RunConfig
 from workbench.data.scan import open_dataset
 from workbench.train.events import RunStarted, Stopped
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import TrainPanel
+from workbench_ui.vocabulary import VOCABULARIES
 
 
 def test_every_choice_of_the_core_has_one_gui_label_and_no_more():

@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench_ui.state import AppState
-from workbench_ui.train_panel import RunState, TrainPanel
 from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.train.events import (
@@ -29,6 +27,8 @@ from workbench.train.events import (
     Stopped,
 )
 from workbench.train.metrics import compute_metrics
+from workbench_ui.state import AppState
+from workbench_ui.train_panel import RunState, TrainPanel
 
 CLASSES = ["cat", "dog", "owl"]
 
@@ -266,8 +266,8 @@ def test_closing_the_main_window_mid_training_stops_and_joins(qtbot, tmp_path, m
 
 
 def test_feature_extraction_moves_the_progress_bar(qtbot):
-    from workbench_ui.train_progress import ProgressView
     from workbench.train.events import FeaturesProgress
+    from workbench_ui.train_progress import ProgressView
 
     view = ProgressView()
     qtbot.addWidget(view)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 import pytest
 
-from workbench_ui.trials_view import TrialsView
 from workbench.advice.trials import Trial, TrialsReport
+from workbench_ui.trials_view import TrialsView
 
 
 def _trials():

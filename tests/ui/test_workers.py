@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from workbench_ui.workers import GeneratorWorker, live_workers, stop_all
 from workbench.errors import UserError
+from workbench_ui.workers import GeneratorWorker, live_workers, stop_all
 
 
 def count_to(n: int, delay: float = 0.0):

@@ -64,7 +64,7 @@ class Evaluation:
         return self.predictions.class_names
 
     def top_losses(self, n: int = TOP_LOSSES) -> list[dict[str, Any]]:
-        """The `n` images with the highest loss: the surest mistakes first."""
+        """The `n` images with the highest loss (least probability on the true class) first."""
         p, losses, probs = self.predictions, self.losses, self.probs
         rows = []
         for i in np.argsort(-losses, kind="stable")[:n]:
