@@ -5,7 +5,8 @@
 Dataset tab works from then on); `ready_s`: until the Model and Train tabs are built too (they
 need torch, imported in the background); `stall_s`: the longest the GUI thread's event loop was
 held up in between (a 10 ms heartbeat). The GUI runs offscreen, with its settings and data in a
-temporary folder, and reports through `workbench_ui.app`'s start-up probe. Median of a few runs each.
+temporary folder, and reports through `workbench_ui.app`'s start-up probe. Median of a few
+runs each.
 Goals on 2 cores: help_s under 0.5 and window_s under 2.
 Ends with one line: RESULT help_s=... window_s=... ready_s=... stall_s=...
 """
