@@ -30,7 +30,7 @@ from workbench.devices import cpu_threads
 from workbench.errors import UserError
 from workbench.plan import RunPlan, plan_run
 
-SAMPLE = {Budget.QUICK: 1000, Budget.THOROUGH: 1000}  # training images the trials look at
+TRIAL_IMAGES = 1000  # training images the trials look at, whatever the budget
 # ... or four times `advice.sample_size` (the similarity sample) when that is fewer: 1000 for
 # the default 256, a few dozen for the tests' 16
 TRIALS_PER_SAMPLE = 4
@@ -48,11 +48,10 @@ def trial_plan(index: DatasetIndex, config: RunConfig) -> RunPlan:
     return plan_run(config, index, fix=True, stages=plan.stage_names)
 
 
-def _positions(index: DatasetIndex, config: RunConfig, budget: Budget,
-               images: int | None = None) -> list[int]:
-
+def _positions(index: DatasetIndex, config: RunConfig, images: int | None = None) -> list[int]:
+    """Stratified positions of the training images the trials sample (every class kept)."""
     train_idx = index.indices(index.training_split())
-    images = images or min(SAMPLE[budget], TRIALS_PER_SAMPLE * config.advice.sample_size)
+    images = images or min(TRIAL_IMAGES, TRIALS_PER_SAMPLE * config.advice.sample_size)
     picked = stratified_sample([index.labels[i] for i in train_idx], images,
                                seed=config.data.split_seed, floor=1)
     return [train_idx[i] for i in picked]
@@ -67,7 +66,7 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
                 stop: threading.Event | None = None, *, plan: RunPlan | None = None,
                 median_per_class: float = 0.0, images: int | None = None
                 ) -> Iterator[AdviceProgress | TrialsReport]:
-    """Run the budget's trials on `images` sampled training images (default: the budget's, at
+    """Run the budget's trials on `images` sampled training images (default: `TRIAL_IMAGES`, at
     most `TRIALS_PER_SAMPLE` times `advice.sample_size`);
     yield progress, then the `TrialsReport` (raises `Cancelled` when `stop` is set). A dataset
     or backbone no trial can measure gives a report without a pick whose message says why
@@ -78,7 +77,7 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
     if not plan.pretrained:
         yield _no_evidence(budget, plan, "the trials compare ways to reuse pretrained weights")
         return
-    positions = _positions(index, config, budget, images)
+    positions = _positions(index, config, images)
     key = cache.result_key(index, positions, plan, str(budget))
     cached = cache.load_result(key)
     if cached is not None:
