@@ -108,6 +108,9 @@ def test_ctrl_c_stops_the_checks_without_waiting_for_a_slow_file(tmp_path, monke
         return real(data, name)
 
     monkeypatch.setattr(checks, "verify_image", slow)
+    # a shell without job control starts background jobs with SIGINT ignored (CI may): Ctrl-C
+    # must mean KeyboardInterrupt here, as it does in a terminal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     main_id = threading.main_thread().ident
     timer = threading.Timer(0.5, signal.pthread_kill, (main_id, signal.SIGINT))  # as Ctrl-C
     timer.start()
@@ -120,6 +123,7 @@ def test_ctrl_c_stops_the_checks_without_waiting_for_a_slow_file(tmp_path, monke
     finally:
         release.set()
         timer.join()
+        signal.signal(signal.SIGINT, previous)
 
 
 # -- 3. symbolic links --------------------------------------------------------------------------
