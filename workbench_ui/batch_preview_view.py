@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench_ui.prediction_view import to_pixmap
 from workbench_ui.state import AppState
 from workbench_ui.workers import GeneratorWorker
 
@@ -31,11 +32,7 @@ CELL_PX = 88  # each image is shown at this size, whatever the input size
 
 def pixmap_of(image: np.ndarray, side: int = CELL_PX) -> QPixmap:
     """A uint8 H x W x 3 array as a pixmap scaled to `side` (pixelated: what the model sees)."""
-    rgb = np.ascontiguousarray(image)
-    height, width = rgb.shape[:2]
-    qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(qimage).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                            Qt.TransformationMode.FastTransformation)
+    return to_pixmap(image, side, smooth=False)
 
 
 class BatchPreviewView(QGroupBox):

@@ -28,13 +28,15 @@ def heat_overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = HEAT_O
     return blended.round().clip(0, 255).astype(np.uint8)
 
 
-def to_pixmap(pixels: np.ndarray, side: int = IMAGE_SIDE) -> QPixmap:
-    """An RGB uint8 array as a square pixmap of `side` pixels (smoothly scaled)."""
+def to_pixmap(pixels: np.ndarray, side: int = IMAGE_SIDE, smooth: bool = True) -> QPixmap:
+    """An RGB uint8 array as a square pixmap of `side` pixels (smoothly scaled, or pixelated
+    to show what a model sees)."""
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
     image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    return QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation)
+    mode = (Qt.TransformationMode.SmoothTransformation if smooth
+            else Qt.TransformationMode.FastTransformation)
+    return QPixmap.fromImage(image).scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, mode)
 
 
 class TopKView(pg.PlotWidget):
