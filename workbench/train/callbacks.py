@@ -16,14 +16,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from workbench.config import RunConfig
     from workbench.train.events import Event
-    from workbench.train.loop import Loop
     from workbench.train.metrics import EvalMetrics
+    from workbench.train.state import Progress, RunSetup
 
 log = logging.getLogger(__name__)
+
+
+class Loop(Protocol):
+    """What a hook sees of the running loop; `train.loop.Loop` is the one implementation. A
+    protocol, so this module names no module that holds the callbacks (no import cycle)."""
+
+    setup: RunSetup
+    progress: Progress
+    end_note: str  # set by a callback that ends the run early, saying why
+
+    @property
+    def config(self) -> RunConfig:
+        """The config the run trains."""
+        ...
 
 
 class Callback:

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+import workbench.advice.trials.cache as cache
 from workbench.advice.events import AdviceProgress
 from workbench.advice.holdout import Folds, probe_predictions, score
 from workbench.advice.probe import StageFeatureCollector
 from workbench.advice.sampling import relay, sample_loader
-from workbench.advice.trials import cache
 from workbench.advice.trials.cache import Sample
 from workbench.advice.trials.report import Trial
 from workbench.config import Head, NormPolicy

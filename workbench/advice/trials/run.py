@@ -11,10 +11,11 @@ from collections.abc import Iterator
 
 import torch
 
+import workbench.advice.trials.cache as cache
+import workbench.advice.trials.fidelity as fidelity
 from workbench.advice.events import AdviceProgress
 from workbench.advice.holdout import Folds, make_folds
 from workbench.advice.sampling import relay, stratified_sample
-from workbench.advice.trials import cache, fidelity
 from workbench.advice.trials.cache import Sample
 from workbench.advice.trials.finetune import QUICK_CANDIDATE, finetune_candidates
 from workbench.advice.trials.probes import (
