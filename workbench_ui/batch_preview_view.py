@@ -82,13 +82,11 @@ class BatchPreviewView(QGroupBox):
         """Start drawing a batch in a worker; False (and a line saying why) when it cannot."""
         if self.worker is not None and self.worker.is_running():
             return False
+        blocker = self._state.plan_blocker()
+        if blocker:
+            self.recipe_label.setText(blocker)
+            return False
         plan, index = self._state.plan, self._state.index
-        if index is None:
-            self.recipe_label.setText("Open a dataset first.")
-            return False
-        if plan is None or self._state.plan_error:
-            self.recipe_label.setText(self._state.plan_error or "The model is still loading.")
-            return False
         from workbench.train.augment import iter_batch_preview
 
         self._draws += 1

@@ -79,13 +79,11 @@ class LrFinderView(QGroupBox):
         """Start the range test in a worker; False (and a line saying why) when it cannot."""
         if self.busy() or self._state.running:
             return False
+        blocker = self._state.plan_blocker()
+        if blocker:
+            self.status.setText(blocker)
+            return False
         plan, index = self._state.plan, self._state.index
-        if index is None:
-            self.status.setText("Open a dataset first.")
-            return False
-        if plan is None or self._state.plan_error:
-            self.status.setText(self._state.plan_error or "The model is still loading.")
-            return False
         from workbench.train.lr_find import iter_lr_find
 
         self.result, self._lrs, self._losses = None, [], []

@@ -110,6 +110,15 @@ class AppState(QObject):
             self._plan = self._make_plan()
         return self._plan
 
+    def plan_blocker(self) -> str:
+        """Why the open dataset's plan cannot be used yet ("" when it can): no dataset, the
+        config's plan error, or a model still loading."""
+        if self.index is None:
+            return "Open a dataset first."
+        if self.plan is None or self.plan_error:
+            return self.plan_error or "The model is still loading."
+        return ""
+
     def _make_plan(self) -> RunPlan | None:
         from workbench.plan import known_stages, plan_run
 
