@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from workbench.advice.matrix import CELLS, apply_strategy, cell_for_config, strategy_for
 from workbench.config import ModelConfig
 from workbench.errors import UserError
+from workbench.models.memory import activation_elements
 from workbench.models.registry import backbone_info, list_backbones
 from workbench.models.transfer import build_skeleton
 from workbench.models.weights import RANDOM_SPECS, imagenet_weights, preferred_weights
@@ -40,7 +41,10 @@ from workbench_ui.workers import GeneratorWorker
 
 
 def build_skeleton_events(backbone: str) -> Iterator[Any]:
-    """The worker's generator: the weightless model, for the stage diagram."""
+    """The worker's generator: the weightless model, for the stage diagram. The backbone's
+    activation size is measured first (once, on the meta device), so the plan made from the
+    skeleton's stages can warn when a step would not fit in memory."""
+    activation_elements(backbone)
     yield build_skeleton(backbone)
 
 

@@ -189,3 +189,14 @@ def test_applying_the_lp_ft_trial_sets_head_first_epochs_and_another_trial_clear
     panel.apply_trial(probe)
     assert panel.state.config.train.unfreeze_after_epochs == 0
     assert panel.state.config.model.head == "logreg"
+
+
+def test_the_plan_warns_about_memory_once_the_backbone_is_built(panel, demo_root):
+    from workbench.data.scan import open_dataset
+
+    panel.state.set_dataset(open_dataset(demo_root), demo_root)
+    panel.state.update_config(data={"input_size": 1024}, model={"freeze_stages": 0},
+                              train={"device": "cpu", "batch_size": 256})
+    plan = panel.state.plan
+    assert plan is not None  # measured by the skeleton's worker, not on the GUI thread
+    assert any("GiB of activations" in w for w in plan.warnings), plan.warnings
