@@ -47,9 +47,30 @@ def strategy_key(settings: dict, num_stages: int) -> str:
     return "partial"
 
 
+def predicted_gain(trials) -> float | None:
+    """Points the trials predict fine-tuning everything with one LR gains over the best probe
+    (the quick budget's one fine-tuning trial; the thorough budget runs it too)."""
+    from workbench.advice.trials import choose
+    from workbench.advice.trials.finetune import QUICK_CANDIDATE
+
+    probe = choose([t for t in trials.trials if t.kind == "probe"])
+    tuned = next((t for t in trials.trials if t.name == QUICK_CANDIDATE), None)
+    if probe is None or tuned is None or probe.score is None or tuned.score is None:
+        return None
+    return 100 * (tuned.score - probe.score)
+
+
+def true_gain(row: dict) -> float | None:
+    """Points fine-tuning everything with one LR gains over the best probe in a ground truth."""
+    probes = [v["score"] for k, v in row.items() if k.startswith("probe-") and v.get("score")]
+    tuned = row.get("finetune-uniform", {}).get("score")
+    return None if tuned is None or not probes else tuned - max(probes)
+
+
 def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
     """The advisor's textbook strategy and recommendation per budget on one set (the similarity
-    pass is shared; the thorough trials are asked for after the quick report)."""
+    pass is shared; the thorough trials are asked for after the quick report), with each
+    budget's predicted gain of fine-tuning over the best probe."""
     import torch
 
     from workbench.advice.advisor import run_advice
@@ -68,7 +89,7 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
     report = run_advice(index, config, budget="quick")
     out = {"textbook": {**report.strategy.to_dict(), "cell": report.cell},
            "quick": {**report.recommended, "seconds": time.perf_counter() - started,
-                     "verdict": report.verdict}}
+                     "verdict": report.verdict, "gain": predicted_gain(report.trials)}}
     if "thorough" in budgets:
         started = time.perf_counter()
         trials = [e for e in iter_trials(index, config, "thorough",
@@ -76,7 +97,7 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
                   if isinstance(e, TrialsReport)][-1]
         deep = recommend(report, trials, config)
         out["thorough"] = {**deep.recommended, "seconds": time.perf_counter() - started,
-                           "verdict": deep.verdict}
+                           "verdict": deep.verdict, "gain": predicted_gain(trials)}
     return out
 
 
@@ -126,12 +147,18 @@ def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
         row = truth["sets"][name]
         best = max((v["score"], k) for k, v in row.items() if v.get("score") is not None)
         said = ", ".join(f"{b}: {strategy_key(advice[b], num_stages)} "
-                         f"({advice[b]['seconds']:.0f} s)" for b in budgets)
-        print(f"{name:20s} best {best[1]} {best[0]:.1f}; textbook {advice['textbook']['cell']} "
+                         f"({advice[b]['seconds']:.0f} s, gain {_points(advice[b]['gain'])})"
+                         for b in budgets)
+        print(f"{name:20s} best {best[1]} {best[0]:.1f}; fine-tuning's gain over the best probe "
+              f"{_points(true_gain(row))}; textbook {advice['textbook']['cell']} "
               f"-> {strategy_key(advice['textbook'], num_stages)}; {said}", flush=True)
     if not picks:
         return f"RESULT size={size} sets=0 (no set with a complete ground truth at this size)"
     return result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks))
+
+
+def _points(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}"
 
 
 def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str],

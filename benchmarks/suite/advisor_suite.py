@@ -340,14 +340,18 @@ def truth(only: list[str] | None = None, out: Path | None = None, size: int = IN
     return table
 
 
-def merge(parts: list[Path]) -> None:
-    """Join ground-truth parts into TRUTH (later parts win per set)."""
-    table = json.loads(TRUTH.read_text()) if TRUTH.is_file() else {"sets": {}}
+def merge(parts: list[Path], size: int = INPUT_SIZE) -> None:
+    """Join ground-truth parts into the size's table (later parts win per set and strategy)."""
+    out = truth_file(size)
+    table = json.loads(out.read_text()) if out.is_file() else {"sets": {}}
     for part in parts:
         found = json.loads(part.read_text())
+        if found.get("protocol", {}).get("input_size", size) != size:
+            raise SystemExit(f"{part} is a table at another input size than {size} px")
         table.setdefault("protocol", found.get("protocol"))
-        table["sets"].update(found.get("sets", {}))
-    TRUTH.write_text(json.dumps(table, indent=1) + "\n")
+        for name, row in found.get("sets", {}).items():
+            table["sets"].setdefault(name, {}).update(row)
+    out.write_text(json.dumps(table, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="truth: the table to write (default: the size's own)")
     parser.add_argument("--size", type=int, default=INPUT_SIZE, choices=SIZES,
-                        help="truth: the input size of every run")
+                        help="truth: the input size of every run; merge: of the table")
     parser.add_argument("--strategies", nargs="*", default=None,
                         help="truth: only these strategies (e.g. probe-3 finetune-uniform)")
     parser.add_argument("parts", nargs="*", type=Path, help="merge: the parts to join")
@@ -369,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.what == "truth":
         truth(args.only, args.out, args.size, args.strategies)
     else:
-        merge(args.parts)
+        merge(args.parts, args.size)
     return 0
 
 
