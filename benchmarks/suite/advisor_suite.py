@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="*", default=None,
                         help="truth: only these strategies (e.g. probe-3 finetune-uniform)")
     parser.add_argument("parts", nargs="*", type=Path, help="merge: the parts to join")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.what == "build":
         for name in args.only or list(SETS):
             print(build(name))
