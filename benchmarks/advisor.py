@@ -219,7 +219,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="input sizes (default: every size with a ground truth)")
     parser.add_argument("--timing", action="store_true",
                         help="time cold asks on the demo's 1000 images instead")
+    parser.add_argument("--low-size", type=int, default=None,
+                        help="the fine-tuning trials' input size (default: the advisor's)")
     args = parser.parse_args(argv)
+    if args.low_size:
+        import workbench.advice.trials.fidelity as fidelity
+
+        fidelity.LOW_SIZE = args.low_size
     budgets = ["quick"] if args.quick else ["quick", "thorough"]
     sizes = args.size or [s for s in SIZES if truth_file(s).is_file()]
     if args.timing:

@@ -49,9 +49,14 @@ class LowFidelity:
     stage: int
 
 
+def low_size(input_size: int) -> int:
+    """The input size the fine-tuning trials train at for a run at `input_size`."""
+    return min(input_size, LOW_SIZE)
+
+
 def low_plan(plan: RunPlan, index: DatasetIndex) -> RunPlan:
     """The user's plan at the low-fidelity size (the plan itself when it is that small)."""
-    size = min(plan.input_size, LOW_SIZE)
+    size = low_size(plan.input_size)
     if size == plan.input_size:
         return plan
     config = copy.deepcopy(plan.config)

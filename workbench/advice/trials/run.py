@@ -79,7 +79,8 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
         yield _no_evidence(budget, plan, "the trials compare ways to reuse pretrained weights")
         return
     positions = _positions(index, config, images)
-    key = cache.result_key(index, positions, plan, str(budget))
+    key = cache.result_key(index, positions, plan,
+                           f"{budget}, fine-tuning at {fidelity.low_size(plan.input_size)} px")
     cached = cache.load_result(key)
     if cached is not None:
         yield cached
