@@ -1,6 +1,8 @@
 """The trials' parts in isolation: the fine-tuning trial builds its optimizer and criterion with
 the engine's builders, the feature cache's key, and the pick rule with exact numbers."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -91,36 +93,62 @@ def test_evidence_only_and_unscored_trials_are_never_picked():
 
 # -- multi-fidelity fine-tuning evidence ----------------------------------------------------------
 
-def _low(measured_probe, spread, input_size=64):
+HELD = np.array([0, 0, 0, 0, 1, 1, 1, 1])  # the held-out labels of the tests below
+PROBE = np.array([0, 0, 0, 1, 1, 1, 1, 0])  # the probe's predictions there: 6 of 8 right
+
+
+def _low(probe=PROBE, input_size=64):
     from types import SimpleNamespace
 
     from workbench.advice.holdout import Folds
+    from workbench.advice.trials.cache import Sample
     from workbench.advice.trials.fidelity import LowFidelity
 
-    folds = Folds(np.array([0, 0, -1, -1]), 1)
-    return LowFidelity(SimpleNamespace(input_size=input_size), None, folds,
-                       (measured_probe, spread), 3)
+    folds = Folds(np.zeros(len(HELD), dtype=int), 1)
+    return LowFidelity(SimpleNamespace(input_size=input_size), Sample({}, HELD, None, 0), folds,
+                       probe, 3)
+
+
+def _measured(pred, value):
+    from workbench.advice.trials.finetune import Measured
+
+    return Measured(Trial("fine-tune all, one LR", "finetune", 0, 4, "linear", 64, value, 0.09,
+                          9.0, lr_decay=1.0), pred)
+
+
+def test_a_gain_is_scored_paired_on_the_same_images():
+    from workbench.advice.holdout import paired_gain, score
+
+    assert paired_gain(HELD, PROBE, PROBE) == (0.0, 0.0)  # the same answers: no gain, no doubt
+    right = np.array([0, 0, 0, 0, 1, 1, 1, 0])  # the probe's answers, one more right
+    gain, spread = paired_gain(HELD, right, PROBE)
+    assert gain == 0.125  # 7/8 against 6/8, balanced (4/4 and 3/4 against 3/4 and 3/4)
+    # one image differs: the gain's own error is well below the two scores' errors taken apart
+    assert 0 < spread < 0.6 * math.hypot(score(HELD, right)[1], score(HELD, PROBE)[1])
 
 
 def test_the_prediction_is_the_full_size_probe_plus_the_low_size_gain():
     from types import SimpleNamespace
 
+    from workbench.advice.holdout import paired_gain
     from workbench.advice.trials.fidelity import _prediction
 
     base = _t("probe block3 (average)", "probe", 0.5, 0.01, stage=3)
-    measured = Trial("fine-tune all, one LR", "finetune", 0, 4, "linear", 64, 0.75, 0.09, 9.0,
-                     lr_decay=1.0)
-    trial = _prediction(SimpleNamespace(input_size=160), _low(0.625, 0.12), base, measured, 12.0)
-    assert trial.score == 0.625  # 0.5 + (0.75 - 0.625)
-    assert trial.spread == pytest.approx(0.15)  # the gain's: hypot(0.09, 0.12)
+    right = np.array([0, 0, 0, 0, 1, 1, 1, 0])
+    trial = _prediction(SimpleNamespace(input_size=160), _low(), base,
+                        _measured(right, 0.875), 12.0)
+    assert trial.score == 0.625  # 0.5 + (0.875 - 0.75)
+    assert trial.spread == paired_gain(HELD, right, PROBE)[1]
     assert trial.input_size == 160 and trial.seconds == 12.0 and trial.pickable
     assert trial.lr_decay == 1.0 and trial.kind == "finetune"
-    assert "at 64 px" in trial.note and "+12 points" in trial.note
-    # a gain inside its spread (0.625 - 0.15 <= 0.5) leaves the probe picked; past it
-    # (0.75 - 0.15 > 0.5), fine-tuning
-    assert choose([base, trial]).name == base.name
-    bigger = _prediction(SimpleNamespace(input_size=160), _low(0.5, 0.12), base, measured, 1.0)
-    assert bigger.score == 0.75 and choose([base, bigger]).name == "fine-tune all, one LR"
+    assert "at 64 px" in trial.note and "+12" in trial.note
+    # the same answers as the probe: a gain of 0 with no spread, and the cheaper probe stands
+    same = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(PROBE, 0.75), 1.0)
+    assert (same.score, same.spread) == (0.5, 0.0) and choose([base, same]).name == base.name
+    # every answer right: +25 points, past its spread: fine-tuning
+    best = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(HELD, 1.0), 1.0)
+    assert best.score == 0.75 and best.spread < 0.25
+    assert choose([base, best]).name == "fine-tune all, one LR"
 
 
 def test_a_prediction_stays_a_score():
@@ -129,11 +157,11 @@ def test_a_prediction_stays_a_score():
     from workbench.advice.trials.fidelity import _prediction
 
     base = _t("probe", "probe", 0.875)
-    measured = _t("ft", "finetune", 1.0)
-    trial = _prediction(SimpleNamespace(input_size=160), _low(0.5, 0.0), base, measured, 1.0)
-    assert trial.score == 1.0  # 0.875 + 0.5, clipped
-    failed = _prediction(SimpleNamespace(input_size=160), _low(0.5, 0.0), base,
-                         _t("ft", "finetune", None), 1.0)
+    wrong = np.array([1, 1, 1, 1, 0, 0, 0, 0])  # every answer wrong: the probe's low-size 0
+    trial = _prediction(SimpleNamespace(input_size=160), _low(wrong), base,
+                        _measured(HELD, 1.0), 1.0)
+    assert trial.score == 1.0  # 0.875 + 1.0, clipped
+    failed = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(None, None), 1.0)
     assert failed.score is None and choose([failed]) is None
 
 

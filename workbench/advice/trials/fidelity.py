@@ -3,9 +3,9 @@
 Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs seconds. What a
 low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
 scored at the low size on the same held-out images. The prediction for the run at the user's size
-is the full-size probe's score plus that gain; its spread is the gain's (both trials' spreads
-added in quadrature), so the pick rule chooses fine-tuning only when the gain clears its own
-uncertainty.
+is the full-size probe's score plus that gain; its spread is the gain's own (a paired bootstrap
+over those images: `holdout.paired_gain`), so the pick rule chooses fine-tuning only when the
+gain clears its own uncertainty.
 
 `quick` runs one such trial (the whole network, one LR: the candidate that wins where frozen
 features fall short) on a subset of the sample; `thorough` runs every fine-tuning candidate on
@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from workbench.advice.events import AdviceProgress
-from workbench.advice.holdout import Folds, make_folds, probe_predictions, score
+from workbench.advice.holdout import Folds, make_folds, paired_gain, probe_predictions, score
 from workbench.advice.sampling import relay
 from workbench.advice.trials.cache import Sample
-from workbench.advice.trials.finetune import Candidate, candidate_plan, finetune_trial
+from workbench.advice.trials.finetune import Candidate, Measured, candidate_plan, finetune_trial
 from workbench.advice.trials.probes import sample_features
 from workbench.advice.trials.report import Trial
 from workbench.data.index import DatasetIndex
@@ -40,13 +40,19 @@ QUICK_IMAGES = 400  # images of the sample the quick budget fine-tunes on
 
 @dataclass(frozen=True)
 class LowFidelity:
-    """The sample at the low size, its one held-out fold, and the frozen probe's score there."""
+    """The sample at the low size, its one held-out fold, and the frozen probe's predictions
+    there."""
 
     plan: RunPlan
     sample: Sample
     folds: Folds
-    probe: tuple[float, float]  # (score, spread) of the probe on the held-out fold
+    probe: np.ndarray  # the probe's predictions of the held-out images (`folds.held_out(0)`)
     stage: int
+
+    @property
+    def held_labels(self) -> np.ndarray:
+        """The held-out images' labels."""
+        return self.sample.labels[self.folds.held_out(0)]
 
 
 def low_size(input_size: int) -> int:
@@ -88,7 +94,7 @@ def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int
     one = Folds(np.where(folds.assignment == 0, 0, -1), 1)  # fold 0 held out, the rest trains
     pred, _ = probe_predictions(sample.features[(stage, "gap")], sample.labels, one)
     held = one.held_out(0)
-    yield LowFidelity(low, sample, one, score(sample.labels[held], pred[held]), stage)
+    yield LowFidelity(low, sample, one, pred[held], stage)
 
 
 def predicted_trial(index: DatasetIndex, plan: RunPlan, low: LowFidelity, base: Trial,
@@ -97,29 +103,25 @@ def predicted_trial(index: DatasetIndex, plan: RunPlan, low: LowFidelity, base: 
     """Fine-tune `cand` at the low size; yield progress, then the trial it predicts at the user's
     size: `base` (the full-size probe on the same stage) plus the low-size gain."""
     started = time.perf_counter()
-    measured = None
-    for event in finetune_trial(candidate_plan(low.plan, index, cand), low.sample, low.folds,
-                                cand, stop):
-        if isinstance(event, Trial):
-            measured = event
-        else:
-            yield event
+    measured = yield from relay(finetune_trial(candidate_plan(low.plan, index, cand),
+                                               low.sample, low.folds, cand, stop), Measured)
     assert measured is not None
     yield _prediction(plan, low, base, measured, time.perf_counter() - started)
 
 
-def _prediction(plan: RunPlan, low: LowFidelity, base: Trial, measured: Trial,
+def _prediction(plan: RunPlan, low: LowFidelity, base: Trial, measured: Measured,
                 seconds: float) -> Trial:
-    probe, probe_spread = low.probe
-    if measured.score is None or base.score is None or not math.isfinite(probe):
-        return replace(measured, score=None, seconds=seconds, input_size=plan.input_size)
-    gain = measured.score - probe
+    trial, labels = measured.trial, low.held_labels
+    probe, _ = score(labels, low.probe)
+    if (trial.score is None or base.score is None or measured.predictions is None
+            or not math.isfinite(probe)):
+        return replace(trial, score=None, seconds=seconds, input_size=plan.input_size)
+    gain, spread = paired_gain(labels, measured.predictions, low.probe)
     size = low.plan.input_size
     words = ("" if size == plan.input_size else f" at {size} px")
     note = (f"predicted: the {base.name} {100 * base.score:.0f}% plus fine-tuning's gain over "
             f"that probe{words} on {len(low.folds.held_out(0))} held-out images "
-            f"({100 * measured.score:.0f}% against {100 * probe:.0f}%: {100 * gain:+.0f} "
-            "points)")
-    return replace(measured, score=float(np.clip(base.score + gain, 0.0, 1.0)),
-                   spread=math.hypot(measured.spread, probe_spread), seconds=seconds,
-                   input_size=plan.input_size, note=note)
+            f"({100 * trial.score:.0f}% against {100 * probe:.0f}%: {100 * gain:+.0f} "
+            f"± {100 * spread:.0f} points)")
+    return replace(trial, score=float(np.clip(base.score + gain, 0.0, 1.0)), spread=spread,
+                   seconds=seconds, input_size=plan.input_size, note=note)

@@ -31,6 +31,15 @@ QUICK_CANDIDATE = "fine-tune all, one LR"  # the one the quick budget tries (at 
 
 
 @dataclass(frozen=True)
+class Measured:
+    """A fine-tuning trial and its best checkpoint's predictions on the held-out images (what a
+    paired comparison with the probe needs; None when no check ran)."""
+
+    trial: Trial
+    predictions: np.ndarray | None
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A fine-tuning trial to run: its name, kind and the model settings it changes."""
 
@@ -133,9 +142,9 @@ def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
 
 
 def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
-                   stop: threading.Event | None = None) -> Iterator[AdviceProgress | Trial]:
+                   stop: threading.Event | None = None) -> Iterator[AdviceProgress | Measured]:
     """Train on fold 0's training part for a step budget, check the held-out part every few
-    steps, stop early when it stops improving; yields progress, then the `Trial`.
+    steps, stop early when it stops improving; yields progress, then the `Measured` trial.
 
     `plan` is the candidate's (`candidate_plan`): the optimizer and the criterion come from the
     engine's own builders, so the trial trains the way the run it predicts would."""
@@ -174,7 +183,7 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
                 break
     value, spread = (score(sample.labels[test], best_pred) if best_pred is not None
                      else (None, 0.0))
-    yield Trial(
+    yield Measured(Trial(
         name=cand.name, kind=cand.kind, freeze_stages=cand.freeze_stages,
         feature_stage=plan.num_stages - 1, head=str(Head.LINEAR), input_size=plan.input_size,
         score=value, spread=spread, seconds=time.perf_counter() - started,
@@ -184,6 +193,6 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
         note=(f"{steps} steps at most, one fold" + (
             f"; the trial's head starts as a fitted probe, a run trains it alone for "
             f"{LPFT_HEAD_EPOCHS} epoch (train.unfreeze_after_epochs)" if cand.kind == "lpft"
-            else "")))
+            else ""))), best_pred)
 
 
