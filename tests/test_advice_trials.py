@@ -226,6 +226,11 @@ def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
     assert {"probe", "finetune", "partial", "lpft"} <= set(kinds)
     tuned = [t for t in report.trials if t.kind != "probe"]
     assert all(t.note.startswith("predicted:") and t.input_size == 32 for t in tuned)
+    # successive halving: every candidate on one of the 3 folds, the best gain on all three
+    folds = [t.note.rsplit(", ", 1)[-1] for t in tuned]
+    assert sorted(folds) == ["1 of 3 folds)"] * (len(tuned) - 1) + ["3 of 3 folds)"], folds
+    confirmed = tuned[folds.index("3 of 3 folds)")]
+    assert "on 24 held-out images" in confirmed.note  # every sampled image
     assert "scratch" not in kinds  # 24 images: from scratch has no chance
     assert kinds["finetune"].freeze_stages == 0 and kinds["partial"].freeze_stages == 2
     assert all(kinds[k].norm_policy == "train_bn" for k in ("finetune", "partial", "lpft"))

@@ -97,23 +97,24 @@ HELD = np.array([0, 0, 0, 0, 1, 1, 1, 1])  # the held-out labels of the tests be
 PROBE = np.array([0, 0, 0, 1, 1, 1, 1, 0])  # the probe's predictions there: 6 of 8 right
 
 
-def _low(probe=PROBE, input_size=64):
+def _low(probe=PROBE, input_size=64, k=1):
     from types import SimpleNamespace
 
     from workbench.advice.holdout import Folds
     from workbench.advice.trials.cache import Sample
     from workbench.advice.trials.fidelity import LowFidelity
 
-    folds = Folds(np.zeros(len(HELD), dtype=int), 1)
+    folds = Folds(np.arange(len(HELD)) % k, k)
     return LowFidelity(SimpleNamespace(input_size=input_size), Sample({}, HELD, None, 0), folds,
                        probe, 3)
 
 
-def _measured(pred, value):
+def _measured(pred, value, held=None):
     from workbench.advice.trials.finetune import Measured
 
+    held = np.arange(len(HELD)) if held is None else held
     return Measured(Trial("fine-tune all, one LR", "finetune", 0, 4, "linear", 64, value, 0.09,
-                          9.0, lr_decay=1.0), pred)
+                          9.0, lr_decay=1.0, note="30 steps at most"), held, pred)
 
 
 def test_a_gain_is_scored_paired_on_the_same_images():
@@ -135,18 +136,17 @@ def test_the_prediction_is_the_full_size_probe_plus_the_low_size_gain():
 
     base = _t("probe block3 (average)", "probe", 0.5, 0.01, stage=3)
     right = np.array([0, 0, 0, 0, 1, 1, 1, 0])
-    trial = _prediction(SimpleNamespace(input_size=160), _low(), base,
-                        _measured(right, 0.875), 12.0)
+    trial = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(right, 0.875))
     assert trial.score == 0.625  # 0.5 + (0.875 - 0.75)
     assert trial.spread == paired_gain(HELD, right, PROBE)[1]
-    assert trial.input_size == 160 and trial.seconds == 12.0 and trial.pickable
+    assert trial.input_size == 160 and trial.seconds == 9.0 and trial.pickable
     assert trial.lr_decay == 1.0 and trial.kind == "finetune"
-    assert "at 64 px" in trial.note and "+12" in trial.note
+    assert "at 64 px" in trial.note and "+12" in trial.note and "1 of 1 folds" in trial.note
     # the same answers as the probe: a gain of 0 with no spread, and the cheaper probe stands
-    same = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(PROBE, 0.75), 1.0)
+    same = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(PROBE, 0.75))
     assert (same.score, same.spread) == (0.5, 0.0) and choose([base, same]).name == base.name
     # every answer right: +25 points, past its spread: fine-tuning
-    best = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(HELD, 1.0), 1.0)
+    best = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(HELD, 1.0))
     assert best.score == 0.75 and best.spread < 0.25
     assert choose([base, best]).name == "fine-tune all, one LR"
 
@@ -158,11 +158,29 @@ def test_a_prediction_stays_a_score():
 
     base = _t("probe", "probe", 0.875)
     wrong = np.array([1, 1, 1, 1, 0, 0, 0, 0])  # every answer wrong: the probe's low-size 0
-    trial = _prediction(SimpleNamespace(input_size=160), _low(wrong), base,
-                        _measured(HELD, 1.0), 1.0)
+    trial = _prediction(SimpleNamespace(input_size=160), _low(wrong), base, _measured(HELD, 1.0))
     assert trial.score == 1.0  # 0.875 + 1.0, clipped
-    failed = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(None, None), 1.0)
+    failed = _prediction(SimpleNamespace(input_size=160), _low(), base, _measured(None, None))
     assert failed.score is None and choose([failed]) is None
+
+
+def test_folds_pool_into_one_paired_measurement():
+    from workbench.advice.holdout import paired_gain
+    from workbench.advice.trials.fidelity import _gain, pool
+
+    low = _low(k=2)  # images 0, 2, 4, 6 held out in fold 0; 1, 3, 5, 7 in fold 1
+    first = _measured(HELD[[0, 2, 4, 6]], 1.0, held=np.array([0, 2, 4, 6]))
+    second = _measured(np.array([0, 0, 1, 0]), 0.75, held=np.array([1, 3, 5, 7]))
+    both = pool([first, second])
+    assert both.folds == 2 and both.trial.seconds == 18.0
+    assert list(both.held) == [0, 2, 4, 6, 1, 3, 5, 7]
+    assert list(both.predictions) == [0, 0, 1, 1, 0, 0, 1, 0]
+    # the pooled gain is over all eight images: 7/8 right (4/4, 3/4) against the probe's
+    # 6/8 (3/4, 3/4) on them, with the paired spread of those eight
+    assert _gain(low, both) == (0.125, paired_gain(HELD[both.held], both.predictions,
+                                                   PROBE[both.held])[1])
+    failed = pool([first, _measured(None, None, held=np.array([1, 3, 5, 7]))])
+    assert failed.predictions is None and failed.trial.score is None
 
 
 def test_the_low_fidelity_size_is_64_px_or_the_users_when_smaller(stripes):

@@ -25,7 +25,7 @@ class ConfusionCellsView(ConfusionView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot_item.setTitle("Confusion matrix: click a cell to see its images")
+        self.plot_item.setTitle("Confusion matrix (click a cell)")
         self.setToolTip("Rows are true classes, columns predicted ones; each row is normalised "
                         "(the diagonal is per-class recall). Click a cell to see its images.")
         self.counts = np.zeros((0, 0), dtype=int)

@@ -3,7 +3,8 @@
 The evidence decides, but only about what it measured: the pick replaces the textbook cell's
 strategy when the cell's own candidate was among the trials (a probe for the frozen cells, the
 fine-tuning trial for the others) or when the textbook strategy is itself a frozen probe. A
-fine-tuning cell under the quick budget (probes only) stands, and the sentence says so.
+fine-tuning cell whose own candidate the budget did not try (the quick budget fine-tunes only
+the whole network with one LR) stands, and the sentence says so.
 """
 
 from __future__ import annotations

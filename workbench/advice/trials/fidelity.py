@@ -8,8 +8,10 @@ over those images: `holdout.paired_gain`), so the pick rule chooses fine-tuning 
 gain clears its own uncertainty.
 
 `quick` runs one such trial (the whole network, one LR: the candidate that wins where frozen
-features fall short) on a subset of the sample; `thorough` runs every fine-tuning candidate on
-the whole sample.
+features fall short) on one held-out fold of a subset of the sample. `thorough` runs every
+fine-tuning candidate on one fold of the whole sample, then the one that gained most on every
+other fold too (successive halving: one fold scores a few dozen images, a gain of a few points
+is within its noise; all folds score every sampled image).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import copy
 import math
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -40,19 +41,14 @@ QUICK_IMAGES = 400  # images of the sample the quick budget fine-tunes on
 
 @dataclass(frozen=True)
 class LowFidelity:
-    """The sample at the low size, its one held-out fold, and the frozen probe's predictions
+    """The sample at the low size, its folds, and the frozen probe's out-of-fold predictions
     there."""
 
     plan: RunPlan
     sample: Sample
     folds: Folds
-    probe: np.ndarray  # the probe's predictions of the held-out images (`folds.held_out(0)`)
+    probe: np.ndarray  # the probe's prediction of each image when held out (-1: never)
     stage: int
-
-    @property
-    def held_labels(self) -> np.ndarray:
-        """The held-out images' labels."""
-        return self.sample.labels[self.folds.held_out(0)]
 
 
 def low_size(input_size: int) -> int:
@@ -82,46 +78,89 @@ def subset(positions: list[int], labels: list[int], images: int) -> list[int]:
 
 def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int,
             stop: threading.Event | None) -> Iterator[AdviceProgress | LowFidelity]:
-    """The low-size pass (images kept), one held-out fold, and the probe on `stage` there;
-    yields progress, then the `LowFidelity` (none when the subset is too small to hold any
-    image out)."""
+    """The low-size pass (images kept), up to 3 folds, and the probe on `stage` there; yields
+    progress, then the `LowFidelity` (none when the subset is too small to hold any image out)."""
     low = low_plan(plan, index)
     sample = yield from relay(sample_features(index, low, positions, True, stop), Sample)
     try:
         folds = make_folds(sample.labels, max_folds=3)
     except UserError:
         return
-    one = Folds(np.where(folds.assignment == 0, 0, -1), 1)  # fold 0 held out, the rest trains
-    pred, _ = probe_predictions(sample.features[(stage, "gap")], sample.labels, one)
-    held = one.held_out(0)
-    yield LowFidelity(low, sample, one, pred[held], stage)
+    pred, _ = probe_predictions(sample.features[(stage, "gap")], sample.labels, folds)
+    yield LowFidelity(low, sample, folds, pred, stage)
 
 
-def predicted_trial(index: DatasetIndex, plan: RunPlan, low: LowFidelity, base: Trial,
-                    cand: Candidate, stop: threading.Event | None
-                    ) -> Iterator[AdviceProgress | Trial]:
-    """Fine-tune `cand` at the low size; yield progress, then the trial it predicts at the user's
-    size: `base` (the full-size probe on the same stage) plus the low-size gain."""
-    started = time.perf_counter()
-    measured = yield from relay(finetune_trial(candidate_plan(low.plan, index, cand),
-                                               low.sample, low.folds, cand, stop), Measured)
-    assert measured is not None
-    yield _prediction(plan, low, base, measured, time.perf_counter() - started)
+def measure(index: DatasetIndex, low: LowFidelity, cand: Candidate, folds: list[int],
+            stop: threading.Event | None) -> Iterator[AdviceProgress | Measured]:
+    """Fine-tune `cand` at the low size on each of `folds` in turn; yield progress, then one
+    `Measured` pooling their held-out images and predictions (the first fold's trial as the
+    template, its seconds the sum)."""
+    plan = candidate_plan(low.plan, index, cand)
+    parts: list[Measured] = []
+    for fold in folds:
+        part = yield from relay(finetune_trial(plan, low.sample, low.folds, cand, stop, fold),
+                                Measured)
+        assert part is not None
+        parts.append(part)
+    yield pool(parts)
 
 
-def _prediction(plan: RunPlan, low: LowFidelity, base: Trial, measured: Measured,
-                seconds: float) -> Trial:
-    trial, labels = measured.trial, low.held_labels
-    probe, _ = score(labels, low.probe)
-    if (trial.score is None or base.score is None or measured.predictions is None
-            or not math.isfinite(probe)):
-        return replace(trial, score=None, seconds=seconds, input_size=plan.input_size)
-    gain, spread = paired_gain(labels, measured.predictions, low.probe)
+def pool(parts: list[Measured]) -> Measured:
+    """Several folds' measurements of one candidate as one (no predictions if any fold had
+    none)."""
+    if len(parts) == 1:
+        return parts[0]
+    trial = replace(parts[0].trial, seconds=sum(p.trial.seconds for p in parts))
+    held, folds = np.concatenate([p.held for p in parts]), sum(p.folds for p in parts)
+    if any(p.predictions is None for p in parts):
+        return Measured(replace(trial, score=None), held, None, folds)
+    return Measured(trial, held, np.concatenate([p.predictions for p in parts]), folds)
+
+
+def fine_tuning_trials(index: DatasetIndex, plan: RunPlan, low: LowFidelity, base: Trial,
+                       cands: list[Candidate], confirm: bool, stop: threading.Event | None
+                       ) -> Iterator[AdviceProgress | Trial]:
+    """Every candidate on the first fold; with `confirm`, the one that gained most over the
+    probe on every other fold too. Yields progress, then each candidate's predicted trial."""
+    measured: list[Measured] = []
+    for cand in cands:
+        one = yield from relay(measure(index, low, cand, [0], stop), Measured)
+        measured.append(one)
+    gains = [_gain(low, m)[0] for m in measured]
+    if confirm and low.folds.k > 1 and any(math.isfinite(g) for g in gains):
+        best = int(np.nanargmax(gains))
+        rest = yield from relay(measure(index, low, cands[best], list(range(1, low.folds.k)),
+                                        stop), Measured)
+        measured[best] = pool([measured[best], rest])
+    for m in measured:
+        yield _prediction(plan, low, base, m)
+
+
+def _gain(low: LowFidelity, measured: Measured) -> tuple[float, float]:
+    """Fine-tuning's gain over the low-size probe on the images it was scored on, and its
+    spread (nan when it has no predictions)."""
+    if measured.predictions is None or measured.trial.score is None:
+        return float("nan"), float("nan")
+    labels = low.sample.labels[measured.held]
+    return paired_gain(labels, measured.predictions, low.probe[measured.held])
+
+
+def _prediction(plan: RunPlan, low: LowFidelity, base: Trial, measured: Measured) -> Trial:
+    """The trial `measured` predicts at the user's size: `base` (the full-size probe on the
+    same stage) plus the low-size gain, with the gain's spread."""
+    trial = measured.trial
+    gain, spread = _gain(low, measured)
+    if base.score is None or not math.isfinite(gain):
+        return replace(trial, score=None, input_size=plan.input_size)
+    labels = low.sample.labels[measured.held]
+    tuned, _ = score(labels, measured.predictions)
+    probe, _ = score(labels, low.probe[measured.held])
     size = low.plan.input_size
     words = ("" if size == plan.input_size else f" at {size} px")
     note = (f"predicted: the {base.name} {100 * base.score:.0f}% plus fine-tuning's gain over "
-            f"that probe{words} on {len(low.folds.held_out(0))} held-out images "
-            f"({100 * trial.score:.0f}% against {100 * probe:.0f}%: {100 * gain:+.0f} "
-            f"± {100 * spread:.0f} points)")
+            f"that probe{words} on {len(measured.held)} held-out images "
+            f"({100 * tuned:.0f}% against {100 * probe:.0f}%: {100 * gain:+.0f} "
+            f"± {100 * spread:.0f} points; {trial.note}, {measured.folds} of {low.folds.k} "
+            "folds)")
     return replace(trial, score=float(np.clip(base.score + gain, 0.0, 1.0)), spread=spread,
-                   seconds=seconds, input_size=plan.input_size, note=note)
+                   input_size=plan.input_size, note=note)

@@ -1,4 +1,4 @@
-"""Fine-tuning trials (`thorough`): short runs on one fold's training part, scored on its
+"""Fine-tuning trials: short runs on one fold's training part, scored on its
 held-out part: the whole network (LRs decaying per stage, and one LR), the textbook partial
 freeze, LP-FT (the probe's head first), from scratch when the set is large enough."""
 
@@ -32,11 +32,14 @@ QUICK_CANDIDATE = "fine-tune all, one LR"  # the one the quick budget tries (at 
 
 @dataclass(frozen=True)
 class Measured:
-    """A fine-tuning trial and its best checkpoint's predictions on the held-out images (what a
-    paired comparison with the probe needs; None when no check ran)."""
+    """A fine-tuning trial, the held-out images it was scored on (positions in the sample) and
+    its best checkpoint's predictions of them (what a paired comparison with the probe needs;
+    None when no check ran)."""
 
     trial: Trial
+    held: np.ndarray
     predictions: np.ndarray | None
+    folds: int = 1  # how many folds' held-out images `held` pools
 
 
 @dataclass(frozen=True)
@@ -142,14 +145,15 @@ def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
 
 
 def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
-                   stop: threading.Event | None = None) -> Iterator[AdviceProgress | Measured]:
-    """Train on fold 0's training part for a step budget, check the held-out part every few
+                   stop: threading.Event | None = None, fold: int = 0
+                   ) -> Iterator[AdviceProgress | Measured]:
+    """Train on `fold`'s training part for a step budget, check its held-out part every few
     steps, stop early when it stops improving; yields progress, then the `Measured` trial.
 
     `plan` is the candidate's (`candidate_plan`): the optimizer and the criterion come from the
     engine's own builders, so the trial trains the way the run it predicts would."""
     started = time.perf_counter()
-    test, train = folds.held_out(0), folds.training(0)
+    test, train = folds.held_out(fold), folds.training(fold)
     y = torch.as_tensor(sample.labels).long()
     torch.manual_seed(0)
     model = plan.build_model().to(plan.device)
@@ -190,9 +194,9 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
         norm_policy=str(NormPolicy.TRAIN_BN), lr=lr, lr_decay=cand.lr_decay,
         weights=cand.weights,
         unfreeze_after_epochs=LPFT_HEAD_EPOCHS if cand.kind == "lpft" else 0,
-        note=(f"{steps} steps at most, one fold" + (
+        note=(f"{steps} steps at most" + (
             f"; the trial's head starts as a fitted probe, a run trains it alone for "
             f"{LPFT_HEAD_EPOCHS} epoch (train.unfreeze_after_epochs)" if cand.kind == "lpft"
-            else ""))), best_pred)
+            else ""))), test, best_pred)
 
 

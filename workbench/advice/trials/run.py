@@ -127,7 +127,8 @@ def _fine_tuning(index: DatasetIndex, plan: RunPlan, positions: list[int], base:
                  budget: Budget, stop: threading.Event | None, median_per_class: float
                  ) -> Iterator[AdviceProgress | Trial]:
     """Fine-tuning evidence at low fidelity (`fidelity`): quick, the whole network with one LR
-    on a subset; thorough, every candidate on the whole sample."""
+    on a subset; thorough, every candidate on the whole sample, the best confirmed on every
+    fold."""
     train_images = len(index.indices(index.training_split()))
     cands = finetune_candidates(plan, train_images, median_per_class)
     if budget == Budget.QUICK:
@@ -138,8 +139,8 @@ def _fine_tuning(index: DatasetIndex, plan: RunPlan, positions: list[int], base:
                            fidelity.LowFidelity)
     if low is None:
         return
-    for cand in cands:
-        yield from fidelity.predicted_trial(index, plan, low, base, cand, stop)
+    yield from fidelity.fine_tuning_trials(index, plan, low, base, cands,
+                                           budget == Budget.THOROUGH, stop)
 
 
 def _collect(event: AdviceProgress | Trial, trials: list[Trial]) -> Iterator[AdviceProgress]:
