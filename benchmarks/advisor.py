@@ -171,7 +171,9 @@ def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str
         mean, worst = sum(per_set.values()) / len(per_set), max(per_set.values())
         summary[policy] = (mean, worst)
         print(f"{policy:28s} {mean:6.2f} {worst:6.2f}  {len(per_set)}")
-    constants = {k: v for k, v in summary.items() if k.startswith("always ")}
+    # a constant measured on fewer sets (a strategy a budget picked once) is no rival
+    constants = {k: v for k, v in summary.items()
+                 if k.startswith("always ") and len(table[k]) == sets}
     best_const = min(constants, key=lambda k: constants[k][0])
     parts = [f"advisor_{b}_mean={summary[f'advisor {b}'][0]:.2f} "
              f"advisor_{b}_worst={summary[f'advisor {b}'][1]:.2f} "
