@@ -32,8 +32,10 @@ from workbench.advice.trials import Budget
 COLUMNS = ("Candidate (★ chosen)", "Score %", "s")
 MAX_RANK_LABELS = 8  # row numbers on the chart's short axis: more would overlap
 BUDGET_WORDS = {Budget.QUICK: "Quick trials", Budget.THOROUGH: "Thorough trials"}
-BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images (about a minute).",
-               Budget.THOROUGH: "Probes and short fine-tuning trials (minutes on a CPU)."}
+BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images and one short "
+                            "fine-tuning trial at 64 px (about a minute on a CPU).",
+               Budget.THOROUGH: "Probes and every fine-tuning candidate, the best one on every "
+                                "fold (a few minutes on a CPU)."}
 PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"
 
 
@@ -50,7 +52,8 @@ class TrialsView(QWidget):
             self.budget_box.addItem(words, str(budget))
             self.budget_box.setItemData(i, BUDGET_TIPS[budget], Qt.ItemDataRole.ToolTipRole)
         self.budget_box.setToolTip("How much the next measurement may spend on trials: quick "
-                                   "(probes) or thorough (fine-tuning trials too).")
+                                   "(probes, one fine-tuning trial) or thorough (every "
+                                   "fine-tuning candidate).")
         self.verdict = QLabel("Measure to score the candidates on held-out training images.",
                               self)
         self.verdict.setWordWrap(True)
