@@ -2,7 +2,7 @@
 
 The ground truth (benchmarks/suite/advisor_ground_truth*.json) holds, for each dataset of the
 suite, the best validation balanced accuracy of full training runs of each strategy at 64 px
-(every strategy, every set) and at 160 / 224 px (the sets and strategies that fitted the compute).
+(every strategy) and at 160 / 224 px (probe-1..4 and finetune-uniform, every set).
 This script rebuilds the datasets if needed, asks the advisor (quick, and thorough unless
 `--quick`) on each set's training split at each `--size` that has a ground truth, maps its
 recommendation onto a strategy of the table, and prints the regret (points below the best
@@ -12,6 +12,8 @@ Ends with one line per size: RESULT size=... advisor_quick_mean=... advisor_quic
 advisor_quick_max_s=... [advisor_thorough_...] textbook_mean=... textbook_worst=...
 best_constant=NAME best_constant_mean=... sets=...
 `--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
+`--low-size PX` runs the fine-tuning trials at another input size than the advisor's 64 px (an
+experiment: docs/advice-validation.md, "Tried, and not kept").
 """
 
 from __future__ import annotations
