@@ -2,6 +2,7 @@
 the engine's builders, the feature cache's key, and the pick rule with exact numbers."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -191,3 +192,20 @@ def test_the_low_fidelity_size_is_64_px_or_the_users_when_smaller(stripes):
     assert low_plan(plan, index) is plan
     config.data.input_size = 160
     assert low_plan(trial_plan(index, config), index).input_size == 64
+
+
+def test_balanced_accuracy_is_scikit_learns_on_the_classes_held_out():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from workbench.advice.holdout import _balanced
+
+    y = np.array([0, 0, 0, 1, 2, 2])
+    pred = np.array([0, 1, -1, 1, 2, 3])  # -1: never predicted; 3: a class not held out
+    assert _balanced(y, pred) == pytest.approx((1 / 3 + 1 + 1 / 2) / 3)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        y, pred = rng.integers(0, 5, 30), rng.integers(-1, 6, 30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
+            expected = balanced_accuracy_score(y, pred)
+        assert _balanced(y, pred) == pytest.approx(expected, abs=1e-12)

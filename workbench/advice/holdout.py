@@ -15,7 +15,6 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -101,10 +100,13 @@ def paired_gain(y_true: np.ndarray, y_pred: np.ndarray, y_base: np.ndarray, seed
 
 
 def _balanced(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Balanced accuracy over the classes present in `y_true` (a held-out part may lack some)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
-        return float(balanced_accuracy_score(y_true, y_pred))
+    """Balanced accuracy over the classes present in `y_true` (a held-out part may lack some):
+    the mean recall of those classes, what scikit-learn's `balanced_accuracy_score` gives there.
+    In numpy: the bootstraps call it thousands of times, and scikit-learn's input checks cost
+    more than the arithmetic (14 s of a 70 s ask)."""
+    classes, inverse = np.unique(y_true, return_inverse=True)
+    hits = np.bincount(inverse, weights=(y_true == y_pred), minlength=len(classes))
+    return float(np.mean(hits / np.bincount(inverse, minlength=len(classes))))
 
 
 def _project(x_train: np.ndarray, x_test: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from workbench.advice.trials.report import Trial
 from workbench.config import Head, NormPolicy
 from workbench.data.index import DatasetIndex
 from workbench.errors import Cancelled, UserError
+from workbench.models.fusion import fused_for_inference
 from workbench.plan import RunPlan, plan_run
 
 
@@ -91,7 +92,7 @@ def sample_features(index: DatasetIndex, plan: RunPlan, positions: list[int], ke
     if found is not None:
         yield found
         return
-    model = plan.build_model(num_classes=None).to(plan.device)
+    model = fused_for_inference(plan.build_model(num_classes=None).to(plan.device))
     for event in feature_pass(model, index, positions, plan, keep_images, stop):
         if isinstance(event, Sample):
             cache.save_features(key, event)
