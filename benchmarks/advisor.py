@@ -11,6 +11,9 @@ mean and worst over the sets, and the advisor's seconds per set.
 Ends with one line per size: RESULT size=... advisor_quick_mean=... advisor_quick_worst=...
 advisor_quick_max_s=... [advisor_thorough_...] textbook_mean=... textbook_worst=...
 best_constant=NAME best_constant_mean=... sets=...
+Where a strategy was also run with other seeds (rows STRATEGY@seedN, `advisor_suite.py truth
+--seed N`), the regret table is printed a second time with each score averaged over its seeds,
+each such score's range over the seeds, and a second RESULT line (`truth=seed_mean`).
 `--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
 `--low-size PX` runs the fine-tuning trials at another input size than the advisor's 64 px (an
 experiment: docs/advice-validation.md, "Tried, and not kept").
@@ -62,6 +65,41 @@ def predicted_gain(trials) -> float | None:
     return 100 * (tuned.score - probe.score)
 
 
+def protocol_rows(row: dict) -> dict:
+    """A set's rows of the protocol's seed 0 (rows named STRATEGY@seedN are the same strategy
+    run with another seed: they measure how far a score moves with the seed)."""
+    return {k: v for k, v in row.items() if "@seed" not in k}
+
+
+def seed_mean_truth(truth: dict) -> dict | None:
+    """The ground truth with each strategy's score the mean over every seed it was run with;
+    None when no strategy was run with another seed."""
+    if not any("@seed" in k for row in truth["sets"].values() for k in row):
+        return None
+    sets = {}
+    for name, row in truth["sets"].items():
+        runs: dict[str, list[float]] = {}
+        for key, value in row.items():
+            if value.get("score") is not None:
+                runs.setdefault(key.split("@seed")[0], []).append(value["score"])
+        sets[name] = {k: {"score": sum(v) / len(v), "seeds": v} for k, v in runs.items()}
+    return {**truth, "sets": sets}
+
+
+def seed_report(truth: dict) -> str:
+    """Per set, each strategy run with several seeds: its scores and their range."""
+    lines, ranges = [], []
+    for name, row in truth["sets"].items():
+        for key, value in row.items():
+            if len(value.get("seeds", [])) > 1:
+                seeds = value["seeds"]
+                ranges.append(max(seeds) - min(seeds))
+                lines.append(f"{name:20s} {key}: {', '.join(f'{x:.1f}' for x in seeds)} "
+                             f"(range {ranges[-1]:.1f})")
+    mean = sum(ranges) / len(ranges) if ranges else 0.0
+    return "\n".join(lines + [f"mean range over seeds: {mean:.2f} points"])
+
+
 def true_gain(row: dict) -> float | None:
     """Points fine-tuning everything with one LR gains over the best probe in a ground truth."""
     probes = [v["score"] for k, v in row.items() if k.startswith("probe-") and v.get("score")]
@@ -107,7 +145,8 @@ def regrets(truth: dict, picks: dict[str, dict], num_stages: int) -> dict[str, d
     """Regret (points) per policy and set: textbook, advisor per budget, each constant."""
     table: dict[str, dict[str, float]] = {}
     for name, row in truth["sets"].items():
-        scores = {k: v["score"] for k, v in row.items() if v.get("score") is not None}
+        scores = {k: v["score"] for k, v in protocol_rows(row).items()
+                  if v.get("score") is not None}
         best = max(scores.values())
         for key, value in scores.items():
             table.setdefault(f"always {key}", {})[name] = best - value
@@ -146,7 +185,7 @@ def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
                        **{f"advisor {b}": advice[b] for b in budgets}}
         for b in budgets:
             seconds[b].append(advice[b]["seconds"])
-        row = truth["sets"][name]
+        row = protocol_rows(truth["sets"][name])
         best = max((v["score"], k) for k, v in row.items() if v.get("score") is not None)
         said = ", ".join(f"{b}: {strategy_key(advice[b], num_stages)} "
                          f"({advice[b]['seconds']:.0f} s, gain {_points(advice[b]['gain'])})"
@@ -156,7 +195,14 @@ def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
               f"-> {strategy_key(advice['textbook'], num_stages)}; {said}", flush=True)
     if not picks:
         return f"RESULT size={size} sets=0 (no set with a complete ground truth at this size)"
-    return result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks))
+    line = result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks))
+    averaged = seed_mean_truth(truth)
+    if averaged is None:
+        return line
+    print(f"\n-- {size} px, scores averaged over the seeds each strategy ran with --")
+    print(seed_report(averaged))
+    return line + "\n" + result_line(size, regrets(averaged, picks, num_stages), budgets,
+                                      seconds, len(picks), " truth=seed_mean")
 
 
 def _points(value: float | None) -> str:
@@ -164,8 +210,8 @@ def _points(value: float | None) -> str:
 
 
 def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str],
-                seconds: dict[str, list[float]], sets: int) -> str:
-    """Print the regret table; the RESULT line of one size."""
+                seconds: dict[str, list[float]], sets: int, label: str = "") -> str:
+    """Print the regret table; the RESULT line of one size (`label` follows the size)."""
     print(f"\n{'policy':28s} {'mean':>6s} {'worst':>6s}  sets")
     summary = {}
     for policy, per_set in sorted(table.items(), key=lambda kv: sum(kv[1].values())
@@ -181,7 +227,7 @@ def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str
              f"advisor_{b}_worst={summary[f'advisor {b}'][1]:.2f} "
              f"advisor_{b}_mean_s={sum(seconds[b]) / len(seconds[b]):.0f} "
              f"advisor_{b}_max_s={max(seconds[b]):.0f}" for b in budgets]
-    return (f"RESULT size={size} " + " ".join(parts)
+    return (f"RESULT size={size}{label} " + " ".join(parts)
             + f" textbook_mean={summary['textbook'][0]:.2f} "
             f"textbook_worst={summary['textbook'][1]:.2f} "
             f"best_constant={best_const.removeprefix('always ')} "

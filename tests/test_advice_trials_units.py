@@ -209,3 +209,26 @@ def test_balanced_accuracy_is_scikit_learns_on_the_classes_held_out():
             warnings.simplefilter("ignore", UserWarning)  # "y_pred contains classes not in y_true"
             expected = balanced_accuracy_score(y, pred)
         assert _balanced(y, pred) == pytest.approx(expected, abs=1e-12)
+
+
+def test_fewer_images_than_dimensions_project_without_loss():
+    """The L2 fit on the training rows' span is the fit on every dimension: same scores."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from workbench.advice.holdout import _project
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 300)), np.repeat([0, 1, 2], 20)
+    x[:, :5] += y[:, None]  # some signal
+    train, test = np.arange(0, 60, 2), np.arange(1, 60, 2)
+    small_train, small_test = _project(x[train], x[test], seed=0)
+    assert small_train.shape == (30, 30) and small_test.shape == (30, 30)
+    scaler = StandardScaler().fit(x[train])
+
+    def scores(a, b):
+        model = LogisticRegression(C=0.1, tol=1e-10, max_iter=10_000).fit(a, y[train])
+        return model.decision_function(b)
+
+    full = scores(scaler.transform(x[train]), scaler.transform(x[test]))
+    np.testing.assert_allclose(scores(small_train, small_test), full, atol=1e-4)

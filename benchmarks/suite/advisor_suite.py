@@ -277,8 +277,9 @@ def finetune_epochs(train_images: int) -> int:
     return int(min(30, max(2, round(1600 / max(1, train_images)))))
 
 
-def config_for(path: Path, settings: dict, train_images: int, size: int = INPUT_SIZE):
-    """The run config of one strategy on one set, at `size` px."""
+def config_for(path: Path, settings: dict, train_images: int, size: int = INPUT_SIZE,
+               seed: int = 0):
+    """The run config of one strategy on one set, at `size` px, with the run's `seed`."""
     from workbench.config import RunConfig
 
     c = RunConfig()
@@ -287,11 +288,17 @@ def config_for(path: Path, settings: dict, train_images: int, size: int = INPUT_
     for key in ("freeze_stages", "head", "feature_stage", "norm_policy", "lr_decay"):
         setattr(c.model, key, settings[key])
     c.train.epochs = settings.get("epochs", finetune_epochs(train_images))
-    c.train.device, c.train.seed = "cpu", 0
+    c.train.device, c.train.seed = "cpu", seed
     return c.validate()
 
 
-def run_strategy(path: Path, settings: dict, size: int = INPUT_SIZE) -> dict:
+def seeded(key: str, seed: int) -> str:
+    """A strategy's row name for a run with another seed than the protocol's 0 (the regret is
+    computed on seed 0; the other seeds measure how far a run's score moves with the seed)."""
+    return key if seed == 0 else f"{key}@seed{seed}"
+
+
+def run_strategy(path: Path, settings: dict, size: int = INPUT_SIZE, seed: int = 0) -> dict:
     """Train one strategy with the engine; its best validation balanced accuracy and time."""
     from workbench.data.scan import open_dataset
     from workbench.train.engine import Trainer
@@ -299,7 +306,7 @@ def run_strategy(path: Path, settings: dict, size: int = INPUT_SIZE) -> dict:
 
     index = open_dataset(str(path), min_class_count=0)
     train_images = len(index.indices("train"))
-    config = config_for(path, settings, train_images, size)
+    config = config_for(path, settings, train_images, size, seed)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for event in Trainer(config, index, run_dir=Path(tmp) / "run").run():
@@ -313,10 +320,11 @@ def run_strategy(path: Path, settings: dict, size: int = INPUT_SIZE) -> dict:
 
 
 def truth(only: list[str] | None = None, out: Path | None = None, size: int = INPUT_SIZE,
-          keys: list[str] | None = None) -> dict:
+          keys: list[str] | None = None, seed: int = 0) -> dict:
     """Ground truth of every set and strategy (or `keys` only) at `size` px into `out` (default:
     `truth_file(size)`; kept rows are reused: a table builds in parts, several processes can each
-    write a part and `merge` joins them)."""
+    write a part and `merge` joins them). Another `seed` than 0 writes rows named
+    `<strategy>@seed<N>`."""
     import torch
 
     from workbench.plan import backbone_stages
@@ -332,10 +340,12 @@ def truth(only: list[str] | None = None, out: Path | None = None, size: int = IN
         path = build(name)
         row = sets.setdefault(name, {})
         for key, settings in strategies(len(backbone_stages(BACKBONE))).items():
-            if (keys and key not in keys) or key in row and row[key].get("score") is not None:
+            name_seed = seeded(key, seed)
+            if ((keys and key not in keys)
+                    or name_seed in row and row[name_seed].get("score") is not None):
                 continue
-            row[key] = run_strategy(path, settings, size)
-            print(name, key, row[key], flush=True)
+            row[name_seed] = run_strategy(path, settings, size, seed)
+            print(name, name_seed, row[name_seed], flush=True)
             out.write_text(json.dumps(table, indent=1) + "\n")
     return table
 
@@ -365,13 +375,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="truth: the input size of every run; merge: of the table")
     parser.add_argument("--strategies", nargs="*", default=None,
                         help="truth: only these strategies (e.g. probe-3 finetune-uniform)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="truth: the runs' seed (rows of another seed than 0 are named "
+                             "STRATEGY@seedN: how far a score moves with the seed)")
     parser.add_argument("parts", nargs="*", type=Path, help="merge: the parts to join")
     args = parser.parse_intermixed_args(argv)
     if args.what == "build":
         for name in args.only or list(SETS):
             print(build(name))
     elif args.what == "truth":
-        truth(args.only, args.out, args.size, args.strategies)
+        truth(args.only, args.out, args.size, args.strategies, args.seed)
     else:
         merge(args.parts, args.size)
     return 0
