@@ -4,12 +4,14 @@ Both run mobilenet_v2 (offline ImageNet weights) over the same pre-decoded demo 
 weights' input size, in one process, alternating, best of a few repeats each. "Ours" is the
 advisor's single shared pass (`iter_feature_pass`): forward pre-hooks on every BatchNorm layer
 accumulating exact input moments, pooled outputs of four stages (GAP and 2x2 grid), and logits;
-"plain" only computes the logits. ratio = ours / plain throughput (goal >= 0.95). Then the wall
+"plain" only computes the logits. ratio = ours / plain throughput (goal >= 0.95). fused_speedup:
+the plain loop with every BatchNorm folded into its convolution (`models/fusion.py`, what the
+trials' and the engine's frozen-feature passes run) against the plain loop. Then the wall
 time of the whole `advise` on the demo (open the dataset, build the model, sample, extract,
 probe, report) at the default sample size.
 
 Run: `python benchmarks/features.py [--images 128] [--repeats 3]`; the last line is
-`RESULT ratio=... advise_s=...`.
+`RESULT ratio=... fused_speedup=... advise_s=...`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def _advise_seconds(sample: int) -> float:
 def main() -> None:
     """Print both throughputs, the ratio and the advise wall time."""
     from workbench.devices import choose_device
+    from workbench.models.fusion import fused_for_inference
     from workbench.models.transfer import build_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,18 +89,22 @@ def main() -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
     model = build_model("mobilenet_v2", weights="DEFAULT", num_classes=None).to(device)
     batches = _batches(args.images)
+    fused = fused_for_inference(model)
     _plain(model, batches[:1], device), _ours(model, batches[:1], device)  # warm-up
-    ours, plain = [], []
-    for _ in range(args.repeats):  # alternate, so drifts in machine load hit both
+    _plain(fused, batches[:1], device)
+    ours, plain, folded = [], [], []
+    for _ in range(args.repeats):  # alternate, so drifts in machine load hit all three
         plain.append(_plain(model, batches, device))
         ours.append(_ours(model, batches, device))
+        folded.append(_plain(fused, batches, device))
     ours_ips, plain_ips = args.images / min(ours), args.images / min(plain)
-    ratio = ours_ips / plain_ips
+    ratio, speedup = ours_ips / plain_ips, min(plain) / min(folded)
     print(f"device {device}, {args.images} images at 224 px, best of {args.repeats}")
     print(f"plain no_grad loop: {plain_ips:.1f} images/s; advisor pass (BN moments + 4 stages "
-          f"pooled + logits): {ours_ips:.1f} images/s")
+          f"pooled + logits): {ours_ips:.1f} images/s; plain loop with BatchNorm folded: "
+          f"{args.images / min(folded):.1f} images/s")
     advise_s = _advise_seconds(args.sample)
-    print(f"RESULT ratio={ratio:.3f} advise_s={advise_s:.1f}")
+    print(f"RESULT ratio={ratio:.3f} fused_speedup={speedup:.2f} advise_s={advise_s:.1f}")
 
 
 if __name__ == "__main__":
