@@ -29,8 +29,9 @@ KNOWN_PAIRS: dict[type, tuple[tuple[str, str], ...]] = {
 
 
 def fused_for_inference(model: nn.Module) -> nn.Module:
-    """An eval-mode copy of `model` with every (Conv2d, BatchNorm2d) pair of a Sequential folded
-    into one Conv2d (the BatchNorm's place keeps an `nn.Identity`, so indices and names stay).
+    """An eval-mode copy of `model` with every known (Conv2d, BatchNorm2d) pair (in a Sequential,
+    or named in `KNOWN_PAIRS`) folded into one Conv2d (the BatchNorm's place keeps an
+    `nn.Identity`, so indices and names stay).
     `model` itself is unchanged. For no-grad passes only: the copy must never train."""
     fused = copy.deepcopy(model).eval()
     for module in list(fused.modules()):
