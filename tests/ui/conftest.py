@@ -72,3 +72,19 @@ def model_panel(qtbot):
     qtbot.waitUntil(lambda: widget.model is not None, timeout=10_000)
     yield widget
     widget.shutdown()
+
+
+@pytest.fixture
+def held_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Dataset tab's image checks wait after the listing until the scan is stopped, so a
+    test sees a scan in progress however fast the machine checks the demo's images."""
+    from workbench.data import checks
+    from workbench_ui import dataset_panel
+
+    def listing_then_wait(source, data, stop):
+        events = checks.iter_open_and_check(source, data, stop=stop)
+        yield next(events)  # the Listed event: the dataset is shown
+        stop.wait(30.0)
+        yield from events
+
+    monkeypatch.setattr(dataset_panel, "iter_open_and_check", listing_then_wait)

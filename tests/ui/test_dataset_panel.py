@@ -149,7 +149,7 @@ def test_a_folder_without_images_gives_a_notice(qtbot, panel, tmp_path):
     assert panel.state.index is None
 
 
-def test_cancel_ends_the_scan_and_keeps_the_listing(qtbot, panel, demo_root):
+def test_cancel_ends_the_scan_and_keeps_the_listing(qtbot, panel, demo_root, held_checks):
     with qtbot.waitSignal(panel.opened, timeout=30_000):
         panel.open_path(demo_root)
     assert panel.is_scanning() and panel.progress_row.isVisible()
@@ -176,7 +176,8 @@ def test_many_long_class_names_get_short_distinct_labels(qtbot, panel):
     assert labels[0] == "00"  # the shared prefix and suffix are dropped
 
 
-def test_a_second_open_during_the_checks_ends_them_visibly(qtbot, panel, demo_root, tmp_path):
+def test_a_second_open_during_the_checks_ends_them_visibly(qtbot, panel, demo_root, tmp_path,
+                                                         held_checks):
     with qtbot.waitSignal(panel.opened, timeout=30_000):
         panel.open_path(demo_root)
     assert "checking images" in panel.summary.text()

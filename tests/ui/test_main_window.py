@@ -42,11 +42,11 @@ def test_tabs_menus_and_toolbar(window):
         assert expected in texts
 
 
-def test_closing_during_a_scan_leaves_no_thread_running(qtbot, demo_root):
+def test_closing_during_a_scan_leaves_no_thread_running(qtbot, demo_root, held_checks):
     win = MainWindow(AppState())
     qtbot.addWidget(win)
     win.show()
-    wait_opened(qtbot, win, demo_root)  # the checks are now running in a worker
+    wait_opened(qtbot, win, demo_root)  # the checks now wait in a worker until stopped
     assert win.dataset_panel.is_scanning()
     win.close()
     assert workers.live_workers() == []
