@@ -14,6 +14,9 @@ best_constant=NAME best_constant_mean=... sets=...
 Where a strategy was also run with other seeds (rows STRATEGY@seedN, `advisor_suite.py truth
 --seed N`), the regret table is printed a second time with each score averaged over its seeds,
 each such score's range over the seeds, and a second RESULT line (`truth=seed_mean`).
+The rows "advisor BUDGET, no spread" (and `advisor_BUDGET_nospread_mean`) score the same
+trials' pick with every spread set to zero: what the pick rule's caution costs or saves.
+Constants are scored on the sets the advisor was asked on (`--only`).
 `--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
 `--low-size PX` runs the fine-tuning trials at another input size than the advisor's 64 px (an
 experiment: docs/advice-validation.md, "Tried, and not kept").
@@ -63,6 +66,18 @@ def predicted_gain(trials) -> float | None:
     if probe is None or tuned is None or probe.score is None or tuned.score is None:
         return None
     return 100 * (tuned.score - probe.score)
+
+
+def point_pick(trials) -> dict | None:
+    """The settings the pick rule would choose with every spread set to zero: the best
+    held-out score, the cheaper candidate only on an exact tie. Printed beside the advisor as
+    what the rule's caution costs in regret (or saves); the advisor itself keeps the spread."""
+    import dataclasses
+
+    from workbench.advice.trials import choose
+
+    pick = choose([dataclasses.replace(t, spread=0.0) for t in trials.trials])
+    return None if pick is None else pick.settings()
 
 
 def protocol_rows(row: dict) -> dict:
@@ -129,7 +144,8 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
     report = run_advice(index, config, budget="quick")
     out = {"textbook": {**report.strategy.to_dict(), "cell": report.cell},
            "quick": {**report.recommended, "seconds": time.perf_counter() - started,
-                     "verdict": report.verdict, "gain": predicted_gain(report.trials)}}
+                     "verdict": report.verdict, "gain": predicted_gain(report.trials)},
+           "quick, no spread": point_pick(report.trials)}
     if "thorough" in budgets:
         started = time.perf_counter()
         trials = [e for e in iter_trials(index, config, "thorough",
@@ -138,6 +154,7 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
         deep = recommend(report, trials, config)
         out["thorough"] = {**deep.recommended, "seconds": time.perf_counter() - started,
                            "verdict": deep.verdict, "gain": predicted_gain(trials)}
+        out["thorough, no spread"] = point_pick(trials)
     return out
 
 
@@ -148,11 +165,13 @@ def regrets(truth: dict, picks: dict[str, dict], num_stages: int) -> dict[str, d
         scores = {k: v["score"] for k, v in protocol_rows(row).items()
                   if v.get("score") is not None}
         best = max(scores.values())
+        if name not in picks:  # constants are compared on the sets the advisor was asked on
+            continue
         for key, value in scores.items():
             table.setdefault(f"always {key}", {})[name] = best - value
-        if name not in picks:
-            continue
         for policy, settings in picks[name].items():
+            if settings is None:  # no trial to pick from
+                continue
             key = strategy_key(settings, num_stages)
             if key in scores:
                 table.setdefault(policy, {})[name] = best - scores[key]
@@ -182,7 +201,9 @@ def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
             continue
         advice = advise(build(name), budgets, size)
         picks[name] = {"textbook": advice["textbook"],
-                       **{f"advisor {b}": advice[b] for b in budgets}}
+                       **{f"advisor {b}": advice[b] for b in budgets},
+                       **{f"advisor {b}, no spread": advice[f"{b}, no spread"]
+                          for b in budgets}}
         for b in budgets:
             seconds[b].append(advice[b]["seconds"])
         row = protocol_rows(truth["sets"][name])
@@ -209,6 +230,11 @@ def _points(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}"
 
 
+def _no_spread_part(summary: dict[str, tuple[float, float]], budget: str) -> str:
+    found = summary.get(f"advisor {budget}, no spread")
+    return "" if found is None else f" advisor_{budget}_nospread_mean={found[0]:.2f}"
+
+
 def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str],
                 seconds: dict[str, list[float]], sets: int, label: str = "") -> str:
     """Print the regret table; the RESULT line of one size (`label` follows the size)."""
@@ -226,7 +252,8 @@ def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str
     parts = [f"advisor_{b}_mean={summary[f'advisor {b}'][0]:.2f} "
              f"advisor_{b}_worst={summary[f'advisor {b}'][1]:.2f} "
              f"advisor_{b}_mean_s={sum(seconds[b]) / len(seconds[b]):.0f} "
-             f"advisor_{b}_max_s={max(seconds[b]):.0f}" for b in budgets]
+             f"advisor_{b}_max_s={max(seconds[b]):.0f}"
+             + _no_spread_part(summary, b) for b in budgets]
     return (f"RESULT size={size}{label} " + " ".join(parts)
             + f" textbook_mean={summary['textbook'][0]:.2f} "
             f"textbook_worst={summary['textbook'][1]:.2f} "

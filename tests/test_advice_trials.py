@@ -181,6 +181,11 @@ def test_quick_budget_predicts_fine_tuning_from_a_low_fidelity_trial(quick_repor
     assert ft.name == "fine-tune all, one LR" and ft.kind == "finetune" and ft.lr_decay == 1.0
     assert ft.input_size == 32 and ft.pickable and ft.norm_policy == "train_bn"
     assert ft.note.startswith("predicted:") and 0 <= ft.score <= 1 and ft.spread >= 0
+    # the quick budget picks by the scores alone: the best probe or the trial, whichever is higher
+    best_probe = max(t.score for t in quick_report.trials if t.kind == "probe" and t.pickable)
+    assert quick_report.pick.name == (ft.name if ft.score > best_probe else
+                                      choose([t for t in quick_report.trials
+                                              if t.kind == "probe"]).name)
 
 
 def _stages(events):

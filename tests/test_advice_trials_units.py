@@ -67,6 +67,15 @@ def test_within_the_spread_the_cheapest_kind_wins_then_the_higher_score():
     assert choose([ft, partial]).name == "partial"
 
 
+def test_by_scores_alone_a_higher_score_wins_however_small_its_lead():
+    # the quick budget's rule: the spread (0.125) no longer keeps the cheaper probe
+    ft = _t("ft", "finetune", 0.75, 0.125)
+    assert choose([_t("probe", "probe", 0.7499), ft], within_spread=False).name == "ft"
+    assert choose([_t("probe", "probe", 0.7499), ft]).name == "probe"  # within the spread
+    assert choose([_t("probe", "probe", 0.75), ft], within_spread=False).name == "probe"  # tie
+    assert choose([_t("probe", "probe", 0.75001), ft], within_spread=False).name == "probe"
+
+
 def test_equal_best_scores_go_to_the_cheaper_kind_then_the_earlier_stage():
     assert choose([_t("ft", "finetune", 0.75), _t("probe", "probe", 0.75)]).name == "probe"
     assert choose([_t("b4", "probe", 0.75, stage=4), _t("b2", "probe", 0.75, stage=2),

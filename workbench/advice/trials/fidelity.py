@@ -4,8 +4,9 @@ Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs s
 low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
 scored at the low size on the same held-out images. The prediction for the run at the user's size
 is the full-size probe's score plus that gain; its spread is the gain's own (a paired bootstrap
-over those images: `holdout.paired_gain`), so the pick rule chooses fine-tuning only when the
-gain clears its own uncertainty.
+over those images: `holdout.paired_gain`). The thorough budget chooses fine-tuning only when
+the gain clears that uncertainty; the quick budget, one trial against the best probe, when the
+gain is above zero (`report.choose`).
 
 `quick` runs one such trial (the whole network, one LR: the candidate that wins where frozen
 features fall short) on one held-out fold of a subset of the sample. `thorough` runs every

@@ -107,14 +107,21 @@ class TrialsReport:
                    raw["message"], raw.get("size_hint", ""), raw["seconds"], cached=True)
 
 
-def choose(trials: tuple[Trial, ...] | list[Trial]) -> Trial | None:
+def choose(trials: tuple[Trial, ...] | list[Trial], within_spread: bool = True) -> Trial | None:
     """The best held-out score, unless a cheaper candidate is within its spread (the cheapest
-    such, then the higher score). Only trials a run can follow are picked."""
+    such, then the higher score). Only trials a run can follow are picked.
+
+    `within_spread=False` picks by the scores alone (a cheaper candidate wins exact ties only):
+    the quick budget's rule, which weighs one fine-tuning trial against the best probe. Regret
+    is linear in the points lost, so the higher expected score loses the fewest; the spread's
+    caution is for the thorough budget, whose best of many noisy candidates is biased upwards
+    (docs/advice-validation.md measures both rules on both budgets)."""
     scored = [t for t in trials if t.pickable and t.score is not None and math.isfinite(t.score)]
     if not scored:
         return None
     best = max(scored, key=lambda t: (t.score, -t.cost, -t.feature_stage))
-    close = [t for t in scored if t.cost < best.cost and t.score >= best.score - best.spread]
+    margin = best.spread if within_spread else 0.0
+    close = [t for t in scored if t.cost < best.cost and t.score >= best.score - margin]
     if not close:
         return best
     return min(close, key=lambda t: (t.cost, -t.score))

@@ -110,7 +110,7 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
     if base is not None:
         for event in _fine_tuning(index, plan, positions, base, budget, stop, median_per_class):
             yield from _collect(event, trials)
-    pick, hint = choose(trials), ""
+    pick, hint = choose(trials, within_spread=budget != Budget.QUICK), ""
     if budget == Budget.THOROUGH and pick is not None:
         larger = yield from larger_size_trial(index, plan, positions, folds, pick, stop)
         base = next((t for t in trials if t.kind == "probe" and t.pooling == "gap"
