@@ -15,7 +15,8 @@ Where a strategy was also run with other seeds (rows STRATEGY@seedN, `advisor_su
 --seed N`), the regret table is printed a second time with each score averaged over its seeds,
 each such score's range over the seeds, and a second RESULT line (`truth=seed_mean`).
 The rows "advisor BUDGET, no spread" (and `advisor_BUDGET_nospread_mean`) score the same
-trials' pick with every spread set to zero: what the pick rule's caution costs or saves.
+trials' pick by the scores alone: the quick budget's own rule (the same figures), and for the
+thorough budget, which keeps the spread, what that caution costs or saves.
 Constants are scored on the sets the advisor was asked on (`--only`).
 `--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
 `--low-size PX` runs the fine-tuning trials at another input size than the advisor's 64 px (an
@@ -69,14 +70,12 @@ def predicted_gain(trials) -> float | None:
 
 
 def point_pick(trials) -> dict | None:
-    """The settings the pick rule would choose with every spread set to zero: the best
-    held-out score, the cheaper candidate only on an exact tie. Printed beside the advisor as
-    what the rule's caution costs in regret (or saves); the advisor itself keeps the spread."""
-    import dataclasses
-
+    """The settings the pick rule chooses by the scores alone (`choose(within_spread=False)`):
+    the quick budget's own rule, and for the thorough budget, which keeps the spread, what that
+    caution costs in regret (or saves)."""
     from workbench.advice.trials import choose
 
-    pick = choose([dataclasses.replace(t, spread=0.0) for t in trials.trials])
+    pick = choose(trials.trials, within_spread=False)
     return None if pick is None else pick.settings()
 
 
@@ -162,11 +161,11 @@ def regrets(truth: dict, picks: dict[str, dict], num_stages: int) -> dict[str, d
     """Regret (points) per policy and set: textbook, advisor per budget, each constant."""
     table: dict[str, dict[str, float]] = {}
     for name, row in truth["sets"].items():
+        if name not in picks:  # constants are compared on the sets the advisor was asked on
+            continue
         scores = {k: v["score"] for k, v in protocol_rows(row).items()
                   if v.get("score") is not None}
         best = max(scores.values())
-        if name not in picks:  # constants are compared on the sets the advisor was asked on
-            continue
         for key, value in scores.items():
             table.setdefault(f"always {key}", {})[name] = best - value
         for policy, settings in picks[name].items():
