@@ -18,6 +18,8 @@ The rows "advisor BUDGET, no spread" (and `advisor_BUDGET_nospread_mean`) score 
 trials' pick by the scores alone: the quick budget's own rule (the same figures), and for the
 thorough budget, which keeps the spread, what that caution costs or saves.
 Constants are scored on the sets the advisor was asked on (`--only`).
+`--dump DIR` writes each set's trial reports (every candidate's score and spread) as JSON, to
+weigh another pick rule on the same trials.
 `--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
 `--low-size PX` runs the fine-tuning trials at another input size than the advisor's 64 px (an
 experiment: docs/advice-validation.md, "Tried, and not kept").
@@ -141,6 +143,7 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
     index = open_dataset(str(path), min_class_count=0)
     started = time.perf_counter()
     report = run_advice(index, config, budget="quick")
+    reports = {"quick": report.trials.to_dict()}
     out = {"textbook": {**report.strategy.to_dict(), "cell": report.cell},
            "quick": {**report.recommended, "seconds": time.perf_counter() - started,
                      "verdict": report.verdict, "gain": predicted_gain(report.trials)},
@@ -154,6 +157,8 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
         out["thorough"] = {**deep.recommended, "seconds": time.perf_counter() - started,
                            "verdict": deep.verdict, "gain": predicted_gain(trials)}
         out["thorough, no spread"] = point_pick(trials)
+        reports["thorough"] = trials.to_dict()
+    out["reports"] = reports
     return out
 
 
@@ -185,8 +190,10 @@ COMPLETE = {"probe-2", "probe-3", "probe-4", "finetune-uniform"}
 THREADS = 1  # the suite's protocol; --timing uses the two cores the goal is stated for
 
 
-def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
-    """Picks, regret table and RESULT line at one input size (the sets with ground truth)."""
+def one_size(size: int, budgets: list[str], only: list[str] | None,
+             dump: Path | None = None) -> str:
+    """Picks, regret table and RESULT line at one input size (the sets with ground truth);
+    with `dump`, each set's trial reports go to DUMP/SIZE/SET.json."""
     from workbench.plan import backbone_stages
 
     truth = json.loads(truth_file(size).read_text())
@@ -199,6 +206,10 @@ def one_size(size: int, budgets: list[str], only: list[str] | None) -> str:
             print(f"{name:20s} left out: its ground truth lacks {', '.join(lacks)}")
             continue
         advice = advise(build(name), budgets, size)
+        if dump is not None:
+            (dump / str(size)).mkdir(parents=True, exist_ok=True)
+            (dump / str(size) / f"{name}.json").write_text(json.dumps(advice["reports"],
+                                                                      indent=1))
         picks[name] = {"textbook": advice["textbook"],
                        **{f"advisor {b}": advice[b] for b in budgets},
                        **{f"advisor {b}, no spread": advice[f"{b}, no spread"]
@@ -297,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="time cold asks on the demo's 1000 images instead")
     parser.add_argument("--low-size", type=int, default=None,
                         help="the fine-tuning trials' input size (default: the advisor's)")
+    parser.add_argument("--dump", type=Path, default=None,
+                        help="write each set's trial reports to DUMP/SIZE/SET.json")
     args = parser.parse_args(argv)
     if args.low_size:
         import workbench.advice.trials.fidelity as fidelity
@@ -307,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.timing:
         timing(args.size or [160, 224], budgets)
         return 0
-    lines = [one_size(size, budgets, args.only) for size in sizes]
+    lines = [one_size(size, budgets, args.only, args.dump) for size in sizes]
     print("\n" + "\n".join(lines))
     return 0
 

@@ -203,6 +203,13 @@ def test_the_low_fidelity_size_is_64_px_or_the_users_when_smaller(stripes):
     assert low_plan(trial_plan(index, config), index).input_size == 64
 
 
+def test_on_an_accelerator_the_trials_run_at_the_users_size():
+    from workbench.advice.trials.fidelity import low_size
+
+    assert [low_size(224, d) for d in ("cpu", "cuda", "cuda:1", "mps")] == [64, 224, 224, 224]
+    assert low_size(48, "cpu") == 48
+
+
 def test_balanced_accuracy_is_scikit_learns_on_the_classes_held_out():
     from sklearn.metrics import balanced_accuracy_score
 

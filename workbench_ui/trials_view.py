@@ -33,7 +33,8 @@ COLUMNS = ("Candidate (★ chosen)", "Score %", "s")
 MAX_RANK_LABELS = 8  # row numbers on the chart's short axis: more would overlap
 BUDGET_WORDS = {Budget.QUICK: "Quick trials", Budget.THOROUGH: "Thorough trials"}
 BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images and one short "
-                            "fine-tuning trial at 64 px (about a minute on a CPU).",
+                            "fine-tuning trial: at 64 px on a CPU (about a minute), at the "
+                            "input size on a GPU (seconds).",
                Budget.THOROUGH: "Probes and every fine-tuning candidate, the best one on every "
                                 "fold (a few minutes on a CPU)."}
 PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"

@@ -1,7 +1,9 @@
 """Multi-fidelity fine-tuning evidence: fine-tune at a reduced input size, predict the run.
 
-Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs seconds. What a
-low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
+Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs seconds. On a GPU
+(or Apple's MPS) a trial at the user's own size takes seconds too, so there the trials run at it
+and nothing is extrapolated across sizes (the gain measured at 64 px under-predicts the gain at
+160 or 224 px: docs/advice-validation.md). What a low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
 scored at the low size on the same held-out images. The prediction for the run at the user's size
 is the full-size probe's score plus that gain; its spread is the gain's own (a paired bootstrap
 over those images: `holdout.paired_gain`). The thorough budget chooses fine-tuning only when
@@ -36,7 +38,7 @@ from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 from workbench.plan import RunPlan, plan_run
 
-LOW_SIZE = 64  # the low-fidelity input size (the user's, when that is smaller)
+LOW_SIZE = 64  # the low-fidelity input size on a CPU (the user's, when that is smaller)
 QUICK_IMAGES = 400  # images of the sample the quick budget fine-tunes on
 
 
@@ -52,14 +54,17 @@ class LowFidelity:
     stage: int
 
 
-def low_size(input_size: int) -> int:
-    """The input size the fine-tuning trials train at for a run at `input_size`."""
+def low_size(input_size: int, device: str = "cpu") -> int:
+    """The input size the fine-tuning trials train at for a run at `input_size` on `device`:
+    the run's own on an accelerator, at most `LOW_SIZE` on a CPU."""
+    if device.startswith(("cuda", "mps")):
+        return input_size
     return min(input_size, LOW_SIZE)
 
 
 def low_plan(plan: RunPlan, index: DatasetIndex) -> RunPlan:
     """The user's plan at the low-fidelity size (the plan itself when it is that small)."""
-    size = low_size(plan.input_size)
+    size = low_size(plan.input_size, plan.device)
     if size == plan.input_size:
         return plan
     config = copy.deepcopy(plan.config)
