@@ -3,6 +3,7 @@
 Real components throughout: mobilenet_v2's offline weights, tiny PNG sets drawn here at 32 px.
 """
 
+import re
 import threading
 
 import numpy as np
@@ -232,14 +233,22 @@ def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
     tuned = [t for t in report.trials if t.kind != "probe"]
     assert all(t.note.startswith("predicted:") and t.input_size == 32 for t in tuned)
     # successive halving: every candidate on one of the 3 folds, the best gain on all three
-    folds = [t.note.rsplit(", ", 1)[-1] for t in tuned]
-    assert sorted(folds) == ["1 of 3 folds)"] * (len(tuned) - 1) + ["3 of 3 folds)"], folds
-    confirmed = tuned[folds.index("3 of 3 folds)")]
+    folds = [re.search(r"(\d) of 3 folds\)", t.note).group(1) for t in tuned]
+    assert sorted(folds) == ["1"] * (len(tuned) - 1) + ["3"], folds
+    confirmed = tuned[folds.index("3")]
     assert "on 24 held-out images" in confirmed.note  # every sampled image
+    # the first round's losers are evidence only: the pick is a probe or the winner
+    assert confirmed.pickable
+    assert all(not t.pickable and t.note.endswith(f"gained less than {confirmed.name} on the "
+                                                  "first fold, which was then measured on "
+                                                  "every fold: evidence only")
+               for t in tuned if t is not confirmed)
+    assert report.pick is not None
+    assert report.pick.kind == "probe" or report.pick.name == confirmed.name
     assert "scratch" not in kinds  # 24 images: from scratch has no chance
     assert kinds["finetune"].freeze_stages == 0 and kinds["partial"].freeze_stages == 2
     assert all(kinds[k].norm_policy == "train_bn" for k in ("finetune", "partial", "lpft"))
-    assert kinds["lpft"].pickable and kinds["lpft"].unfreeze_after_epochs == 1
+    assert kinds["lpft"].unfreeze_after_epochs == 1
     assert report.size_hint and any(t.input_size == 64 for t in report.trials)
 
 

@@ -80,3 +80,24 @@ def test_train_demo_follows_the_recommendation(demo_root):
     assert (m.freeze_stages, m.head, m.feature_stage, m.norm_policy) == (
         pick["freeze_stages"], pick["head"], pick["feature_stage"], pick["norm_policy"])
     assert config.data.input_size == pick["input_size"] == 64
+
+
+def test_the_text_table_marks_the_pick_and_the_candidates_the_halving_eliminated():
+    from types import SimpleNamespace
+
+    from workbench.advice.trials import Trial, TrialsReport
+    from workbench.advice.trials.fidelity import eliminated
+    from workbench.cli.advice import _trial_lines
+
+    probe = Trial("probe block3 (average)", "probe", 5, 3, "logreg", 160, 0.8, 0.02, 1.0)
+    ft = Trial("fine-tune all, one LR", "finetune", 0, 4, "linear", 160, 0.9, 0.03, 9.0)
+    lpft = eliminated(Trial("LP-FT (probe, then fine-tune all)", "lpft", 0, 4, "linear", 160,
+                            0.85, 0.05, 9.0), ft.name)
+    report = SimpleNamespace(trials=TrialsReport("thorough", (probe, ft, lpft), ft, 3, 90, 160),
+                             recommended={"name": ft.name}, verdict="The trials ...")
+    lines = _trial_lines(report)
+    assert [line[:3] for line in lines[2:5]] == [" * ", " x ", "   "]
+    assert "eliminated on the first fold" in lines[5]
+    ft_only = SimpleNamespace(**{**vars(report), "trials": TrialsReport(
+        "quick", (probe, ft), ft, 3, 90, 160)})
+    assert not any("eliminated" in line for line in _trial_lines(ft_only))

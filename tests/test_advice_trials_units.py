@@ -76,6 +76,18 @@ def test_by_scores_alone_a_higher_score_wins_however_small_its_lead():
     assert choose([_t("probe", "probe", 0.75001), ft], within_spread=False).name == "probe"
 
 
+def test_a_candidate_the_halving_eliminated_no_longer_wins_within_the_spread():
+    from workbench.advice.trials.fidelity import eliminated
+
+    ft = _t("ft", "finetune", 0.75, 0.125)  # confirmed on every fold; bound 0.625
+    partial = _t("partial", "partial", 0.6875)  # one fold, within the bound, cheaper
+    assert choose([_t("probe", "probe", 0.5), ft, partial]).name == "partial"
+    out = eliminated(partial, "ft")
+    assert not out.pickable and out.score == 0.6875 and "evidence only" in out.note
+    assert choose([_t("probe", "probe", 0.5), ft, out]).name == "ft"
+    assert choose([_t("probe", "probe", 0.625), ft, out]).name == "probe"  # on the bound
+
+
 def test_equal_best_scores_go_to_the_cheaper_kind_then_the_earlier_stage():
     assert choose([_t("ft", "finetune", 0.75), _t("probe", "probe", 0.75)]).name == "probe"
     assert choose([_t("b4", "probe", 0.75, stage=4), _t("b2", "probe", 0.75, stage=2),

@@ -105,10 +105,15 @@ def _trial_lines(report) -> list[str]:
     lines = ["", f"trials ({trials.budget} budget, {trials.images} training images, "
                  f"{trials.folds} folds held out, {trials.input_size} px"
                  + (", cached" if trials.cached else "") + ")"]
+    out = [t for t in trials.trials if t.kind != "probe" and not t.pickable]
     for t in sorted(trials.trials, key=lambda t: -(t.score or 0.0)):
-        mark = "*" if trials.pick is not None and t.name == trials.pick.name else " "
+        mark = ("*" if trials.pick is not None and t.name == trials.pick.name else
+                "x" if t in out else " ")
         value = "n/a" if t.score is None else f"{100 * t.score:5.1f}% ± {100 * t.spread:4.1f}"
         lines.append(f" {mark} {t.name:58s} {value}  {t.seconds:6.1f} s")
+    if out:
+        lines.append("  x: eliminated on the first fold by the one measured on every fold "
+                     "(evidence only)")
     if trials.message:
         lines.append(f"  {trials.message}")
     r = report.recommended

@@ -14,7 +14,8 @@ gain is above zero (`report.choose`).
 features fall short) on one held-out fold of a subset of the sample. `thorough` runs every
 fine-tuning candidate on one fold of the whole sample, then the one that gained most on every
 other fold too (successive halving: one fold scores a few dozen images, a gain of a few points
-is within its noise; all folds score every sampled image).
+is within its noise; all folds score every sampled image). The candidates the first round
+eliminated stay in the report as evidence only: the pick is among the probes and the winner.
 """
 
 from __future__ import annotations
@@ -133,13 +134,26 @@ def fine_tuning_trials(index: DatasetIndex, plan: RunPlan, low: LowFidelity, bas
         one = yield from relay(measure(index, low, cand, [0], stop), Measured)
         measured.append(one)
     gains = [_gain(low, m)[0] for m in measured]
+    best = None
     if confirm and low.folds.k > 1 and any(math.isfinite(g) for g in gains):
         best = int(np.nanargmax(gains))
         rest = yield from relay(measure(index, low, cands[best], list(range(1, low.folds.k)),
                                         stop), Measured)
         measured[best] = pool([measured[best], rest])
-    for m in measured:
-        yield _prediction(plan, low, base, m)
+    for i, m in enumerate(measured):
+        trial = _prediction(plan, low, base, m)
+        if best is not None and i != best:
+            trial = eliminated(trial, cands[best].name)
+        yield trial
+
+
+def eliminated(trial: Trial, winner: str) -> Trial:
+    """A candidate that lost the first round of the successive halving: evidence only (its
+    one fold's score is no rival to the winner's on every fold, nor, through its spread, to
+    the probes)."""
+    return replace(trial, pickable=False,
+                   note=f"{trial.note}; it gained less than {winner} on the first fold, "
+                   "which was then measured on every fold: evidence only")
 
 
 def _gain(low: LowFidelity, measured: Measured) -> tuple[float, float]:
