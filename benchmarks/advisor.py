@@ -186,6 +186,7 @@ def regrets(truth: dict, picks: dict[str, dict], num_stages: int) -> dict[str, d
 
 # the rows a set's ground truth needs before its regret means anything (best probes and the
 # fine-tuning that wins where they fall short)
+TRIALS_AT = 0  # --low-size: the fine-tuning trials' size in an experiment (0: the advisor's)
 COMPLETE = {"probe-2", "probe-3", "probe-4", "finetune-uniform"}
 THREADS = 1  # the suite's protocol; --timing uses the two cores the goal is stated for
 
@@ -226,14 +227,16 @@ def one_size(size: int, budgets: list[str], only: list[str] | None,
               f"-> {strategy_key(advice['textbook'], num_stages)}; {said}", flush=True)
     if not picks:
         return f"RESULT size={size} sets=0 (no set with a complete ground truth at this size)"
-    line = result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks))
+    tag = f" trials_at={min(size, TRIALS_AT)}" if TRIALS_AT else ""  # --low-size's lines
+    line = result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks),
+                       tag)
     averaged = seed_mean_truth(truth)
     if averaged is None:
         return line
     print(f"\n-- {size} px, scores averaged over the seeds each strategy ran with --")
     print(seed_report(averaged))
     return line + "\n" + result_line(size, regrets(averaged, picks, num_stages), budgets,
-                                      seconds, len(picks), " truth=seed_mean")
+                                      seconds, len(picks), f"{tag} truth=seed_mean")
 
 
 def _points(value: float | None) -> str:
@@ -314,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.low_size:
         import workbench.advice.trials.fidelity as fidelity
 
-        fidelity.LOW_SIZE = args.low_size
+        global TRIALS_AT
+        fidelity.LOW_SIZE = TRIALS_AT = args.low_size
     budgets = ["quick"] if args.quick else ["quick", "thorough"]
     sizes = args.size or [s for s in SIZES if truth_file(s).is_file()]
     if args.timing:
