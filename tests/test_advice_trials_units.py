@@ -38,6 +38,31 @@ def test_a_trial_trains_with_the_engines_optimizer_and_criterion(stripes):
     assert criterion.weight.tolist() == pytest.approx([3 / 7, 9 / 7, 9 / 7])
 
 
+
+def test_a_trial_warms_up_over_the_runs_warmup_epochs_of_its_images(stripes):
+    """As the engine does (`train.warmup_epochs` of steps per epoch), at most half the steps:
+    the trials used to warm up over a tenth of their steps, and a seed in a few diverged."""
+    index, config = stripes
+    plan = trial_plan(index, config)
+    model = plan.build_model()
+
+    def lrs(labels, steps, epochs=1.0):
+        plan.config.train.warmup_epochs = epochs
+        opt, sched, _ = optimisation(plan, model, labels, steps)
+        out = []
+        for _ in range(steps):
+            out.append(opt.param_groups[-1]["lr"] / opt.param_groups[-1]["initial_lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    # 200 images: 7 steps an epoch, so the factor rises over 7 steps, (s + 1) / 8
+    assert lrs(np.zeros(200, dtype=int), 40)[:8] == pytest.approx([i / 8 for i in range(1, 9)])
+    # 2000 images, 63 steps an epoch: capped at half the trial's 60 steps
+    rising = lrs(np.zeros(2000, dtype=int), 60)
+    assert rising[29] == pytest.approx(30 / 31) and rising[30] == pytest.approx(1.0)
+    assert lrs(np.zeros(200, dtype=int), 40, epochs=0.0)[0] == pytest.approx(1.0)
+
 # -- the pick rule, with exact numbers (binary fractions: no rounding at the bound) -------------
 
 def _t(name, kind, value, spread=0.0, stage=4):
@@ -205,21 +230,29 @@ def test_folds_pool_into_one_paired_measurement():
     assert failed.predictions is None and failed.trial.score is None
 
 
-def test_the_low_fidelity_size_is_64_px_or_the_users_when_smaller(stripes):
-    from workbench.advice.trials.fidelity import low_plan
+def test_the_trials_run_at_64_px_on_a_cpu_and_at_the_users_size_where_affordable(stripes):
+    import dataclasses
+
+    from workbench.advice.trials.fidelity import Tuning, low_plan, plan_trials
 
     index, config = stripes
     plan = trial_plan(index, config)  # 32 px
-    assert low_plan(plan, index) is plan
+    assert low_plan(plan, index, 32) is plan
     config.data.input_size = 160
-    assert low_plan(trial_plan(index, config), index).input_size == 64
-
-
-def test_on_an_accelerator_the_trials_run_at_the_users_size():
-    from workbench.advice.trials.fidelity import low_size
-
-    assert [low_size(224, d) for d in ("cpu", "cuda", "cuda:1", "mps")] == [64, 224, 224, 224]
-    assert low_size(48, "cpu") == 48
+    plan = trial_plan(index, config)
+    assert low_plan(plan, index, 64).input_size == 64
+    # quick: one trial, at 64 px on a CPU, at the user's size on an accelerator
+    assert plan_trials(plan, "quick") == Tuning(64, halving=False)
+    for device in ("cuda", "cuda:1", "mps"):
+        fast = dataclasses.replace(plan, device=device)
+        assert plan_trials(fast, "quick") == Tuning(160, halving=False)
+        assert plan_trials(fast, "thorough") == Tuning(160, halving=True)
+    # thorough on a CPU: one trial at the user's size; the halving where that size is small
+    assert plan_trials(plan, "thorough") == Tuning(160, halving=False)
+    small = dataclasses.replace(plan, input_size=64)
+    assert plan_trials(small, "thorough") == Tuning(64, halving=True)
+    assert plan_trials(small, "quick") == Tuning(64, halving=False)
+    assert Tuning(64, True).words != Tuning(64, False).words  # cached apart
 
 
 def test_balanced_accuracy_is_scikit_learns_on_the_classes_held_out():

@@ -35,8 +35,9 @@ BUDGET_WORDS = {Budget.QUICK: "Quick trials", Budget.THOROUGH: "Thorough trials"
 BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images and one short "
                             "fine-tuning trial: at 64 px on a CPU (about a minute), at the "
                             "input size on a GPU (seconds).",
-               Budget.THOROUGH: "Probes and every fine-tuning candidate, the best one on every "
-                                "fold (a few minutes on a CPU)."}
+               Budget.THOROUGH: "Probes and fine-tuning at the input size: on a CPU one trial "
+                                "(a few minutes), on a GPU (or at 64 px and below) every "
+                                "candidate, the best one on every fold."}
 PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"
 
 

@@ -1,21 +1,27 @@
-"""Multi-fidelity fine-tuning evidence: fine-tune at a reduced input size, predict the run.
+"""Multi-fidelity fine-tuning evidence: where and how large the fine-tuning trials run.
 
-Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs seconds. On a GPU
-(or Apple's MPS) a trial at the user's own size takes seconds too, so there the trials run at it
-and nothing is extrapolated across sizes (the gain measured at 64 px under-predicts the gain at
-160 or 224 px: docs/advice-validation.md). What a low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
+Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs seconds. What a
+low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
 scored at the low size on the same held-out images. The prediction for the run at the user's size
 is the full-size probe's score plus that gain; its spread is the gain's own (a paired bootstrap
-over those images: `holdout.paired_gain`). The thorough budget chooses fine-tuning only when
-the gain clears that uncertainty; the quick budget, one trial against the best probe, when the
-gain is above zero (`report.choose`).
+over those images: `holdout.paired_gain`). But the gain at 64 px under-predicts the gain at 160
+or 224 px (docs/advice-validation.md: on the suite a trial at the user's size halves the quick
+budget's regret there), so the trials run at the user's size wherever the budget affords it
+(`Tuning`):
 
-`quick` runs one such trial (the whole network, one LR: the candidate that wins where frozen
-features fall short) on one held-out fold of a subset of the sample. `thorough` runs every
-fine-tuning candidate on one fold of the whole sample, then the one that gained most on every
-other fold too (successive halving: one fold scores a few dozen images, a gain of a few points
-is within its noise; all folds score every sampled image). The candidates the first round
-eliminated stay in the report as evidence only: the pick is among the probes and the winner.
+- `quick`: one trial (the whole network, one LR: the candidate that wins where frozen features
+  fall short) on one held-out fold of up to 400 sampled images; at 64 px on a CPU (seconds), at
+  the user's size on a GPU or Apple's MPS (seconds there too).
+- `thorough`: on an accelerator, and on a CPU when the user's size is at most 64 px: every
+  fine-tuning candidate at the user's size on one fold of the whole sample, then the one that
+  gained most on every other fold too (successive halving: one fold scores a few dozen images,
+  a gain of a few points is within its noise; all folds score every sampled image). The
+  candidates the first round eliminated stay in the report as evidence only. On a CPU above
+  64 px six trials at the user's size would take ten minutes, so the thorough budget spends its
+  minutes on the quick budget's one trial at the user's size instead of six at 64 px.
+
+The quick budget and a single trial at the user's size pick by the scores; the halving, best of
+several noisy candidates, keeps the spread (`report.choose`).
 """
 
 from __future__ import annotations
@@ -34,13 +40,37 @@ from workbench.advice.sampling import relay
 from workbench.advice.trials.cache import Sample
 from workbench.advice.trials.finetune import Candidate, Measured, candidate_plan, finetune_trial
 from workbench.advice.trials.probes import sample_features
-from workbench.advice.trials.report import Trial
+from workbench.advice.trials.report import Budget, Trial
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 from workbench.plan import RunPlan, plan_run
 
 LOW_SIZE = 64  # the low-fidelity input size on a CPU (the user's, when that is smaller)
-QUICK_IMAGES = 400  # images of the sample the quick budget fine-tunes on
+QUICK_IMAGES = 400  # images of the sample one trial (no halving) fine-tunes on
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How a budget's fine-tuning trials run: at which input size, and whether every candidate
+    goes through the successive halving (else one trial: the whole network with one LR, on up to
+    `QUICK_IMAGES` images)."""
+
+    size: int
+    halving: bool
+
+    @property
+    def words(self) -> str:
+        """What the result cache keys the report by (with the budget)."""
+        return ("fine-tuning at" if self.halving else "one fine-tuning trial at") + \
+            f" {self.size} px"
+
+
+def plan_trials(plan: RunPlan, budget: str) -> Tuning:
+    """The budget's fine-tuning trials for a run at `plan.input_size` on `plan.device`."""
+    accelerator = plan.device.startswith(("cuda", "mps"))
+    if budget == Budget.QUICK:
+        return Tuning(plan.input_size if accelerator else low_size(plan.input_size), False)
+    return Tuning(plan.input_size, accelerator or plan.input_size <= LOW_SIZE)
 
 
 @dataclass(frozen=True)
@@ -55,17 +85,13 @@ class LowFidelity:
     stage: int
 
 
-def low_size(input_size: int, device: str = "cpu") -> int:
-    """The input size the fine-tuning trials train at for a run at `input_size` on `device`:
-    the run's own on an accelerator, at most `LOW_SIZE` on a CPU."""
-    if device.startswith(("cuda", "mps")):
-        return input_size
+def low_size(input_size: int) -> int:
+    """The low-fidelity size for a run at `input_size`: at most `LOW_SIZE`."""
     return min(input_size, LOW_SIZE)
 
 
-def low_plan(plan: RunPlan, index: DatasetIndex) -> RunPlan:
-    """The user's plan at the low-fidelity size (the plan itself when it is that small)."""
-    size = low_size(plan.input_size, plan.device)
+def low_plan(plan: RunPlan, index: DatasetIndex, size: int) -> RunPlan:
+    """The user's plan at the trials' input size `size` (the plan itself at its own size)."""
     if size == plan.input_size:
         return plan
     config = copy.deepcopy(plan.config)
@@ -83,11 +109,12 @@ def subset(positions: list[int], labels: list[int], images: int) -> list[int]:
     return [positions[i] for i in picked]
 
 
-def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int,
+def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int, size: int,
             stop: threading.Event | None) -> Iterator[AdviceProgress | LowFidelity]:
-    """The low-size pass (images kept), up to 3 folds, and the probe on `stage` there; yields
-    progress, then the `LowFidelity` (none when the subset is too small to hold any image out)."""
-    low = low_plan(plan, index)
+    """The pass at the trials' size `size` (images kept), up to 3 folds, and the probe on
+    `stage` there; yields progress, then the `LowFidelity` (none when the subset is too small to
+    hold any image out)."""
+    low = low_plan(plan, index, size)
     sample = yield from relay(sample_features(index, low, positions, True, stop), Sample)
     try:
         folds = make_folds(sample.labels, max_folds=3)
