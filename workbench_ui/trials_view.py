@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -39,6 +40,7 @@ BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images and one 
                                 "(a few minutes), on a GPU (or at 64 px and below) every "
                                 "candidate, the best one on every fold."}
 PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"
+EVIDENCE_TEXT = "#868e96"  # a row the pick never takes (2x2 pooling, a halving's loser)
 
 
 class TrialsView(QWidget):
@@ -54,8 +56,8 @@ class TrialsView(QWidget):
             self.budget_box.addItem(words, str(budget))
             self.budget_box.setItemData(i, BUDGET_TIPS[budget], Qt.ItemDataRole.ToolTipRole)
         self.budget_box.setToolTip("How much the next measurement may spend on trials: quick "
-                                   "(probes, one fine-tuning trial) or thorough (every "
-                                   "fine-tuning candidate).")
+                                   "(probes, one fine-tuning trial, at 64 px on a CPU) or "
+                                   "thorough (fine-tuning at the input size).")
         self.verdict = QLabel("Measure to score the candidates on held-out training images.",
                               self)
         self.verdict.setWordWrap(True)
@@ -134,6 +136,8 @@ class TrialsView(QWidget):
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             tip = trial.note or ("Click to apply these settings." if trial.pickable else "")
             item.setToolTip(tip)
+            if not trial.pickable:  # evidence only, grey as its bar
+                item.setForeground(QColor(EVIDENCE_TEXT))
             self.table.setItem(row, col, item)
 
     def _plot(self, pick: str | None) -> None:

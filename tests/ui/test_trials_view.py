@@ -99,3 +99,13 @@ def test_cancel_during_trials_leaves_no_report_and_a_usable_button(model_panel, 
     assert panel.advice.report is None
     assert "cancelled" in panel.advice.numbers.text().lower()
     assert panel.advice.measure_button.isEnabled()
+
+
+def test_rows_the_pick_never_takes_are_grey_like_their_bars(view):
+    from workbench_ui.trials_view import EVIDENCE_TEXT
+
+    view.show_report(_Report(_trials()))
+    colours = {view.table.item(r, 0).text(): view.table.item(r, 0).foreground().color().name()
+               for r in range(view.table.rowCount())}
+    assert colours["linear probe, block2 (2x2-pooled)"] == EVIDENCE_TEXT
+    assert colours["linear probe, block2 (average-pooled)"] != EVIDENCE_TEXT
