@@ -252,18 +252,6 @@ def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
     assert report.size_hint and any(t.input_size == 64 for t in report.trials)
 
 
-def test_thorough_on_a_cpu_above_64_px_is_one_trial_at_the_users_size(small_set):
-    config = _config(small_set)
-    config.data.input_size = 72
-    report = _report(list(iter_trials(_open(small_set), config, "thorough")))
-    tuned = [t for t in report.trials if t.kind != "probe"]
-    assert [t.name for t in tuned] == ["fine-tune all, one LR"]
-    assert tuned[0].input_size == 72 and " at " not in tuned[0].note.split(";")[0]
-    assert re.search(r"1 of 3 folds\)$", tuned[0].note)
-    quick = _report(list(iter_trials(_open(small_set), config, "quick")))
-    assert "at 64 px" in next(t for t in quick.trials if t.kind != "probe").note
-
-
 def test_one_image_classes_and_more_classes_than_held_out_images(tmp_path):
     root = _write_set(tmp_path / "few", [3, 2, 1, 1])
     report = _report(list(iter_trials(_open(root), _config(root), "quick")))

@@ -34,11 +34,9 @@ COLUMNS = ("Candidate (★ chosen)", "Score %", "s")
 MAX_RANK_LABELS = 8  # row numbers on the chart's short axis: more would overlap
 BUDGET_WORDS = {Budget.QUICK: "Quick trials", Budget.THOROUGH: "Thorough trials"}
 BUDGET_TIPS = {Budget.QUICK: "Linear probes on held-out training images and one short "
-                            "fine-tuning trial: at 64 px on a CPU (about a minute), at the "
-                            "input size on a GPU (seconds).",
-               Budget.THOROUGH: "Probes and fine-tuning at the input size: on a CPU one trial "
-                                "(a few minutes), on a GPU (or at 64 px and below) every "
-                                "candidate, the best one on every fold."}
+                            "fine-tuning trial at 64 px (about a minute on a CPU).",
+               Budget.THOROUGH: "Probes and every fine-tuning candidate at 64 px, the best one "
+                                "on every fold (a few minutes on a CPU)."}
 PICK_BRUSH, OTHER_BRUSH, EVIDENCE_BRUSH = "#2b8a3e", "#4c6ef5", "#adb5bd"
 EVIDENCE_TEXT = "#868e96"  # a row the pick never takes (2x2 pooling, a halving's loser)
 
@@ -56,8 +54,8 @@ class TrialsView(QWidget):
             self.budget_box.addItem(words, str(budget))
             self.budget_box.setItemData(i, BUDGET_TIPS[budget], Qt.ItemDataRole.ToolTipRole)
         self.budget_box.setToolTip("How much the next measurement may spend on trials: quick "
-                                   "(probes, one fine-tuning trial, at 64 px on a CPU) or "
-                                   "thorough (fine-tuning at the input size).")
+                                   "(probes, one fine-tuning trial) or thorough (every "
+                                   "fine-tuning candidate).")
         self.verdict = QLabel("Measure to score the candidates on held-out training images.",
                               self)
         self.verdict.setWordWrap(True)

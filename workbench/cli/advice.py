@@ -28,10 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "trials run at it")
     p.add_argument("--budget", choices=("quick", "thorough"), default="quick",
                    help="quick: linear probes on held-out training images and one short "
-                   "fine-tuning trial, at 64 px on a CPU (about a minute), at the input size "
-                   "on a GPU; thorough: fine-tuning at the input size, one trial on a CPU (a "
-                   "few minutes), every candidate and the best on every fold on a GPU or at "
-                   "64 px and below")
+                   "fine-tuning trial at 64 px (about a minute on a CPU); thorough: every "
+                   "fine-tuning candidate at 64 px, the best on every fold (a few minutes)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_advise)
 

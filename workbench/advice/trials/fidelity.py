@@ -1,27 +1,20 @@
-"""Multi-fidelity fine-tuning evidence: where and how large the fine-tuning trials run.
+"""Multi-fidelity fine-tuning evidence: fine-tune at a reduced input size, predict the run.
 
 Fine-tuning at 160 or 224 px costs minutes a trial on a CPU; at 64 px it costs seconds. What a
 low-fidelity trial measures is the *gain* of fine-tuning over the frozen probe, both trained and
 scored at the low size on the same held-out images. The prediction for the run at the user's size
 is the full-size probe's score plus that gain; its spread is the gain's own (a paired bootstrap
-over those images: `holdout.paired_gain`). But the gain at 64 px under-predicts the gain at 160
-or 224 px (docs/advice-validation.md: on the suite a trial at the user's size halves the quick
-budget's regret there), so the trials run at the user's size wherever the budget affords it
-(`Tuning`):
+over those images: `holdout.paired_gain`). A trial at the user's size instead was measured on the
+suite (docs/advice-validation.md): one seed looked better, three seeds worse; a short trial's
+own seed moves its gain by about 5 points, at either size.
 
-- `quick`: one trial (the whole network, one LR: the candidate that wins where frozen features
-  fall short) on one held-out fold of up to 400 sampled images; at 64 px on a CPU (seconds), at
-  the user's size on a GPU or Apple's MPS (seconds there too).
-- `thorough`: on an accelerator, and on a CPU when the user's size is at most 64 px: every
-  fine-tuning candidate at the user's size on one fold of the whole sample, then the one that
-  gained most on every other fold too (successive halving: one fold scores a few dozen images,
-  a gain of a few points is within its noise; all folds score every sampled image). The
-  candidates the first round eliminated stay in the report as evidence only. On a CPU above
-  64 px six trials at the user's size would take ten minutes, so the thorough budget spends its
-  minutes on the quick budget's one trial at the user's size instead of six at 64 px.
-
-The quick budget and a single trial at the user's size pick by the scores; the halving, best of
-several noisy candidates, keeps the spread (`report.choose`).
+`quick` runs one such trial (the whole network, one LR: the candidate that wins where frozen
+features fall short) on one held-out fold of a subset of the sample, picked by the scores.
+`thorough` runs every fine-tuning candidate on one fold of the whole sample, then the one that
+gained most on every other fold too (successive halving: one fold scores a few dozen images, a
+gain of a few points is within its noise; all folds score every sampled image); the candidates
+the first round eliminated stay in the report as evidence only, and the pick among the probes
+and the winner keeps the spread (the best of several noisy candidates is biased upwards).
 """
 
 from __future__ import annotations
@@ -66,11 +59,10 @@ class Tuning:
 
 
 def plan_trials(plan: RunPlan, budget: str) -> Tuning:
-    """The budget's fine-tuning trials for a run at `plan.input_size` on `plan.device`."""
-    accelerator = plan.device.startswith(("cuda", "mps"))
-    if budget == Budget.QUICK:
-        return Tuning(plan.input_size if accelerator else low_size(plan.input_size), False)
-    return Tuning(plan.input_size, accelerator or plan.input_size <= LOW_SIZE)
+    """The budget's fine-tuning trials for a run at `plan.input_size`: at the low size, one
+    trial (quick) or the halving (thorough). A trial at the user's size was measured and not
+    kept: over three seeds it lost more than one at 64 px (docs/advice-validation.md)."""
+    return Tuning(low_size(plan.input_size), halving=budget != Budget.QUICK)
 
 
 @dataclass(frozen=True)
