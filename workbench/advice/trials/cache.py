@@ -17,7 +17,7 @@ from workbench.advice.trials.report import TrialsReport
 from workbench.data.index import DatasetIndex, file_stamps
 from workbench.plan import RunPlan
 
-VERSION = 9  # bump when what a cached result means changes (the trials run, their names)
+VERSION = 10  # bump when what a cached result means changes (the trials run, their names)
 FEATURES_VERSION = 2  # bump when what cached features mean changes
 
 

@@ -125,16 +125,15 @@ def optimisation(plan: RunPlan, model: Any, labels: np.ndarray, steps: int
                  ) -> tuple[torch.optim.Optimizer, Any, torch.nn.Module]:
     """Optimizer, schedule and criterion for `steps` steps on `labels`, built by the engine's
     own builders (`train.setup.build_optimizer`, `build_criterion`; `train.schedule` warming up
-    over `train.warmup_epochs` of these images, as the run does, at most half the steps)."""
+    over a tenth of the steps: warming up over the run's `train.warmup_epochs` instead was
+    measured and not kept, docs/advice-validation.md)."""
     from workbench.train.schedule import build_scheduler
     from workbench.train.setup import build_criterion, build_optimizer
 
     opt = build_optimizer(plan, model)
     counts = np.bincount(labels, minlength=plan.num_classes).tolist()
     criterion = build_criterion(plan, counts).to(plan.device)
-    per_epoch = math.ceil(len(labels) / BATCH)
-    warmup = min(steps // 2, round(plan.config.train.warmup_epochs * per_epoch))
-    return opt, build_scheduler(opt, steps, warmup, plan.config.train.schedule), criterion
+    return opt, build_scheduler(opt, steps, steps // 10, plan.config.train.schedule), criterion
 
 
 def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
