@@ -186,15 +186,15 @@ def regrets(truth: dict, picks: dict[str, dict], num_stages: int) -> dict[str, d
 
 # the rows a set's ground truth needs before its regret means anything (best probes and the
 # fine-tuning that wins where they fall short)
-TRIALS_AT = 0  # --low-size: the fine-tuning trials' size in an experiment (0: the advisor's)
 COMPLETE = {"probe-2", "probe-3", "probe-4", "finetune-uniform"}
 THREADS = 1  # the suite's protocol; --timing uses the two cores the goal is stated for
 
 
 def one_size(size: int, budgets: list[str], only: list[str] | None,
-             dump: Path | None = None) -> str:
+             dump: Path | None = None, low_size: int | None = None) -> str:
     """Picks, regret table and RESULT line at one input size (the sets with ground truth);
-    with `dump`, each set's trial reports go to DUMP/SIZE/SET.json."""
+    with `dump`, each set's trial reports go to DUMP/SIZE/SET.json; `low_size`: the trials'
+    size of a `--low-size` experiment, said on its RESULT lines."""
     from workbench.plan import backbone_stages
 
     truth = json.loads(truth_file(size).read_text())
@@ -227,7 +227,7 @@ def one_size(size: int, budgets: list[str], only: list[str] | None,
               f"-> {strategy_key(advice['textbook'], num_stages)}; {said}", flush=True)
     if not picks:
         return f"RESULT size={size} sets=0 (no set with a complete ground truth at this size)"
-    tag = f" trials_at={min(size, TRIALS_AT)}" if TRIALS_AT else ""  # --low-size's lines
+    tag = f" trials_at={min(size, low_size)}" if low_size else ""
     line = result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks),
                        tag)
     averaged = seed_mean_truth(truth)
@@ -317,14 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.low_size:
         import workbench.advice.trials.fidelity as fidelity
 
-        global TRIALS_AT
-        fidelity.LOW_SIZE = TRIALS_AT = args.low_size
+        fidelity.LOW_SIZE = args.low_size
     budgets = ["quick"] if args.quick else ["quick", "thorough"]
     sizes = args.size or [s for s in SIZES if truth_file(s).is_file()]
     if args.timing:
         timing(args.size or [160, 224], budgets)
         return 0
-    lines = [one_size(size, budgets, args.only, args.dump) for size in sizes]
+    lines = [one_size(size, budgets, args.only, args.dump, args.low_size) for size in sizes]
     print("\n" + "\n".join(lines))
     return 0
 

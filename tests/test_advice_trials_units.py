@@ -38,7 +38,6 @@ def test_a_trial_trains_with_the_engines_optimizer_and_criterion(stripes):
     assert criterion.weight.tolist() == pytest.approx([3 / 7, 9 / 7, 9 / 7])
 
 
-
 # -- the pick rule, with exact numbers (binary fractions: no rounding at the bound) -------------
 
 def _t(name, kind, value, spread=0.0, stage=4):
@@ -206,19 +205,14 @@ def test_folds_pool_into_one_paired_measurement():
     assert failed.predictions is None and failed.trial.score is None
 
 
-def test_the_trials_run_at_64_px_or_the_users_size_when_smaller(stripes):
-    from workbench.advice.trials.fidelity import Tuning, low_plan, plan_trials
+def test_the_low_fidelity_size_is_64_px_or_the_users_when_smaller(stripes):
+    from workbench.advice.trials.fidelity import low_plan
 
     index, config = stripes
     plan = trial_plan(index, config)  # 32 px
-    assert low_plan(plan, index, 32) is plan
-    assert plan_trials(plan, "thorough") == Tuning(32, halving=True)
+    assert low_plan(plan, index) is plan
     config.data.input_size = 160
-    plan = trial_plan(index, config)
-    assert low_plan(plan, index, 64).input_size == 64
-    assert plan_trials(plan, "quick") == Tuning(64, halving=False)
-    assert plan_trials(plan, "thorough") == Tuning(64, halving=True)
-    assert Tuning(64, True).words != Tuning(64, False).words  # cached apart
+    assert low_plan(trial_plan(index, config), index).input_size == 64
 
 
 def test_balanced_accuracy_is_scikit_learns_on_the_classes_held_out():

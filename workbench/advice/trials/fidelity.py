@@ -33,36 +33,13 @@ from workbench.advice.sampling import relay
 from workbench.advice.trials.cache import Sample
 from workbench.advice.trials.finetune import Candidate, Measured, candidate_plan, finetune_trial
 from workbench.advice.trials.probes import sample_features
-from workbench.advice.trials.report import Budget, Trial
+from workbench.advice.trials.report import Trial
 from workbench.data.index import DatasetIndex
 from workbench.errors import UserError
 from workbench.plan import RunPlan, plan_run
 
-LOW_SIZE = 64  # the low-fidelity input size on a CPU (the user's, when that is smaller)
-QUICK_IMAGES = 400  # images of the sample one trial (no halving) fine-tunes on
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """How a budget's fine-tuning trials run: at which input size, and whether every candidate
-    goes through the successive halving (else one trial: the whole network with one LR, on up to
-    `QUICK_IMAGES` images)."""
-
-    size: int
-    halving: bool
-
-    @property
-    def words(self) -> str:
-        """What the result cache keys the report by (with the budget)."""
-        return ("fine-tuning at" if self.halving else "one fine-tuning trial at") + \
-            f" {self.size} px"
-
-
-def plan_trials(plan: RunPlan, budget: str) -> Tuning:
-    """The budget's fine-tuning trials for a run at `plan.input_size`: at the low size, one
-    trial (quick) or the halving (thorough). A trial at the user's size was measured and not
-    kept: over three seeds it lost more than one at 64 px (docs/advice-validation.md)."""
-    return Tuning(low_size(plan.input_size), halving=budget != Budget.QUICK)
+LOW_SIZE = 64  # the low-fidelity input size (the user's, when that is smaller)
+QUICK_IMAGES = 400  # images of the sample the quick budget fine-tunes on
 
 
 @dataclass(frozen=True)
@@ -78,12 +55,13 @@ class LowFidelity:
 
 
 def low_size(input_size: int) -> int:
-    """The low-fidelity size for a run at `input_size`: at most `LOW_SIZE`."""
+    """The input size the fine-tuning trials train at for a run at `input_size`."""
     return min(input_size, LOW_SIZE)
 
 
-def low_plan(plan: RunPlan, index: DatasetIndex, size: int) -> RunPlan:
-    """The user's plan at the trials' input size `size` (the plan itself at its own size)."""
+def low_plan(plan: RunPlan, index: DatasetIndex) -> RunPlan:
+    """The user's plan at the low-fidelity size (the plan itself when it is that small)."""
+    size = low_size(plan.input_size)
     if size == plan.input_size:
         return plan
     config = copy.deepcopy(plan.config)
@@ -101,12 +79,11 @@ def subset(positions: list[int], labels: list[int], images: int) -> list[int]:
     return [positions[i] for i in picked]
 
 
-def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int, size: int,
+def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int,
             stop: threading.Event | None) -> Iterator[AdviceProgress | LowFidelity]:
-    """The pass at the trials' size `size` (images kept), up to 3 folds, and the probe on
-    `stage` there; yields progress, then the `LowFidelity` (none when the subset is too small to
-    hold any image out)."""
-    low = low_plan(plan, index, size)
+    """The low-size pass (images kept), up to 3 folds, and the probe on `stage` there; yields
+    progress, then the `LowFidelity` (none when the subset is too small to hold any image out)."""
+    low = low_plan(plan, index)
     sample = yield from relay(sample_features(index, low, positions, True, stop), Sample)
     try:
         folds = make_folds(sample.labels, max_folds=3)

@@ -80,7 +80,7 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
         return
     positions = _positions(index, config, images)
     key = cache.result_key(index, positions, plan,
-                           f"{budget}, {fidelity.plan_trials(plan, budget).words}")
+                           f"{budget}, fine-tuning at {fidelity.low_size(plan.input_size)} px")
     cached = cache.load_result(key)
     if cached is not None:
         yield cached
@@ -107,13 +107,12 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
     for event in probe_trials(sample, folds, plan, stop):
         yield from _collect(event, trials)
     base = choose([t for t in trials if t.kind == "probe"])
-    tuning = fidelity.plan_trials(plan, budget)
     if base is not None:
-        for event in _fine_tuning(index, plan, positions, base, tuning, stop, median_per_class):
+        for event in _fine_tuning(index, plan, positions, base, budget, stop, median_per_class):
             yield from _collect(event, trials)
     # one trial against the best probe: the higher score loses the fewest points on average;
     # the halving's best of several noisy candidates is biased upwards: the spread
-    pick, hint = choose(trials, within_spread=tuning.halving), ""
+    pick, hint = choose(trials, within_spread=budget != Budget.QUICK), ""
     if budget == Budget.THOROUGH and pick is not None:
         larger = yield from larger_size_trial(index, plan, positions, folds, pick, stop)
         base = next((t for t in trials if t.kind == "probe" and t.pooling == "gap"
@@ -127,22 +126,23 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
 
 
 def _fine_tuning(index: DatasetIndex, plan: RunPlan, positions: list[int], base: Trial,
-                 tuning: fidelity.Tuning, stop: threading.Event | None,
-                 median_per_class: float) -> Iterator[AdviceProgress | Trial]:
-    """Fine-tuning evidence as `tuning` says (`fidelity`): one trial, the whole network with
-    one LR on a subset; or every candidate on the whole sample, the best confirmed on every
+                 budget: Budget, stop: threading.Event | None, median_per_class: float
+                 ) -> Iterator[AdviceProgress | Trial]:
+    """Fine-tuning evidence at low fidelity (`fidelity`): quick, the whole network with one LR
+    on a subset; thorough, every candidate on the whole sample, the best confirmed on every
     fold."""
     train_images = len(index.indices(index.training_split()))
     cands = finetune_candidates(plan, train_images, median_per_class)
-    if not tuning.halving:
+    if budget == Budget.QUICK:
         cands = [c for c in cands if c.name == QUICK_CANDIDATE]
         labels = [index.labels[p] for p in positions]
         positions = fidelity.subset(positions, labels, fidelity.QUICK_IMAGES)
-    low = yield from relay(fidelity.prepare(index, plan, positions, base.feature_stage,
-                                            tuning.size, stop), fidelity.LowFidelity)
+    low = yield from relay(fidelity.prepare(index, plan, positions, base.feature_stage, stop),
+                           fidelity.LowFidelity)
     if low is None:
         return
-    yield from fidelity.fine_tuning_trials(index, plan, low, base, cands, tuning.halving, stop)
+    yield from fidelity.fine_tuning_trials(index, plan, low, base, cands,
+                                           budget == Budget.THOROUGH, stop)
 
 
 def _collect(event: AdviceProgress | Trial, trials: list[Trial]) -> Iterator[AdviceProgress]:
