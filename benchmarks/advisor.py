@@ -20,6 +20,10 @@ thorough budget, which keeps the spread, what that caution costs or saves.
 Constants are scored on the sets the advisor was asked on (`--only`).
 `--dump DIR` writes each set's trial reports (every candidate's score and spread) as JSON, to
 weigh another pick rule on the same trials.
+`--trial-seeds N ...` asks once per seed of the fine-tuning trials (the advisor's is 0) and
+adds a RESULT line per seed and one with each set's regret averaged over the seeds
+(`trial_seeds=...`); `--trial-warmup` and `--quick-images` switch the trials' recipe (experiments:
+docs/advice-validation.md). `--demo` prints the quick pick `train --demo` follows, per seed.
 `--timing` instead times a cold quick (and thorough) ask on the demo's 1000 training images.
 `--low-size PX` runs the fine-tuning trials at another input size than the advisor's 64 px (an
 experiment: docs/advice-validation.md, "Tried, and not kept").
@@ -191,52 +195,88 @@ THREADS = 1  # the suite's protocol; --timing uses the two cores the goal is sta
 
 
 def one_size(size: int, budgets: list[str], only: list[str] | None,
-             dump: Path | None = None, low_size: int | None = None) -> str:
+             dump: Path | None = None, low_size: int | None = None,
+             seeds: tuple[int, ...] = (0,), tag: str = "") -> str:
     """Picks, regret table and RESULT line at one input size (the sets with ground truth);
     with `dump`, each set's trial reports go to DUMP/SIZE/SET.json; `low_size`: the trials'
-    size of a `--low-size` experiment, said on its RESULT lines."""
+    size of a `--low-size` experiment, said on its RESULT lines; with several trial `seeds`,
+    a RESULT line per seed and one of the regret averaged over them (`tag` follows the size
+    on every line)."""
+    from workbench.advice.trials import finetune
     from workbench.plan import backbone_stages
 
     truth = json.loads(truth_file(size).read_text())
     num_stages = len(backbone_stages(BACKBONE))
-    picks, seconds = {}, {b: [] for b in budgets}
+    picks: dict[int, dict] = {seed: {} for seed in seeds}
+    seconds: dict[str, list[float]] = {b: [] for b in budgets}
     print(f"\n== {size} px ==")
     for name in [n for n in (only or list(truth["sets"])) if n in truth["sets"]]:
         lacks = sorted(COMPLETE - set(truth["sets"][name]))
         if lacks:
             print(f"{name:20s} left out: its ground truth lacks {', '.join(lacks)}")
             continue
-        advice = advise(build(name), budgets, size)
-        if dump is not None:
-            (dump / str(size)).mkdir(parents=True, exist_ok=True)
-            (dump / str(size) / f"{name}.json").write_text(json.dumps(advice["reports"],
-                                                                      indent=1))
-        picks[name] = {"textbook": advice["textbook"],
-                       **{f"advisor {b}": advice[b] for b in budgets},
-                       **{f"advisor {b}, no spread": advice[f"{b}, no spread"]
-                          for b in budgets}}
-        for b in budgets:
-            seconds[b].append(advice[b]["seconds"])
-        row = protocol_rows(truth["sets"][name])
-        best = max((v["score"], k) for k, v in row.items() if v.get("score") is not None)
-        said = ", ".join(f"{b}: {strategy_key(advice[b], num_stages)} "
-                         f"({advice[b]['seconds']:.0f} s, gain {_points(advice[b]['gain'])})"
-                         for b in budgets)
-        print(f"{name:20s} best {best[1]} {best[0]:.1f}; fine-tuning's gain over the best probe "
-              f"{_points(true_gain(row))}; textbook {advice['textbook']['cell']} "
-              f"-> {strategy_key(advice['textbook'], num_stages)}; {said}", flush=True)
-    if not picks:
+        for seed in seeds:
+            finetune.TRIAL_SEED = seed
+            advice = advise(build(name), budgets, size)
+            if dump is not None:
+                folder = dump / str(size) / ("" if len(seeds) == 1 else f"seed{seed}")
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{name}.json").write_text(json.dumps(advice["reports"], indent=1))
+            picks[seed][name] = {"textbook": advice["textbook"],
+                                 **{f"advisor {b}": advice[b] for b in budgets},
+                                 **{f"advisor {b}, no spread": advice[f"{b}, no spread"]
+                                    for b in budgets}}
+            for b in budgets:
+                seconds[b].append(advice[b]["seconds"])
+            _print_set(name, truth["sets"][name], advice, budgets, num_stages,
+                       "" if len(seeds) == 1 else f" [trial seed {seed}]")
+    finetune.TRIAL_SEED = 0
+    sets = len(picks[seeds[0]])
+    if not sets:
         return f"RESULT size={size} sets=0 (no set with a complete ground truth at this size)"
-    tag = f" trials_at={min(size, low_size)}" if low_size else ""
-    line = result_line(size, regrets(truth, picks, num_stages), budgets, seconds, len(picks),
-                       tag)
+    tag += f" trials_at={min(size, low_size)}" if low_size else ""
     averaged = seed_mean_truth(truth)
-    if averaged is None:
-        return line
-    print(f"\n-- {size} px, scores averaged over the seeds each strategy ran with --")
-    print(seed_report(averaged))
-    return line + "\n" + result_line(size, regrets(averaged, picks, num_stages), budgets,
-                                      seconds, len(picks), f"{tag} truth=seed_mean")
+    lines = []
+    for label, ground in [("", truth)] + ([(" truth=seed_mean", averaged)] if averaged else []):
+        if label:
+            print(f"\n-- {size} px, scores averaged over the seeds each strategy ran with --")
+            print(seed_report(averaged))
+        tables = [regrets(ground, picks[seed], num_stages) for seed in seeds]
+        if len(seeds) > 1:
+            for seed, table in zip(seeds, tables, strict=True):
+                print(f"\n-- {size} px, trial seed {seed}{label} --")
+                lines.append(result_line(size, table, budgets, seconds, sets,
+                                         f"{tag} trial_seed={seed}{label}"))
+            print(f"\n-- {size} px, regret averaged over trial seeds "
+                  f"{', '.join(map(str, seeds))}{label} --")
+            seeds_tag = ",".join(map(str, seeds))
+            lines.append(result_line(size, mean_table(tables), budgets, seconds, sets,
+                                     f"{tag} trial_seeds={seeds_tag}{label}"))
+        else:
+            lines.append(result_line(size, tables[0], budgets, seconds, sets, tag + label))
+    return "\n".join(lines)
+
+
+def _print_set(name: str, row: dict, advice: dict, budgets: list[str], num_stages: int,
+               said_seed: str) -> None:
+    row = protocol_rows(row)
+    best = max((v["score"], k) for k, v in row.items() if v.get("score") is not None)
+    said = ", ".join(f"{b}: {strategy_key(advice[b], num_stages)} "
+                     f"({advice[b]['seconds']:.0f} s, gain {_points(advice[b]['gain'])})"
+                     for b in budgets)
+    print(f"{name:20s} best {best[1]} {best[0]:.1f}; fine-tuning's gain over the best probe "
+          f"{_points(true_gain(row))}; textbook {advice['textbook']['cell']} "
+          f"-> {strategy_key(advice['textbook'], num_stages)}; {said}{said_seed}", flush=True)
+
+
+def mean_table(tables: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each policy's regret per set averaged over the tables (of trial seeds) that have it."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for table in tables:
+        for policy, per_set in table.items():
+            for name, value in per_set.items():
+                found.setdefault(policy, {}).setdefault(name, []).append(value)
+    return {p: {n: sum(v) / len(v) for n, v in per_set.items()} for p, per_set in found.items()}
 
 
 def _points(value: float | None) -> str:
@@ -300,6 +340,27 @@ def timing(sizes: list[int], budgets: list[str]) -> None:
                   f"images={report.trials.images} pick={report.trials.pick.name!r}", flush=True)
 
 
+def demo_picks(seeds: list[int], tag: str) -> None:
+    """The quick pick `train --demo` would follow (its config, the advisor's threads) per trial
+    seed, with the quick trial's predicted gain of fine-tuning over the best probe."""
+    import torch
+
+    from workbench.advice.advisor import run_advice
+    from workbench.advice.demo import demo_setup
+    from workbench.advice.trials import finetune
+
+    torch.set_num_threads(THREADS)
+    config, index = demo_setup()
+    config.train.device = "cpu"
+    for seed in seeds:
+        finetune.TRIAL_SEED = seed
+        report = run_advice(index, config, budget="quick")
+        print(f"RESULT demo{tag} trial_seed={seed} pick={report.recommended['name']!r} "
+              f"gain={_points(predicted_gain(report.trials))} "
+              f"seconds={report.trials.seconds:.0f}", flush=True)
+    finetune.TRIAL_SEED = 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Per size: the per-set picks, the regret table and the RESULT line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -313,17 +374,37 @@ def main(argv: list[str] | None = None) -> int:
                         help="the fine-tuning trials' input size (default: the advisor's)")
     parser.add_argument("--dump", type=Path, default=None,
                         help="write each set's trial reports to DUMP/SIZE/SET.json")
+    parser.add_argument("--demo", action="store_true",
+                        help="the quick pick train --demo follows, per trial seed, instead")
+    parser.add_argument("--trial-seeds", nargs="+", type=int, default=[0],
+                        help="the fine-tuning trials' seeds (default: the advisor's 0)")
+    parser.add_argument("--trial-warmup", choices=["tenth", "run"], default=None,
+                        help="the trials' LR warm-up (an experiment; default: the advisor's)")
+    parser.add_argument("--quick-images", type=int, default=None,
+                        help="images the quick trial fine-tunes on (an experiment)")
     args = parser.parse_args(argv)
-    if args.low_size:
-        import workbench.advice.trials.fidelity as fidelity
+    import workbench.advice.trials.fidelity as fidelity
+    from workbench.advice.trials import finetune
 
+    tag = ""
+    if args.low_size:
         fidelity.LOW_SIZE = args.low_size
+    if args.trial_warmup:
+        finetune.WARMUP = args.trial_warmup
+        tag += f" trial_warmup={args.trial_warmup}"
+    if args.quick_images:
+        fidelity.QUICK_IMAGES = args.quick_images
+        tag += f" quick_images={args.quick_images}"
     budgets = ["quick"] if args.quick else ["quick", "thorough"]
     sizes = args.size or [s for s in SIZES if truth_file(s).is_file()]
     if args.timing:
         timing(args.size or [160, 224], budgets)
         return 0
-    lines = [one_size(size, budgets, args.only, args.dump, args.low_size) for size in sizes]
+    if args.demo:
+        demo_picks(args.trial_seeds, tag)
+        return 0
+    lines = [one_size(size, budgets, args.only, args.dump, args.low_size,
+                      tuple(args.trial_seeds), tag) for size in sizes]
     print("\n" + "\n".join(lines))
     return 0
 

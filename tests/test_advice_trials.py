@@ -207,6 +207,21 @@ def test_features_do_not_depend_on_the_lr_or_the_loss_weighting(small_set, quick
                                    abs=1e-4)
 
 
+def test_another_trial_seed_is_another_report_with_the_same_probes(small_set, quick_report,
+                                                                  monkeypatch):
+    """`benchmarks/advisor.py --trial-seeds`: a fine-tuning trial with another seed is not
+    answered from the report cached for seed 0; the probes, which have no such seed, agree."""
+    from workbench.advice.trials import finetune
+
+    monkeypatch.setattr(finetune, "TRIAL_SEED", 1)
+    events = list(iter_trials(_open(small_set), _config(small_set), Budget.QUICK))
+    report = _report(events)
+    assert not report.cached and "trial features" not in _stages(events)
+    assert [t.score for t in report.trials if t.kind == "probe"] == pytest.approx(
+        [t.score for t in quick_report.trials if t.kind == "probe"], abs=1e-4)
+    assert [t.name for t in report.trials] == [t.name for t in quick_report.trials]
+
+
 def test_feature_key_is_files_backbone_weights_size_and_version_only(small_set):
     from workbench.advice.trials import cache
     from workbench.advice.trials.run import trial_plan

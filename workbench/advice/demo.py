@@ -24,6 +24,19 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
     """
     from workbench.advice.advisor import run_advice
     from workbench.advice.trials import apply_settings
+
+    config, index = demo_setup()
+    report = run_advice(index, config)
+    config = apply_settings(report.recommended, config)
+    print(f"advisor: {report.strategy.cell}: {report.recommended['name']} "
+          f"({report.recommended['source']})", file=sys.stderr)
+    if weights is not None:
+        config.model.weights = weights
+    return config.validate(), index
+
+
+def demo_setup() -> tuple[RunConfig, DatasetIndex]:
+    """The demo's config before the advice (what the advisor is asked with) and its dataset."""
     from workbench.data.demo import build_demo
     from workbench.data.scan import open_dataset
     from workbench.plan import plan_run
@@ -39,10 +52,4 @@ def demo_config(weights: str | None = None) -> tuple[RunConfig, DatasetIndex]:
                          split_seed=config.data.split_seed)
     # the trials run at the size the demo trains at: the one the plan suggests for 28 px digits
     config.data.input_size = plan_run(config, index).size_to_apply or 0
-    report = run_advice(index, config)
-    config = apply_settings(report.recommended, config)
-    print(f"advisor: {report.strategy.cell}: {report.recommended['name']} "
-          f"({report.recommended['source']})", file=sys.stderr)
-    if weights is not None:
-        config.model.weights = weights
-    return config.validate(), index
+    return config, index

@@ -28,6 +28,12 @@ BATCH = 32
 SCRATCH_MIN_IMAGES, SCRATCH_MIN_PER_CLASS = 2000, 200
 LPFT_HEAD_EPOCHS = 1  # a run following LP-FT trains the head alone this long, then everything
 QUICK_CANDIDATE = "fine-tune all, one LR"  # the one the quick budget tries (at low fidelity)
+# the seed of a trial's initial head and batches: a short run's score moves with it by several
+# points (docs/advice-validation.md); `benchmarks/advisor.py --trial-seeds` varies it
+TRIAL_SEED = 0
+# how long a trial warms its LR up: "tenth" (of its steps) or "run" (the run's
+# `train.warmup_epochs` of the trial's own images, at most half its steps)
+WARMUP = "tenth"
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,17 @@ def optimisation(plan: RunPlan, model: Any, labels: np.ndarray, steps: int
     opt = build_optimizer(plan, model)
     counts = np.bincount(labels, minlength=plan.num_classes).tolist()
     criterion = build_criterion(plan, counts).to(plan.device)
-    return opt, build_scheduler(opt, steps, steps // 10, plan.config.train.schedule), criterion
+    sched = build_scheduler(opt, steps, warmup_steps(plan, len(labels), steps),
+                            plan.config.train.schedule)
+    return opt, sched, criterion
+
+
+def warmup_steps(plan: RunPlan, train_images: int, steps: int) -> int:
+    """The trial's LR warm-up in steps (`WARMUP`)."""
+    if WARMUP == "run":
+        per_epoch = math.ceil(train_images / BATCH)
+        return min(steps // 2, round(plan.config.train.warmup_epochs * per_epoch))
+    return steps // 10
 
 
 def _predict(model: Any, images: torch.Tensor, device: str) -> np.ndarray:
@@ -156,14 +172,14 @@ def finetune_trial(plan: RunPlan, sample: Sample, folds: Folds, cand: Candidate,
     started = time.perf_counter()
     test, train = folds.held_out(fold), folds.training(fold)
     y = torch.as_tensor(sample.labels).long()
-    torch.manual_seed(0)
+    torch.manual_seed(TRIAL_SEED)
     model = plan.build_model().to(plan.device)
     if cand.kind == "lpft":
         _head_from_probe(model, sample, train, plan.num_classes)
     lr = plan.config.train.lr
     steps, every = step_budget(len(train))
     opt, sched, loss_fn = optimisation(plan, model, sample.labels[train], steps)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(TRIAL_SEED)
     best, best_pred, stale = -1.0, None, 0
     for step in range(1, steps + 1):
         if stop is not None and stop.is_set():

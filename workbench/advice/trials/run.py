@@ -80,7 +80,8 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
         return
     positions = _positions(index, config, images)
     key = cache.result_key(index, positions, plan,
-                           f"{budget}, fine-tuning at {fidelity.low_size(plan.input_size)} px")
+                           f"{budget}, fine-tuning at {fidelity.low_size(plan.input_size)} px, "
+                           f"{fidelity.recipe()}")
     cached = cache.load_result(key)
     if cached is not None:
         yield cached
