@@ -38,6 +38,31 @@ def test_a_trial_trains_with_the_engines_optimizer_and_criterion(stripes):
     assert criterion.weight.tolist() == pytest.approx([3 / 7, 9 / 7, 9 / 7])
 
 
+def test_a_trial_warms_up_over_the_runs_warmup_epochs_of_its_images(stripes):
+    """As the engine does (`train.warmup_epochs` of steps per epoch), at most half the steps:
+    warming up over a tenth of the steps, some seeds' trials did not train."""
+    index, config = stripes
+    plan = trial_plan(index, config)
+    model = plan.build_model()
+
+    def lrs(labels, steps, epochs=1.0):
+        plan.config.train.warmup_epochs = epochs
+        opt, sched, _ = optimisation(plan, model, labels, steps)
+        out = []
+        for _ in range(steps):
+            out.append(opt.param_groups[-1]["lr"] / opt.param_groups[-1]["initial_lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    # 200 images: 7 steps an epoch, so the factor rises over 7 steps, (s + 1) / 8
+    assert lrs(np.zeros(200, dtype=int), 40)[:8] == pytest.approx([i / 8 for i in range(1, 9)])
+    # 2000 images, 63 steps an epoch: capped at half the trial's 60 steps
+    rising = lrs(np.zeros(2000, dtype=int), 60)
+    assert rising[29] == pytest.approx(30 / 31) and rising[30] == pytest.approx(1.0)
+    assert lrs(np.zeros(200, dtype=int), 40, epochs=0.0)[0] == pytest.approx(1.0)
+
+
 # -- the pick rule, with exact numbers (binary fractions: no rounding at the bound) -------------
 
 def _t(name, kind, value, spread=0.0, stage=4):

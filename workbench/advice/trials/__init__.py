@@ -7,9 +7,10 @@ runs the pretrained backbone over it once at the input size the user will train 
   stage, averaged (GAP) and on a 2x2 grid, k-fold over the sample (`quick` and `thorough`);
 - short fine-tuning runs on one held-out fold at a low input size (`fidelity`), predicted for
   the user's size as the best probe plus fine-tuning's gain over it at the low size: `quick`,
-  the whole network with one LR on a subset; `thorough`, also LRs decaying per stage, the
-  textbook partial freeze, LP-FT (the probe's head first), from scratch when the set is large
-  enough; a step budget, early stopping on the held-out fold, BatchNorm trained.
+  the whole network with one LR on the sample (up to 1000 images); `thorough`, also LRs
+  decaying per stage, the textbook partial freeze, LP-FT (the probe's head first), from scratch
+  when the set is large enough; a step budget, early stopping on the held-out fold, BatchNorm
+  trained.
 
 The pick is the best held-out score unless a cheaper candidate is within its uncertainty. Pooled
 features and results are cached (`paths.cache_dir()/advice/`): asking again is instant.

@@ -31,9 +31,10 @@ QUICK_CANDIDATE = "fine-tune all, one LR"  # the one the quick budget tries (at 
 # the seed of a trial's initial head and batches: a short run's score moves with it by several
 # points (docs/advice-validation.md); `benchmarks/advisor.py --trial-seeds` varies it
 TRIAL_SEED = 0
-# how long a trial warms its LR up: "tenth" (of its steps) or "run" (the run's
-# `train.warmup_epochs` of the trial's own images, at most half its steps)
-WARMUP = "tenth"
+# how long a trial warms its LR up: "run" (the run's `train.warmup_epochs` of the trial's own
+# images, at most half its steps, as the engine does) or "tenth" (of its steps: some seeds'
+# trials then did not train; docs/advice-validation.md)
+WARMUP = "run"
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,7 @@ def optimisation(plan: RunPlan, model: Any, labels: np.ndarray, steps: int
                  ) -> tuple[torch.optim.Optimizer, Any, torch.nn.Module]:
     """Optimizer, schedule and criterion for `steps` steps on `labels`, built by the engine's
     own builders (`train.setup.build_optimizer`, `build_criterion`; `train.schedule` warming up
-    over a tenth of the steps: warming up over the run's `train.warmup_epochs` instead was
-    measured and not kept, docs/advice-validation.md)."""
+    as `warmup_steps` says)."""
     from workbench.train.schedule import build_scheduler
     from workbench.train.setup import build_criterion, build_optimizer
 

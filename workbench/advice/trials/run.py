@@ -130,8 +130,8 @@ def _fine_tuning(index: DatasetIndex, plan: RunPlan, positions: list[int], base:
                  budget: Budget, stop: threading.Event | None, median_per_class: float
                  ) -> Iterator[AdviceProgress | Trial]:
     """Fine-tuning evidence at low fidelity (`fidelity`): quick, the whole network with one LR
-    on a subset; thorough, every candidate on the whole sample, the best confirmed on every
-    fold."""
+    on up to `fidelity.QUICK_IMAGES` of the sample; thorough, every candidate on the whole
+    sample, the best confirmed on every fold."""
     train_images = len(index.indices(index.training_split()))
     cands = finetune_candidates(plan, train_images, median_per_class)
     if budget == Budget.QUICK:
