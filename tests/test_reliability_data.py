@@ -62,6 +62,14 @@ def test_a_fifo_named_in_a_csv_is_not_a_regular_file_not_missing(tmp_path):
         index_dataset(root / "only.csv")
 
 
+def test_a_manifest_path_with_a_nul_character_is_a_bad_row_not_a_crash(tmp_path):
+    # found by the manifest property test: os.scandir raised ValueError on it
+    root = _classes(tmp_path / "data", {"a": 2, "b": 2})
+    (root / "list.csv").write_text("path,label\na/0.png,a\nb/0.png,b\n\x00/0,b\n")
+    index = index_dataset(root / "list.csv", val_fraction=0, min_class_count=1)
+    assert [p.kind for p in index.problems] == ["bad_row"] and len(index.paths) == 2
+
+
 def test_a_csv_of_missing_paths_is_missing_files_not_links_leaving(tmp_path, capsys):
     (tmp_path / "list.csv").write_text("path,label\n/gone/a/0.png,a\n/gone/b/1.png,b\n"
                                        "here/2.png,a\n")

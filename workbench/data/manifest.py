@@ -217,6 +217,9 @@ class _Manifest:
         if not rel or not label:
             out.problem("bad_row", where, "empty path or label")
             return
+        if "\x00" in rel:  # no file system takes it (os calls raise ValueError)
+            out.problem("bad_row", where, "the path contains a NUL character")
+            return
         split = self._split(rel, split_text)
         if split is None:
             out.problem("bad_row", where, f"unknown split '{split_text}' (use train, val or test)")
