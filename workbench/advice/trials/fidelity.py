@@ -95,14 +95,6 @@ def prepare(index: DatasetIndex, plan: RunPlan, positions: list[int], stage: int
     yield LowFidelity(low, sample, folds, pred, stage)
 
 
-def recipe() -> str:
-    """The trials' settings a cached report depends on beyond the run's own (its key)."""
-    from workbench.advice.trials import finetune
-
-    return (f"seed {finetune.TRIAL_SEED}, warm-up {finetune.WARMUP}, quick on {QUICK_IMAGES} "
-            "images")
-
-
 def measure(index: DatasetIndex, low: LowFidelity, cand: Candidate, folds: list[int],
             stop: threading.Event | None) -> Iterator[AdviceProgress | Measured]:
     """Fine-tune `cand` at the low size on each of `folds` in turn; yield progress, then one

@@ -13,6 +13,7 @@ import torch
 
 import workbench.advice.trials.cache as cache
 import workbench.advice.trials.fidelity as fidelity
+import workbench.advice.trials.finetune as finetune
 from workbench.advice.events import AdviceProgress
 from workbench.advice.holdout import Folds, make_folds
 from workbench.advice.sampling import relay, stratified_sample
@@ -58,6 +59,12 @@ def _positions(index: DatasetIndex, config: RunConfig, images: int | None = None
     return [train_idx[i] for i in picked]
 
 
+def _recipe() -> str:
+    """The trials' settings a cached report depends on beyond the run's own (its key)."""
+    return (f"seed {finetune.TRIAL_SEED}, warm-up {finetune.WARMUP}, quick on "
+            f"{fidelity.QUICK_IMAGES} images")
+
+
 def _no_evidence(budget: Budget, plan: RunPlan | None, message: str) -> TrialsReport:
     return TrialsReport(str(budget), input_size=plan.input_size if plan else 0,
                         message=f"no evidence: textbook cell ({message})")
@@ -81,7 +88,7 @@ def iter_trials(index: DatasetIndex, config: RunConfig, budget: Budget | str = B
     positions = _positions(index, config, images)
     key = cache.result_key(index, positions, plan,
                            f"{budget}, fine-tuning at {fidelity.low_size(plan.input_size)} px, "
-                           f"{fidelity.recipe()}")
+                           f"{_recipe()}")
     cached = cache.load_result(key)
     if cached is not None:
         yield cached
