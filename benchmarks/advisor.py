@@ -14,9 +14,9 @@ best_constant=NAME best_constant_mean=... sets=...
 Where a strategy was also run with other seeds (rows STRATEGY@seedN, `advisor_suite.py truth
 --seed N`), the regret table is printed a second time with each score averaged over its seeds,
 each such score's range over the seeds, and a second RESULT line (`truth=seed_mean`).
-The rows "advisor BUDGET, no spread" (and `advisor_BUDGET_nospread_mean`) score the same
-trials' pick by the scores alone: the quick budget's own rule (the same figures), and for the
-thorough budget, which keeps the spread, what that caution costs or saves.
+The rows "advisor BUDGET, within spread" (and `advisor_BUDGET_spread_mean`) score the same
+trials' pick under the cautious rule the advisor does not follow: a cheaper candidate within the
+best one's spread wins (what that caution would cost or save on each budget).
 Constants are scored on the sets the advisor was asked on (`--only`).
 `--dump DIR` writes each set's trial reports (every candidate's score and spread) as JSON, to
 weigh another pick rule on the same trials.
@@ -75,13 +75,13 @@ def predicted_gain(trials) -> float | None:
     return 100 * (tuned.score - probe.score)
 
 
-def point_pick(trials) -> dict | None:
-    """The settings the pick rule chooses by the scores alone (`choose(within_spread=False)`):
-    the quick budget's own rule, and for the thorough budget, which keeps the spread, what that
-    caution costs in regret (or saves)."""
+def spread_pick(trials) -> dict | None:
+    """The settings the cautious rule would choose (`choose(within_spread=True)`: the cheapest
+    candidate within the best one's spread): the advisor picks by the scores alone, and this
+    row measures what the caution would cost in regret (or save)."""
     from workbench.advice.trials import choose
 
-    pick = choose(trials.trials, within_spread=False)
+    pick = choose(trials.trials, within_spread=True)
     return None if pick is None else pick.settings()
 
 
@@ -151,7 +151,7 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
     out = {"textbook": {**report.strategy.to_dict(), "cell": report.cell},
            "quick": {**report.recommended, "seconds": time.perf_counter() - started,
                      "verdict": report.verdict, "gain": predicted_gain(report.trials)},
-           "quick, no spread": point_pick(report.trials)}
+           "quick, within spread": spread_pick(report.trials)}
     if "thorough" in budgets:
         started = time.perf_counter()
         trials = [e for e in iter_trials(index, config, "thorough",
@@ -160,7 +160,7 @@ def advise(path: Path, budgets: list[str], size: int) -> dict[str, dict]:
         deep = recommend(report, trials, config)
         out["thorough"] = {**deep.recommended, "seconds": time.perf_counter() - started,
                            "verdict": deep.verdict, "gain": predicted_gain(trials)}
-        out["thorough, no spread"] = point_pick(trials)
+        out["thorough, within spread"] = spread_pick(trials)
         reports["thorough"] = trials.to_dict()
     out["reports"] = reports
     return out
@@ -224,7 +224,7 @@ def one_size(size: int, budgets: list[str], only: list[str] | None,
                 (folder / f"{name}.json").write_text(json.dumps(advice["reports"], indent=1))
             picks[seed][name] = {"textbook": advice["textbook"],
                                  **{f"advisor {b}": advice[b] for b in budgets},
-                                 **{f"advisor {b}, no spread": advice[f"{b}, no spread"]
+                                 **{f"advisor {b}, within spread": advice[f"{b}, within spread"]
                                     for b in budgets}}
             for b in budgets:
                 seconds[b].append(advice[b]["seconds"])
@@ -283,9 +283,9 @@ def _points(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}"
 
 
-def _no_spread_part(summary: dict[str, tuple[float, float]], budget: str) -> str:
-    found = summary.get(f"advisor {budget}, no spread")
-    return "" if found is None else f" advisor_{budget}_nospread_mean={found[0]:.2f}"
+def _spread_part(summary: dict[str, tuple[float, float]], budget: str) -> str:
+    found = summary.get(f"advisor {budget}, within spread")
+    return "" if found is None else f" advisor_{budget}_spread_mean={found[0]:.2f}"
 
 
 def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str],
@@ -306,7 +306,7 @@ def result_line(size: int, table: dict[str, dict[str, float]], budgets: list[str
              f"advisor_{b}_worst={summary[f'advisor {b}'][1]:.2f} "
              f"advisor_{b}_mean_s={sum(seconds[b]) / len(seconds[b]):.0f} "
              f"advisor_{b}_max_s={max(seconds[b]):.0f}"
-             + _no_spread_part(summary, b) for b in budgets]
+             + _spread_part(summary, b) for b in budgets]
     return (f"RESULT size={size}{label} " + " ".join(parts)
             + f" textbook_mean={summary['textbook'][0]:.2f} "
             f"textbook_worst={summary['textbook'][1]:.2f} "

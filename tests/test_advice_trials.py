@@ -124,11 +124,12 @@ def _trial(name, kind, value, spread, pickable=True, stage=4):
                  1.0, pickable=pickable)
 
 
-def test_pick_is_the_best_unless_a_cheaper_one_is_within_its_spread():
+def test_pick_is_the_best_score_and_the_cautious_rule_keeps_a_cheaper_one_within_the_spread():
     probe, ft = _trial("probe", "probe", 0.80, 0.02), _trial("ft", "finetune", 0.90, 0.03)
     assert choose([probe, ft]).name == "ft"
     close = _trial("probe", "probe", 0.88, 0.02)
-    assert choose([close, ft]).name == "probe"  # 0.88 >= 0.90 - 0.03: cheaper wins
+    assert choose([close, ft]).name == "ft"  # the higher score
+    assert choose([close, ft], within_spread=True).name == "probe"  # 0.88 >= 0.90 - 0.03
     grid = _trial("grid", "probe", 0.99, 0.01, pickable=False)
     assert choose([grid, ft]).name == "ft"  # evidence only, never picked
     assert choose([grid]) is None and choose([]) is None
@@ -260,6 +261,8 @@ def test_thorough_budget_adds_fine_tuning_trials_with_trained_bn(small_set):
                for t in tuned if t is not confirmed)
     assert report.pick is not None
     assert report.pick.kind == "probe" or report.pick.name == confirmed.name
+    # by the scores, as the quick budget: no pickable trial scores higher than the pick
+    assert all(t.score <= report.pick.score for t in report.trials if t.pickable)
     assert "scratch" not in kinds  # 24 images: from scratch has no chance
     assert kinds["finetune"].freeze_stages == 0 and kinds["partial"].freeze_stages == 2
     assert all(kinds[k].norm_policy == "train_bn" for k in ("finetune", "partial", "lpft"))

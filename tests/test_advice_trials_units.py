@@ -69,48 +69,51 @@ def _t(name, kind, value, spread=0.0, stage=4):
     return Trial(name, kind, 5 if kind == "probe" else 0, stage, "logreg", 32, value, spread, 1.0)
 
 
-def test_a_cheaper_candidate_exactly_on_the_bound_is_picked():
+def test_a_cheaper_candidate_exactly_on_the_bound_is_picked_within_the_spread():
     ft = _t("ft", "finetune", 0.75, 0.125)  # the bound: 0.75 - 0.125 = 0.625
-    assert choose([_t("probe", "probe", 0.625), ft]).name == "probe"
+    assert choose([_t("probe", "probe", 0.625), ft], within_spread=True).name == "probe"
 
 
 def test_a_cheaper_candidate_just_below_the_bound_is_not():
     ft = _t("ft", "finetune", 0.75, 0.125)
-    assert choose([_t("probe", "probe", 0.6249), ft]).name == "ft"
+    assert choose([_t("probe", "probe", 0.6249), ft], within_spread=True).name == "ft"
 
 
 def test_the_bound_is_the_best_ones_spread_not_the_cheaper_ones():
     ft = _t("ft", "finetune", 0.75, 0.0625)  # bound 0.6875
-    assert choose([_t("probe", "probe", 0.625, spread=0.5), ft]).name == "ft"
+    assert choose([_t("probe", "probe", 0.625, spread=0.5), ft], within_spread=True).name == "ft"
 
 
 def test_within_the_spread_the_cheapest_kind_wins_then_the_higher_score():
     ft = _t("ft", "finetune", 0.75, 0.25)  # bound 0.5
     partial = _t("partial", "partial", 0.74)
     low, high = _t("low", "probe", 0.5, stage=1), _t("high", "probe", 0.625, stage=2)
-    assert choose([ft, partial, low, high]).name == "high"  # probes cost 1 < partial's 2
-    assert choose([ft, partial]).name == "partial"
+    assert choose([ft, partial, low, high], within_spread=True).name == "high"  # probe: 1 < 2
+    assert choose([ft, partial], within_spread=True).name == "partial"
+    assert choose([ft, partial, low, high]).name == "ft"  # by the scores
 
 
-def test_by_scores_alone_a_higher_score_wins_however_small_its_lead():
-    # the quick budget's rule: the spread (0.125) no longer keeps the cheaper probe
+def test_by_the_scores_a_higher_score_wins_however_small_its_lead():
+    # the advisor's rule, both budgets: the spread (0.125) does not keep the cheaper probe
     ft = _t("ft", "finetune", 0.75, 0.125)
-    assert choose([_t("probe", "probe", 0.7499), ft], within_spread=False).name == "ft"
-    assert choose([_t("probe", "probe", 0.7499), ft]).name == "probe"  # within the spread
-    assert choose([_t("probe", "probe", 0.75), ft], within_spread=False).name == "probe"  # tie
-    assert choose([_t("probe", "probe", 0.75001), ft], within_spread=False).name == "probe"
+    assert choose([_t("probe", "probe", 0.7499), ft]).name == "ft"
+    assert choose([_t("probe", "probe", 0.7499), ft], within_spread=True).name == "probe"
+    assert choose([_t("probe", "probe", 0.75), ft]).name == "probe"  # a tie: the cheaper
+    assert choose([_t("probe", "probe", 0.75001), ft]).name == "probe"
 
 
-def test_a_candidate_the_halving_eliminated_no_longer_wins_within_the_spread():
+def test_a_candidate_the_halving_eliminated_is_never_picked():
     from workbench.advice.trials.fidelity import eliminated
 
     ft = _t("ft", "finetune", 0.75, 0.125)  # confirmed on every fold; bound 0.625
     partial = _t("partial", "partial", 0.6875)  # one fold, within the bound, cheaper
-    assert choose([_t("probe", "probe", 0.5), ft, partial]).name == "partial"
+    assert choose([_t("probe", "probe", 0.5), ft, partial], within_spread=True).name == "partial"
     out = eliminated(partial, "ft")
     assert not out.pickable and out.score == 0.6875 and "evidence only" in out.note
-    assert choose([_t("probe", "probe", 0.5), ft, out]).name == "ft"
-    assert choose([_t("probe", "probe", 0.625), ft, out]).name == "probe"  # on the bound
+    assert choose([_t("probe", "probe", 0.5), ft, out], within_spread=True).name == "ft"
+    assert choose([_t("probe", "probe", 0.625), ft, out], within_spread=True).name == "probe"
+    # by the scores, even a higher one-fold score stays evidence
+    assert choose([ft, eliminated(_t("partial", "partial", 0.875), "ft")]).name == "ft"
 
 
 def test_equal_best_scores_go_to_the_cheaper_kind_then_the_earlier_stage():

@@ -15,8 +15,9 @@ trial seeds the demo's predicted gain ranged from +7 to -52 points on 400 images
 `thorough` runs every fine-tuning candidate on one fold of the whole sample, then the one that
 gained most on every other fold too (successive halving: one fold scores a few dozen images, a
 gain of a few points is within its noise; all folds score every sampled image); the candidates
-the first round eliminated stay in the report as evidence only, and the pick among the probes
-and the winner keeps the spread (the best of several noisy candidates is biased upwards).
+the first round eliminated stay in the report as evidence only (the best of several noisy
+candidates on one fold is biased upwards), and the pick among the probes and the winner goes by
+the scores.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def _positions(index: DatasetIndex, config: RunConfig, images: int | None = None
 def _recipe() -> str:
     """The trials' settings a cached report depends on beyond the run's own (its key)."""
     return (f"seed {finetune.TRIAL_SEED}, warm-up {finetune.WARMUP}, quick on "
-            f"{fidelity.QUICK_IMAGES} images")
+            f"{fidelity.QUICK_IMAGES} images, picked by the scores")
 
 
 def _no_evidence(budget: Budget, plan: RunPlan | None, message: str) -> TrialsReport:
@@ -118,9 +118,9 @@ def _measure(index: DatasetIndex, plan: RunPlan, positions: list[int], budget: B
     if base is not None:
         for event in _fine_tuning(index, plan, positions, base, budget, stop, median_per_class):
             yield from _collect(event, trials)
-    # one trial against the best probe: the higher score loses the fewest points on average;
-    # the halving's best of several noisy candidates is biased upwards: the spread
-    pick, hint = choose(trials, within_spread=budget != Budget.QUICK), ""
+    # the higher score loses the fewest points on average (the halving's losers are evidence
+    # only, so the thorough budget's best of many is one candidate confirmed on every fold)
+    pick, hint = choose(trials), ""
     if budget == Budget.THOROUGH and pick is not None:
         larger = yield from larger_size_trial(index, plan, positions, folds, pick, stop)
         base = next((t for t in trials if t.kind == "probe" and t.pooling == "gap"
