@@ -37,6 +37,18 @@ def test_moments_merged_across_batches_equal_one_pass():
                                atol=1e-6)
 
 
+def test_moments_of_a_channels_last_batch_equal_the_default_layouts():
+    torch.manual_seed(0)
+    data = torch.randn(6, 4, 7, 5) * torch.tensor([1.0, 3.0, 0.1, 2.0]).view(1, 4, 1, 1) - 1.0
+    plain, last = ChannelMoments(), ChannelMoments()
+    for part in data.split([4, 2]):
+        plain.update(part)
+        last.update(part.contiguous(memory_format=torch.channels_last))
+    assert last.count == plain.count == 6 * 7 * 5
+    torch.testing.assert_close(last.mean, plain.mean, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(last.variance, plain.variance, rtol=1e-5, atol=1e-6)
+
+
 def test_bn_divergence_of_a_layer_is_the_hand_kl_averaged_over_channels():
     bn = nn.BatchNorm2d(2, eps=1e-5)
     bn.running_mean.copy_(torch.tensor([0.0, 1.0]))

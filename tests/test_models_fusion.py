@@ -32,6 +32,10 @@ def test_every_pair_folds_and_every_stage_gives_the_same_features(name):
     fused = fused_for_inference(model)
     assert _bns(fused) == 0 and _bns(model) == before > 0  # the original keeps its BatchNorms
     assert model.training and not fused.training
+    # the copy in the channels-last layout (a CPU's fast path), the original untouched
+    conv = next(m for m in fused.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(p.is_contiguous() for p in model.parameters())
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         stages = list(range(model.num_stages))

@@ -44,6 +44,7 @@ from workbench.config import RunConfig
 from workbench.data.index import DatasetIndex
 from workbench.devices import cpu_threads
 from workbench.errors import Cancelled, UserError
+from workbench.models.fusion import inference_layout
 from workbench.plan import RunPlan, plan_run
 
 __all__ = ["AdviceProgress", "AdviceReport", "iter_advice", "run_advice", "stratified_sample"]
@@ -200,7 +201,8 @@ def iter_advice(
     try:
         with cpu_threads(device):
             passed = yield from relay(
-                iter_feature_pass(model.to(device), loader, device, stages, len(loader), stop),
+                iter_feature_pass(inference_layout(model.to(device)), loader, device, stages,
+                                  len(loader), stop),
                 FeaturePass)
             probe = yield from relay(iter_probe(passed.features, passed.labels, stop=stop),
                                       ProbeResult)

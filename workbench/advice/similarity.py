@@ -47,12 +47,23 @@ class ChannelMoments:
     def update(self, x: torch.Tensor) -> None:
         """Add a batch `[N, C, ...]` (channel on dim 1)."""
         n, c = x.shape[:2]
-        flat = x.detach().reshape(n * c, 1, -1)
-        # few kernels per layer: this runs in every BN layer's forward (see the benchmark)
-        parts = torch.stack((flat.sum(dim=2), torch.bmm(flat, flat.transpose(1, 2)).view(-1, 1)))
-        batch = parts.view(2, n, c).sum(dim=1, dtype=torch.float64)
-        self.sums = batch if self.sums is None else self.sums.add_(batch)
-        self.count += flat.shape[2] * n
+        x = x.detach()
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+                memory_format=torch.channels_last):
+            # channels last (`fusion.inference_layout`): [N, H*W, C] is a view, reduce over
+            # H*W (3 times the contiguous path's cost, which here would copy the whole input)
+            rows = x.permute(0, 2, 3, 1).reshape(n, -1, c)
+            parts = torch.stack((rows.sum(dim=1), torch.linalg.vecdot(rows, rows, dim=1)))
+            per_image = rows
+        else:
+            flat = x.reshape(n * c, 1, -1)
+            # few kernels per layer: this runs in every BN layer's forward (see the benchmark)
+            parts = torch.stack((flat.sum(dim=2),
+                                 torch.bmm(flat, flat.transpose(1, 2)).view(-1, 1))).view(2, n, c)
+            per_image = flat.view(n, c, -1).transpose(1, 2)
+        self.sums = (parts.sum(dim=1, dtype=torch.float64) if self.sums is None
+                     else self.sums.add_(parts.sum(dim=1, dtype=torch.float64)))
+        self.count += per_image.shape[1] * n
 
     @property
     def mean(self) -> torch.Tensor | None:
