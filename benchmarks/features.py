@@ -4,19 +4,26 @@ Both run mobilenet_v2 (offline ImageNet weights) over the same pre-decoded demo 
 weights' input size, in one process, alternating, best of a few repeats each. "Ours" is the
 advisor's single shared pass (`iter_feature_pass`): forward pre-hooks on every BatchNorm layer
 accumulating exact input moments, pooled outputs of four stages (GAP and 2x2 grid), and logits;
-"plain" only computes the logits. ratio = ours / plain throughput (goal >= 0.95). fused_speedup:
-the plain loop with every BatchNorm folded into its convolution (`models/fusion.py`, what the
-trials' and the engine's frozen-feature passes run) against the plain loop. Then the wall
+"plain" only computes the logits, in the default layout (what a notebook's loop runs).
+ratio = ours, in the channels-last layout the advisor runs it in
+(`models/fusion.inference_layout`), / plain throughput (goal >= 0.95). hooks = ours / the plain
+loop, both channels-last (what the BN moments and pooling cost: in that layout the moments
+reduce a strided view, 3 times their cost in the default layout). layout_speedup: the plain loop
+channels-last against the default layout. fused_speedup: the
+plain loop with every BatchNorm folded into its convolution, channels-last (`models/fusion.py`,
+what the trials' and the engine's frozen-feature passes run) against the plain loop in the
+default layout. Then the wall
 time of the whole `advise` on the demo (open the dataset, build the model, sample, extract,
 probe, report) at the default sample size.
 
 Run: `python benchmarks/features.py [--images 128] [--repeats 3]`; the last line is
-`RESULT ratio=... fused_speedup=... advise_s=...`.
+`RESULT ratio=... hooks=... layout_speedup=... fused_speedup=... advise_s=...`.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 
@@ -76,7 +83,7 @@ def _advise_seconds(sample: int) -> float:
 def main() -> None:
     """Print both throughputs, the ratio and the advise wall time."""
     from workbench.devices import choose_device
-    from workbench.models.fusion import fused_for_inference
+    from workbench.models.fusion import fused_for_inference, inference_layout
     from workbench.models.transfer import build_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -87,24 +94,32 @@ def main() -> None:
     device = choose_device("auto")
     if device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-    model = build_model("mobilenet_v2", weights="DEFAULT", num_classes=None).to(device)
+    model = build_model("mobilenet_v2", weights="DEFAULT", num_classes=None).to(device).eval()
     batches = _batches(args.images)
     fused = fused_for_inference(model)
-    _plain(model, batches[:1], device), _ours(model, batches[:1], device)  # warm-up
-    _plain(fused, batches[:1], device)
-    ours, plain, folded = [], [], []
-    for _ in range(args.repeats):  # alternate, so drifts in machine load hit all three
+    last = inference_layout(copy.deepcopy(model))
+    for net in (model, last, fused):  # warm-up
+        _plain(net, batches[:1], device)
+    _ours(last, batches[:1], device)
+    ours, plain, plain_last, folded = [], [], [], []
+    for _ in range(args.repeats):  # alternate, so drifts in machine load hit all four
         plain.append(_plain(model, batches, device))
-        ours.append(_ours(model, batches, device))
+        plain_last.append(_plain(last, batches, device))
+        ours.append(_ours(last, batches, device))
         folded.append(_plain(fused, batches, device))
-    ours_ips, plain_ips = args.images / min(ours), args.images / min(plain)
-    ratio, speedup = ours_ips / plain_ips, min(plain) / min(folded)
+    ours_ips, last_ips = args.images / min(ours), args.images / min(plain_last)
+    ratio, hooks = ours_ips * min(plain) / args.images, ours_ips / last_ips
+    speedup = min(plain) / min(folded)
+    layout = min(plain) / min(plain_last)
     print(f"device {device}, {args.images} images at 224 px, best of {args.repeats}")
-    print(f"plain no_grad loop: {plain_ips:.1f} images/s; advisor pass (BN moments + 4 stages "
-          f"pooled + logits): {ours_ips:.1f} images/s; plain loop with BatchNorm folded: "
+    print(f"plain no_grad loop: {args.images / min(plain):.1f} images/s, channels-last "
+          f"{last_ips:.1f}; advisor pass (BN moments + 4 stages pooled + logits, channels-last): "
+          f"{ours_ips:.1f} images/s; plain loop with BatchNorm folded, channels-last: "
           f"{args.images / min(folded):.1f} images/s")
     advise_s = _advise_seconds(args.sample)
-    print(f"RESULT ratio={ratio:.3f} fused_speedup={speedup:.2f} advise_s={advise_s:.1f}")
+    print(f"RESULT ratio={ratio:.3f} hooks={hooks:.3f} layout_speedup={layout:.2f} "
+          f"fused_speedup={speedup:.2f} "
+          f"advise_s={advise_s:.1f}")
 
 
 if __name__ == "__main__":
