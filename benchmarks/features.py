@@ -8,13 +8,12 @@ accumulating exact input moments, pooled outputs of four stages (GAP and 2x2 gri
 ratio = ours, in the channels-last layout the advisor runs it in
 (`models/fusion.inference_layout`), / plain throughput (goal >= 0.95). hooks = ours / the plain
 loop, both channels-last (what the BN moments and pooling cost: in that layout the moments
-reduce a strided view, 3 times their cost in the default layout). layout_speedup: the plain loop
-channels-last against the default layout. fused_speedup: the
-plain loop with every BatchNorm folded into its convolution, channels-last (`models/fusion.py`,
-what the trials' and the engine's frozen-feature passes run) against the plain loop in the
-default layout. Then the wall
-time of the whole `advise` on the demo (open the dataset, build the model, sample, extract,
-probe, report) at the default sample size.
+reduce a strided view, 3 times their cost in the default layout). layout_speedup: the plain
+loop channels-last against the default layout. fused_speedup: the plain loop with every
+BatchNorm folded into its convolution, channels-last (`models/fusion.py`, what the trials' and
+the engine's frozen-feature passes run) against the plain loop in the default layout. Then the
+wall time of the whole `advise` on the demo (open the dataset, build the model, sample,
+extract, probe, report) at the default sample size.
 
 Run: `python benchmarks/features.py [--images 128] [--repeats 3]`; the last line is
 `RESULT ratio=... hooks=... layout_speedup=... fused_speedup=... advise_s=...`.
@@ -107,19 +106,18 @@ def main() -> None:
         plain_last.append(_plain(last, batches, device))
         ours.append(_ours(last, batches, device))
         folded.append(_plain(fused, batches, device))
-    ours_ips, last_ips = args.images / min(ours), args.images / min(plain_last)
-    ratio, hooks = ours_ips * min(plain) / args.images, ours_ips / last_ips
+    plain_ips, last_ips = args.images / min(plain), args.images / min(plain_last)
+    ours_ips = args.images / min(ours)
+    ratio, hooks, layout = ours_ips / plain_ips, ours_ips / last_ips, last_ips / plain_ips
     speedup = min(plain) / min(folded)
-    layout = min(plain) / min(plain_last)
     print(f"device {device}, {args.images} images at 224 px, best of {args.repeats}")
-    print(f"plain no_grad loop: {args.images / min(plain):.1f} images/s, channels-last "
+    print(f"plain no_grad loop: {plain_ips:.1f} images/s, channels-last "
           f"{last_ips:.1f}; advisor pass (BN moments + 4 stages pooled + logits, channels-last): "
           f"{ours_ips:.1f} images/s; plain loop with BatchNorm folded, channels-last: "
           f"{args.images / min(folded):.1f} images/s")
     advise_s = _advise_seconds(args.sample)
     print(f"RESULT ratio={ratio:.3f} hooks={hooks:.3f} layout_speedup={layout:.2f} "
-          f"fused_speedup={speedup:.2f} "
-          f"advise_s={advise_s:.1f}")
+          f"fused_speedup={speedup:.2f} advise_s={advise_s:.1f}")
 
 
 if __name__ == "__main__":

@@ -54,16 +54,14 @@ class ChannelMoments:
             # H*W (3 times the contiguous path's cost, which here would copy the whole input)
             rows = x.permute(0, 2, 3, 1).reshape(n, -1, c)
             parts = torch.stack((rows.sum(dim=1), torch.linalg.vecdot(rows, rows, dim=1)))
-            per_image = rows
         else:
             flat = x.reshape(n * c, 1, -1)
             # few kernels per layer: this runs in every BN layer's forward (see the benchmark)
             parts = torch.stack((flat.sum(dim=2),
                                  torch.bmm(flat, flat.transpose(1, 2)).view(-1, 1))).view(2, n, c)
-            per_image = flat.view(n, c, -1).transpose(1, 2)
-        self.sums = (parts.sum(dim=1, dtype=torch.float64) if self.sums is None
-                     else self.sums.add_(parts.sum(dim=1, dtype=torch.float64)))
-        self.count += per_image.shape[1] * n
+        batch = parts.sum(dim=1, dtype=torch.float64)
+        self.sums = batch if self.sums is None else self.sums.add_(batch)
+        self.count += x.numel() // c
 
     @property
     def mean(self) -> torch.Tensor | None:

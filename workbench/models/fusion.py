@@ -36,7 +36,7 @@ def fused_for_inference(model: nn.Module) -> nn.Module:
     or named in `KNOWN_PAIRS`) folded into one Conv2d (the BatchNorm's place keeps an
     `nn.Identity`, so indices and names stay).
     `model` itself is unchanged. For no-grad passes only: the copy must never train."""
-    fused = inference_layout(copy.deepcopy(model).eval())
+    fused = copy.deepcopy(model).eval()
     for module in list(fused.modules()):
         if isinstance(module, nn.Sequential):
             names = list(module._modules)
@@ -45,7 +45,7 @@ def fused_for_inference(model: nn.Module) -> nn.Module:
             pairs = KNOWN_PAIRS.get(type(module), ())
         for conv, bn in pairs:
             _fold(module, conv, bn)
-    return fused
+    return inference_layout(fused)  # after folding: the folded weights are new tensors
 
 
 def inference_layout(model: nn.Module) -> nn.Module:

@@ -17,7 +17,8 @@ from workbench.advice.trials.report import TrialsReport
 from workbench.data.index import DatasetIndex, file_stamps
 from workbench.plan import RunPlan
 
-VERSION = 10  # bump when what a cached result means changes (the trials run, their names)
+VERSION = 11  # bump when what a cached result means changes (the trials run, their names,
+# the pick rule: 11, both budgets by the scores)
 FEATURES_VERSION = 2  # bump when what cached features mean changes
 
 

@@ -122,9 +122,8 @@ def choose(trials: tuple[Trial, ...] | list[Trial], *, within_spread: bool = Fal
     if not scored:
         return None
     best = max(scored, key=lambda t: (t.score, -t.cost, -t.feature_stage))
-    margin = best.spread if within_spread else 0.0
-    close = [t for t in scored if t.cost < best.cost and t.score >= best.score - margin]
-    if not close:
+    close = [t for t in scored if t.cost < best.cost and t.score >= best.score - best.spread]
+    if not within_spread or not close:
         return best
     return min(close, key=lambda t: (t.cost, -t.score))
 

@@ -62,7 +62,7 @@ def _positions(index: DatasetIndex, config: RunConfig, images: int | None = None
 def _recipe() -> str:
     """The trials' settings a cached report depends on beyond the run's own (its key)."""
     return (f"seed {finetune.TRIAL_SEED}, warm-up {finetune.WARMUP}, quick on "
-            f"{fidelity.QUICK_IMAGES} images, picked by the scores")
+            f"{fidelity.QUICK_IMAGES} images")
 
 
 def _no_evidence(budget: Budget, plan: RunPlan | None, message: str) -> TrialsReport:
